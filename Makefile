@@ -1,0 +1,30 @@
+# Soul Lab — the two commands a new user needs:
+#   make run    create the virtualenv, install, start the bot (terminal chat when no token is set)
+#   make test   install what the tests need (redis-server, fonts) and run the whole suite
+.PHONY: run test console bench lint typecheck clean
+
+run:
+	@scripts/bootstrap.sh
+	.venv/bin/python -m bot
+
+console:
+	@scripts/bootstrap.sh
+	.venv/bin/python -m bot console
+
+test:
+	@scripts/test.sh
+
+bench:
+	@scripts/bootstrap.sh dev
+	@for f in bench/bench_*.py; do echo "== $$f"; .venv/bin/python $$f || exit 1; done
+
+lint:
+	@scripts/bootstrap.sh dev
+	.venv/bin/ruff check bot tests bench
+
+typecheck:
+	@scripts/bootstrap.sh dev
+	.venv/bin/mypy bot/core
+
+clean:
+	rm -rf .venv data .pytest_cache

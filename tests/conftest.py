@@ -1,0 +1,36 @@
+"""Shared fixtures: one real redis-server for the session, flushed before every test."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import AsyncIterator, Iterator
+
+import pytest
+
+from bot.core.service import Core
+from tests.support.factory import make_core
+from tests.support.redis_proc import RedisProcess
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisProcess]:
+    server = RedisProcess().start()
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisProcess) -> str:
+    import redis
+
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushall()
+    client.close()
+    return redis_server.url
+
+
+@pytest.fixture
+async def core(redis_url: str, tmp_path: Path) -> AsyncIterator[Core]:
+    c = make_core(redis_url, tmp_path)
+    yield c
+    await c.store.close()
