@@ -184,8 +184,11 @@ class Ledger:
             res = json.loads(await script(keys=keys, args=args))
         if res["status"] == "insufficient":
             raise BotError(ErrorCode.INSUFFICIENT_CREDITS, cost=amount, balance=int(res["balance"]))
-        return Hold(uid, res["hold"], amount, replayed=res["status"] == "replay",
-                    status=res.get("hold_status", "held"))
+        if res["status"] == "replay":
+            async with redis_guard("credits.hold"):
+                status = await self._r.hget(K.hold(res["hold"]), "status")
+            return Hold(uid, res["hold"], amount, replayed=True, status=status or "settled")
+        return Hold(uid, res["hold"], amount)
 
     async def _settle(self, hold: Hold, action: str, reason: str) -> str:
         script = self._store.scripts["hold_settle"]

@@ -16,10 +16,13 @@ from bot.core.errors import ErrorCode
 from bot.core.service import Core
 from bot.core.store import REDIS_ERRORS
 
-__all__ = ["HttpServer", "build_app"]
+__all__ = ["HttpServer", "build_app", "CORE_KEY", "CHECKS_KEY"]
 
 #: Extra readiness checks registered by adapters: name -> coroutine returning a dict.
 Check = Callable[[], Awaitable[dict[str, Any]]]
+
+CORE_KEY: web.AppKey[Core] = web.AppKey("core", Core)
+CHECKS_KEY: web.AppKey[dict[str, Check]] = web.AppKey("checks", dict)
 
 
 def _error(code: ErrorCode, message: str) -> web.Response:
@@ -29,8 +32,8 @@ def _error(code: ErrorCode, message: str) -> web.Response:
 def build_app(core: Core, checks: dict[str, Check] | None = None) -> web.Application:
     app = web.Application()
     extra_checks = checks if checks is not None else {}
-    app["core"] = core
-    app["checks"] = extra_checks
+    app[CORE_KEY] = core
+    app[CHECKS_KEY] = extra_checks  # adapters add readiness checks here
 
     async def health(_: web.Request) -> web.Response:
         return web.json_response({"status": "ok", "timestamp": iso_now(core.clock),

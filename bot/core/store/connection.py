@@ -32,15 +32,22 @@ REDIS_ERRORS: tuple[type[BaseException], ...] = (
 
 
 def connect(url: str) -> aioredis.Redis:
-    """A client with short timeouts so a dead Redis fails fast instead of hanging users."""
-    return aioredis.Redis.from_url(
+    """A client with short timeouts so a dead Redis fails fast instead of hanging users.
+
+    A blocking pool: a burst of concurrent commands waits (up to 5 s) for one of 64
+    connections instead of failing with "too many connections".
+    """
+    pool = aioredis.BlockingConnectionPool.from_url(
         url,
+        max_connections=64,
+        timeout=5,
         decode_responses=True,
         socket_connect_timeout=2,
         socket_timeout=3,
         health_check_interval=15,
         retry_on_timeout=False,
     )
+    return aioredis.Redis(connection_pool=pool)
 
 
 @dataclass
@@ -64,6 +71,9 @@ class Store:
     async def close(self) -> None:
         try:
             await self.redis.aclose()
+            pool = getattr(self.redis, "connection_pool", None)
+            if pool is not None:
+                await pool.disconnect()
         except Exception:  # closing a broken connection must not mask the real exit reason
             pass
         if self.embedded:

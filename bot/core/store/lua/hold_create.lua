@@ -7,7 +7,6 @@ local first = redis.call('GET', KEYS[3])
 if first then
   local r = cjson.decode(first)
   r['status'] = 'replay'
-  r['hold_status'] = redis.call('HGET', KEYS[5], 'status') or 'gone'
   return cjson.encode(r)
 end
 local amount = tonumber(ARGV[1])
