@@ -71,9 +71,16 @@ def build_app(core: Core, checks: dict[str, Check] | None = None) -> web.Applica
     app.router.add_get("/health", health)
     app.router.add_get("/api/health", api_health)
     app.router.add_get("/metrics", metrics)
-    canary = core.extras.get("http_canary")
-    if canary is not None:
-        app.router.add_get("/api/fortune/daily", canary)
+    async def fortune_canary(_: web.Request) -> web.Response:
+        canary = core.extras.get("fortune_canary")
+        if canary is None:
+            return _error(ErrorCode.NOT_FOUND, "fortune engine not enabled")
+        try:
+            return web.json_response(canary(core))
+        except Exception:  # the canary reports an engine failure instead of raising
+            return _error(ErrorCode.INTERNAL_ERROR, "fortune engine failed")
+
+    app.router.add_get("/api/fortune/daily", fortune_canary)
     return app
 
 

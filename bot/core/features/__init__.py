@@ -17,6 +17,7 @@ FEATURES: tuple[str, ...] = (
     "onboarding",
     "account",
     "credits_cmd",
+    "content_cmd",
 )
 
 

@@ -1,0 +1,96 @@
+"""Sun signs (boundaries, elements) and zodiac animals."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+
+from bot.core.zodiac import SIGN_ELEMENT, element_relation, sun_sign, zodiac_animal
+
+
+@pytest.mark.parametrize(
+    ("month", "day", "code"),
+    [
+        (3, 20, "pisces"),
+        (3, 21, "aries"),
+        (12, 21, "sagittarius"),
+        (12, 22, "capricorn"),
+        (1, 19, "capricorn"),
+        (1, 20, "aquarius"),
+        (1, 1, "capricorn"),
+        (12, 31, "capricorn"),
+        (2, 18, "aquarius"),
+        (2, 19, "pisces"),
+        (2, 29, "pisces"),
+        (4, 19, "aries"),
+        (4, 20, "taurus"),
+        (5, 20, "taurus"),
+        (5, 21, "gemini"),
+        (6, 21, "gemini"),
+        (6, 22, "cancer"),
+        (7, 22, "cancer"),
+        (7, 23, "leo"),
+        (8, 22, "leo"),
+        (8, 23, "virgo"),
+        (9, 22, "virgo"),
+        (9, 23, "libra"),
+        (10, 22, "libra"),
+        (10, 23, "scorpio"),
+        (11, 21, "scorpio"),
+        (11, 22, "sagittarius"),
+    ],
+)
+def test_sun_sign_boundaries(month: int, day: int, code: str) -> None:
+    assert sun_sign(date(2000, month, day)).code == code
+
+
+def test_every_day_of_a_leap_year_has_one_sign_in_contiguous_runs() -> None:
+    d = date(2000, 1, 1)
+    runs: list[str] = []
+    while d.year == 2000:
+        code = sun_sign(d).code
+        if not runs or runs[-1] != code:
+            runs.append(code)
+        d += timedelta(days=1)
+    # capricorn opens and closes the year; the 11 others appear once each in order
+    assert runs[0] == runs[-1] == "capricorn"
+    assert len(runs) == 13 and len(set(runs)) == 12
+
+
+def test_names_and_elements() -> None:
+    s = sun_sign(date(1990, 8, 1))
+    assert (s.code, s.element, s.name_ko, s.name_en) == ("leo", "fire", "사자자리", "Leo")
+    assert s.name("en") == "Leo" and s.name("ko") == "사자자리"
+    assert sun_sign(date(1990, 11, 30)).name_ko == "사수자리"
+    assert sorted(SIGN_ELEMENT.values()).count("water") == 3
+    for element in ("fire", "earth", "air", "water"):
+        assert list(SIGN_ELEMENT.values()).count(element) == 3
+
+
+@pytest.mark.parametrize(
+    ("year", "code", "ko"),
+    [
+        (1984, "rat", "쥐"),
+        (1985, "ox", "소"),
+        (1986, "tiger", "호랑이"),
+        (1990, "horse", "말"),
+        (2000, "dragon", "용"),
+        (2024, "dragon", "용"),
+        (2025, "snake", "뱀"),
+        (1995, "pig", "돼지"),
+    ],
+)
+def test_zodiac_animal_by_solar_year(year: int, code: str, ko: str) -> None:
+    a = zodiac_animal(date(year, 6, 1))
+    assert (a.code, a.name_ko) == (code, ko)
+    # solar year: January births are not moved to the previous lunar year (documented)
+    assert zodiac_animal(date(year, 1, 5)).code == code
+
+
+def test_element_relation() -> None:
+    assert element_relation("fire", "fire") == "same"
+    assert element_relation("fire", "air") == element_relation("air", "fire") == "complementary"
+    assert element_relation("earth", "water") == "complementary"
+    assert element_relation("fire", "water") == "contrast"
+    assert element_relation("earth", "air") == "contrast"
