@@ -30,7 +30,6 @@ __all__ = [
     "ELEMENTS",
     "FOCUS_THEMES",
     "ONELINERS_FILE",
-    "ONELINERS_SAMPLE_FILE",
     "THEMES",
     "WEEKDAYS",
     "Content",

@@ -20,7 +20,7 @@ from bot.core.fortune import (
     render_summary,
     render_weekly,
 )
-from bot.core.fortune.loader import DATA_DIR, ONELINERS_FILE, apply_josa
+from bot.core.fortune.loader import ONELINERS_FILE, apply_josa
 
 ROOT = Path(__file__).resolve().parents[3]
 DAY = date(2025, 6, 18)  # an ordinary Wednesday, no seasonal window
