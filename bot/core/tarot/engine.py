@@ -103,7 +103,8 @@ class TarotEngine:
         )
         summary, advice = self._summary_and_advice(sp, drawn, day, q, lang)
         return Reading(
-            spread=key, lang=lang, day=day, question=q, cards=drawn, summary=summary, advice=advice
+            spread=key, lang=lang, day=day, question=q, cards=drawn, summary=summary, advice=advice,
+            shown_question=" ".join((question or "").split()),
         )
 
     # ------------------------------------------------------------------ composing
@@ -217,7 +218,7 @@ class TarotEngine:
         sp = self._spreads[r.spread]
         lines = [f"🔮 {sp.name(lang)}"]
         if r.question:
-            lines.append(f"{self.label('question', lang)}: {r.question}")
+            lines.append(f"{self.label('question', lang)}: {r.shown_question or r.question}")
         else:
             lines.append(f"{self.label('question', lang)}: {self.label('no_question', lang)}")
         lines.append("")
@@ -237,7 +238,7 @@ class TarotEngine:
         pick = self._picker(r.spread, r.cards, r.day, r.question, "interpretation")
         out = [fill(pick(I["intro"], lang), {"spread": sp.name(lang)})]
         if r.question:
-            out.append(fill(pick(I["question"], lang), {"question": r.question}))
+            out.append(fill(pick(I["question"], lang), {"question": r.shown_question or r.question}))
         else:
             out.append(pick(I["no_question"], lang))
         for d in r.cards:

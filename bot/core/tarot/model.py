@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
 
@@ -136,3 +136,5 @@ class Reading:
     cards: tuple[DrawnCard, ...]
     summary: str
     advice: str
+    #: The question as the user wrote it (whitespace collapsed, case kept), for display only.
+    shown_question: str = field(default="", compare=False)

@@ -387,7 +387,7 @@ def _render(r: Reading, engine: TarotEngine | None) -> bytes:
     tfont, title = _fit(sp.name(lang), lay.width - 2 * MARGIN, 26, bold=True)
     d.text((lay.width / 2, 34), title, font=tfont, fill=GOLD, anchor="mm")
     if r.question:
-        qfont, q = _fit(f"“{r.question}”", lay.width - 2 * MARGIN, 16, min_size=12)
+        qfont, q = _fit(f"“{r.shown_question or r.question}”", lay.width - 2 * MARGIN, 16, min_size=12)
         d.text((lay.width / 2, 70), q, font=qfont, fill=MUTED, anchor="mm")
 
     # cards: a shadow, then the face turned as needed (reversed = upside down)

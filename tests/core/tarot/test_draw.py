@@ -152,7 +152,7 @@ def test_render_text(engine: TarotEngine) -> None:
             r = engine.draw("u7", DAY, spread, "Will it work out?", lang)
             text = engine.render_text(r)
             sp = engine.spread(spread)
-            assert sp.name(lang) in text and "will it work out?" in text
+            assert sp.name(lang) in text and "Will it work out?" in text
             for c in r.cards:
                 card = engine.card(c.card_id)
                 line = next(ln for ln in text.splitlines() if ln.startswith(f"{c.position + 1}. "))
