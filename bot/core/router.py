@@ -142,18 +142,19 @@ class Router:
         started = time.perf_counter()
         name, args = self.parse(event.text)
         label = name if name in self.commands else ("text" if name is None else "unknown")
-        lang: Lang = normalize_lang(event.lang_hint)
+        # The profile's language once it is loaded, so errors speak the user's language too.
+        langbox: list[Lang] = [normalize_lang(event.lang_hint)]
         replies: list[Reply]
         try:
-            replies, lang = await self._dispatch(event, name, args)
+            replies = await self._dispatch(event, name, args, langbox)
         except BotError as err:
-            replies = [self.error_reply(err, lang)]
+            replies = [self.error_reply(err, langbox[0])]
         except Exception:
             ref = uuid.uuid4().hex[:8]
             log_event("command_failed", level=logging.ERROR, exc_info=True, command=label, ref=ref,
                       user=event.uid)
             self.core.capture_exception(ref=ref, command=label)
-            replies = [Reply(t(lang, "error.internal_error_ref", ref=ref), error=ErrorCode.INTERNAL_ERROR)]
+            replies = [Reply(t(langbox[0], "error.internal_error_ref", ref=ref), error=ErrorCode.INTERNAL_ERROR)]
         finally:
             request_id_var.reset(token)
         elapsed = time.perf_counter() - started
@@ -172,9 +173,9 @@ class Router:
             buttons = [[Button(t(lang, "credits.buy_button"), "/buy")]]
         return Reply(text, buttons=buttons, error=err.code)
 
-    async def _dispatch(self, event: Event, name: str | None, args: str) -> tuple[list[Reply], Lang]:
+    async def _dispatch(self, event: Event, name: str | None, args: str, langbox: list[Lang]) -> list[Reply]:
         core = self.core
-        lang: Lang = normalize_lang(event.lang_hint)
+        lang = langbox[0]
         await core.limiter.check("command", event.uid)
         spec = self.commands.get(name) if name else None
         try:
@@ -184,22 +185,21 @@ class Router:
                 raise
             profile = None  # Redis down: commands without a profile (/help) still answer
         if profile is not None:
-            lang = profile.lang
+            lang = langbox[0] = profile.lang
         ctx = Ctx(core, event, profile, lang, name or "", args)
         if name is None:
             for hook in self.text_hooks:
                 out = await hook(ctx)
                 if out is not None:
-                    return _as_list(out), ctx.lang
-            return [ctx.reply("router.unknown_text")], lang
+                    return _as_list(out)
+            return [ctx.reply("router.unknown_text")]
         if spec is None:
-            return [ctx.reply("router.unknown_command", command=name[:32])], lang
+            return [ctx.reply("router.unknown_command", command=name[:32])]
         if spec.needs_profile and (profile is None or not profile.onboarded):
             assert self.onboarding is not None, "onboarding feature not registered"
             await core.sessions.remember_pending(event.uid, event.text)
-            return _as_list(await self.onboarding(ctx)), ctx.lang
-        out = await spec.handler(ctx)
-        return _as_list(out), ctx.lang
+            return _as_list(await self.onboarding(ctx))
+        return _as_list(await spec.handler(ctx))
 
 
 def _as_list(out: "Reply | list[Reply]") -> list[Reply]:

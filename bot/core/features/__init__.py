@@ -18,6 +18,9 @@ FEATURES: tuple[str, ...] = (
     "account",
     "credits_cmd",
     "content_cmd",
+    "invite_cmd",
+    "daily_cmd",
+    "ai_cmd",
 )
 
 

@@ -1,0 +1,83 @@
+"""Invite pairings and daily check-ins per second against a local redis-server.
+
+Run by hand: ``.venv/bin/python bench/bench_invites.py [--pairs 2000] [--contenders 50]``.
+Starts its own redis-server on a free loopback port. Prints pairing throughput (issue +
+accept + rewards), the cost of a contested invite (``--contenders`` users accepting the
+same invite at once; exactly one must win), and check-in throughput. Limits are raised so the
+rate limiter does not dominate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bot.core.clock import FixedClock  # noqa: E402
+from bot.core.errors import BotError  # noqa: E402
+from bot.core.invites import Acceptance, Invites  # noqa: E402
+from bot.core.streaks import Streaks  # noqa: E402
+from tests.support.factory import make_core, onboard  # noqa: E402
+from tests.support.redis_proc import RedisProcess  # noqa: E402
+
+
+async def main(pairs: int, contenders: int) -> None:
+    server = RedisProcess().start()
+    clock = FixedClock(1_736_125_200)  # 2025-01-06 10:00 KST
+    core = make_core(server.url, Path(tempfile.mkdtemp()), clock=clock)
+    try:
+        for scope in ("reward", "invite_user", "invite_ip"):
+            await core.limiter.set_limit(scope, 1_000_000, 60)
+        invites: Invites = core.extras["invites"]
+        streaks: Streaks = core.extras["streaks"]
+        users = [f"tg:{i}" for i in range(pairs * 2)]
+        for i in range(0, len(users), 200):
+            await asyncio.gather(*(onboard(core, u, bonus=False) for u in users[i:i + 200]))
+
+        async def one_pair(i: int) -> None:
+            inv = await invites.issue(users[2 * i])
+            await invites.accept(users[2 * i + 1], inv.token)
+
+        t0 = time.perf_counter()
+        for i in range(0, pairs, 32):
+            await asyncio.gather(*(one_pair(j) for j in range(i, min(pairs, i + 32))))
+        dt = time.perf_counter() - t0
+        print(f"pairings (issue+accept+rewards): {pairs} in {dt:.2f} s -> {pairs / dt:,.0f}/s")
+
+        inv = await invites.issue(users[0])
+
+        async def contend(uid: str) -> bool:
+            try:
+                return isinstance(await invites.accept(uid, inv.token), Acceptance)
+            except BotError:
+                return False
+
+        t0 = time.perf_counter()
+        wins = await asyncio.gather(*(contend(u) for u in users[1:contenders + 1]))
+        dt = time.perf_counter() - t0
+        print(f"contested invite: {contenders} accepts in {dt * 1000:.1f} ms, winners: {sum(wins)}")
+
+        t0 = time.perf_counter()
+        n = len(users)
+        for i in range(0, n, 64):
+            await asyncio.gather(*(streaks.checkin(u, "Asia/Seoul") for u in users[i:i + 64]))
+        dt = time.perf_counter() - t0
+        print(f"check-ins: {n} in {dt:.2f} s -> {n / dt:,.0f}/s")
+        bad = await core.ledger.reconcile_all()
+        print(f"reconcile: {'ok' if not bad else f'{len(bad)} accounts off'}")
+    finally:
+        await core.store.close()
+        server.cleanup()
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--pairs", type=int, default=2000)
+    ap.add_argument("--contenders", type=int, default=50)
+    a = ap.parse_args()
+    asyncio.run(main(a.pairs, a.contenders))

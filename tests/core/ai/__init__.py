@@ -1,0 +1,1 @@
+"""Tests of the AI chain, breakers, guard and the /ask, /reading, /report commands."""

@@ -1,0 +1,1 @@
+"""Local HTTP servers that speak the real wire format of external services (tests only)."""
