@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from typing import Any, Awaitable, Callable
+from typing import Any
+from collections.abc import Awaitable, Callable
 
 from bot.core.logs import configure_logging, log_event
 from bot.core.service import Core
@@ -57,13 +58,17 @@ async def run(settings: Settings) -> None:
     http = HttpServer(core, port=settings.env.port)
     stoppers: list[Callable[[], Awaitable[Any]]] = []
     try:
-        port = await http.start()
-        log_event("http_started", port=port)
+        # Starters run before the HTTP server starts: they may add routes (the Telegram
+        # webhook), and aiohttp freezes the route table once the server is up.
         for starter in _platform_starters(settings):
             stoppers.append(await starter(core, http))
+        port = await http.start()
+        log_event("http_started", port=port)
         if not stoppers:
             log_event("no_platform_token", level=30,
                       hint="set TELEGRAM_BOT_TOKEN or DISCORD_BOT_TOKEN, or use `python -m bot console`")
+        if core.senders:  # the daily broadcast needs a platform to push to; stopped first on exit
+            stoppers.append(await _start_broadcast(core))
         sweeper = asyncio.create_task(_sweep_holds(core))
         await stop.wait()
         sweeper.cancel()
@@ -75,9 +80,24 @@ async def run(settings: Settings) -> None:
         await core.store.close()
 
 
+async def _start_broadcast(core: Core) -> Callable[[], Awaitable[Any]]:
+    """Daily broadcast: the minute tick and delivery workers for every registered sender."""
+    from bot.core.broadcast import BroadcastRunner
+    from bot.handlers.telegram_delivery import install as map_telegram_errors
+
+    map_telegram_errors(core)  # PTB errors -> bot.core.delivery outcomes (no-op without Telegram)
+    runner = BroadcastRunner(core)
+    await runner.start()
+    return runner.stop
+
+
 def _platform_starters(settings: Settings) -> list[Callable[[Core, HttpServer], Awaitable[Callable[[], Awaitable[Any]]]]]:
     """Adapters register here as they are built (Telegram, Discord)."""
     starters: list[Callable[[Core, HttpServer], Awaitable[Callable[[], Awaitable[Any]]]]] = []
+    if settings.env.telegram_bot_token:
+        from bot.handlers.telegram import start_telegram
+
+        starters.append(start_telegram)
     return starters
 
 
@@ -91,11 +111,18 @@ def main_entry(mode: str) -> int:
         log_event("settings_invalid", level=50, error=str(err))
         print(f"soul-lab: {err}", flush=True)
         return 2
-    configure_logging(settings.env.log_level if mode != "console" else "WARNING")
+    console = mode == "console" or (mode == "auto" and not settings.env.telegram_bot_token
+                                    and not settings.env.discord_bot_token)
+    if console:
+        # The terminal belongs to the chat: log lines go to DATA_DIR/console.log instead.
+        settings.env.data_dir.mkdir(parents=True, exist_ok=True)
+        configure_logging(settings.env.log_level,
+                          stream=open(settings.env.data_dir / "console.log", "a", encoding="utf-8"))  # noqa: SIM115
+    else:
+        configure_logging(settings.env.log_level)
     init_sentry(settings)
     try:
-        if mode == "console" or (mode == "auto" and not settings.env.telegram_bot_token
-                                 and not settings.env.discord_bot_token):
+        if console:
             asyncio.run(run_console(settings))
         else:
             asyncio.run(run(settings))

@@ -21,9 +21,10 @@ FEATURES: tuple[str, ...] = (
     "invite_cmd",
     "daily_cmd",
     "ai_cmd",
+    "subscribe_cmd",
 )
 
 
-def register_all(router: "Router") -> None:
+def register_all(router: Router) -> None:
     for name in FEATURES:
         import_module(f"bot.core.features.{name}").register(router)

@@ -222,6 +222,11 @@ class K:
         return f"bcast:rate:{bucket}"
 
     @staticmethod
+    def broadcast_pace(platform: str) -> str:
+        """The broadcast's next free send slot for one platform (Redis ms, GCRA-style pacing)."""
+        return f"bcast:pace:{platform}"
+
+    @staticmethod
     def broadcast_paused() -> str:
         """Present while operators paused the broadcast (value: who/when)."""
         return "bcast:paused"
