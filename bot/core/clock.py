@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import date, datetime, timezone
+from datetime import date, datetime, UTC
 from zoneinfo import ZoneInfo
 
 __all__ = ["Clock", "SystemClock", "FixedClock", "local_day", "iso_now"]
@@ -19,7 +19,7 @@ class Clock:
         return int(self.now() * 1000)
 
     def utcnow(self) -> datetime:
-        return datetime.fromtimestamp(self.now(), tz=timezone.utc)
+        return datetime.fromtimestamp(self.now(), tz=UTC)
 
 
 class SystemClock(Clock):

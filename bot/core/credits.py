@@ -52,7 +52,7 @@ class Entry:
     reason: str
 
     @classmethod
-    def from_json(cls, raw: str) -> "Entry":
+    def from_json(cls, raw: str) -> Entry:
         d = json.loads(raw)
         return cls(d["id"], int(d["ts"]), d["kind"], int(d["amount"]), int(d["balance"]), d.get("reason", ""))
 

@@ -6,7 +6,8 @@ Everything here is pure, stable across processes and machines, and cheap.
 
 from __future__ import annotations
 
-from typing import Sequence, TypeVar
+from typing import TypeVar
+from collections.abc import Sequence
 
 __all__ = ["fnv1a_64", "seed_of", "pick", "pick_index", "SeededRandom"]
 

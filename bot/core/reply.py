@@ -65,7 +65,7 @@ class Reply:
     text: str
     buttons: list[list[Button]] = field(default_factory=list)
     image: Image | None = None
-    error: "ErrorCode | None" = None
+    error: ErrorCode | None = None
     private: bool = False
     invoice: Invoice | None = None
 

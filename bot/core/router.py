@@ -13,7 +13,8 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Awaitable, Callable, Literal
+from typing import TYPE_CHECKING, Literal
+from collections.abc import Awaitable, Callable
 
 from bot.core.errors import BotError, ErrorCode
 from bot.core.i18n import Lang, normalize_lang, t
@@ -62,9 +63,9 @@ class Event:
 class Ctx:
     """What a command handler gets: the core, the event, the caller's profile and args."""
 
-    core: "Core"
+    core: Core
     event: Event
-    profile: "Profile | None"
+    profile: Profile | None
     lang: Lang
     command: str
     args: str
@@ -97,7 +98,7 @@ class CommandSpec:
 
 
 class Router:
-    def __init__(self, core: "Core") -> None:
+    def __init__(self, core: Core) -> None:
         self.core = core
         self.commands: dict[str, CommandSpec] = {}
         self.text_hooks: list[TextHook] = []
@@ -202,6 +203,6 @@ class Router:
         return _as_list(await spec.handler(ctx))
 
 
-def _as_list(out: "Reply | list[Reply]") -> list[Reply]:
+def _as_list(out: Reply | list[Reply]) -> list[Reply]:
     return out if isinstance(out, list) else [out]
 

@@ -8,7 +8,8 @@ sender the platform adapter registered (pairing news, broadcasts).
 from __future__ import annotations
 
 import time
-from typing import Any, Awaitable, Callable
+from typing import Any
+from collections.abc import Awaitable, Callable
 
 from bot.core.clock import Clock, SystemClock
 from bot.core.crypto import FieldCipher, load_or_create_dev_key, parse_key

@@ -6,7 +6,8 @@ Platform adapters may add routes (the Telegram webhook) through ``HttpServer.app
 from __future__ import annotations
 
 import time
-from typing import Any, Awaitable, Callable
+from typing import Any
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 

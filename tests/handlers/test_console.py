@@ -12,7 +12,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def run_console(lines: list[str], data_dir: Path, **env: str) -> subprocess.CompletedProcess[str]:
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "TELEGRAM_", "DISCORD_"))}
-    environ.update({"DATA_DIR": str(data_dir), "APP_ENV": "development", "PYTHONUNBUFFERED": "1", **env})
+    environ.update({"DATA_DIR": str(data_dir), "APP_ENV": "development", "PYTHONUNBUFFERED": "1",
+                    "LOG_LEVEL": "DEBUG", **env})
     return subprocess.run(
         [sys.executable, "-m", "bot", "console"], input="\n".join(lines) + "\n", text=True,
         capture_output=True, cwd=ROOT, env=environ, timeout=60,
@@ -29,6 +30,9 @@ def test_piped_onboarding_then_credits_shows_three(tmp_path: Path) -> None:
     assert "환영 선물로 복채 3개" in out
     assert "복채 잔액: 3" in out
     assert "Traceback" not in proc.stderr
+    log = (tmp_path / "console.log").read_text()
+    assert '"event": "command_handled"' in log and "request_id" in log  # JSON lines, one event each
+    assert "1990-05-17" not in log and "1990-05-17" not in proc.stderr  # the birth date is never logged
     # The embedded redis-server kept its data under DATA_DIR with the append-only file on.
     assert (tmp_path / "redis").is_dir()
     assert any(p.name.startswith("appendonly") for p in (tmp_path / "redis").iterdir())

@@ -18,7 +18,7 @@ __all__ = ["register"]
 DELETE_CONFIRM_TTL = 300
 
 
-def register(router: "Router") -> None:
+def register(router: Router) -> None:
     @router.command("help", needs_profile=False, help_key="help.help")
     async def help_(ctx: Ctx) -> Reply:
         lines = [ctx.t("help.header"), ""]

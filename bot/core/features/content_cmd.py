@@ -43,29 +43,29 @@ def tarot_engine() -> TarotEngine:
     return TarotEngine.load()
 
 
-def today_fortune(core: "Core", uid: str, birth: date, tz: str, lang: str) -> Fortune:
+def today_fortune(core: Core, uid: str, birth: date, tz: str, lang: str) -> Fortune:
     return fortune_engine().daily(uid, birth, local_day(core.clock, tz), lang)  # type: ignore[arg-type]
 
 
-def canary_fortune(core: "Core") -> dict[str, Any]:
+def canary_fortune(core: Core) -> dict[str, Any]:
     """Today's fortune for a fixed probe profile (``GET /api/fortune/daily``)."""
     day = local_day(core.clock, core.settings.product.profile.default_timezone)
     f = fortune_engine().daily(_CANARY_USER, _CANARY_BIRTH, day, "ko")
     return {"status": "ok", "profile": _CANARY_USER, "fortune": f.to_dict()}
 
 
-async def details_unlocked(core: "Core", uid: str, day: date) -> bool:
+async def details_unlocked(core: Core, uid: str, day: date) -> bool:
     async with redis_guard("fortune.unlock"):
         return bool(await core.store.redis.exists(K.unlock(uid, "fortune_details", day.isoformat())))
 
 
-async def unlock_details(core: "Core", uid: str, day: date, ttl_seconds: int = 2 * 86400) -> None:
+async def unlock_details(core: Core, uid: str, day: date, ttl_seconds: int = 2 * 86400) -> None:
     """Mark today's details as open for ``uid`` (invite pairing, or after paying)."""
     async with redis_guard("fortune.unlock"):
         await core.store.redis.set(K.unlock(uid, "fortune_details", day.isoformat()), "1", ex=ttl_seconds)
 
 
-def register(router: "Router") -> None:
+def register(router: Router) -> None:
     router.core.extras["fortune_canary"] = canary_fortune
 
     @router.command("fortune", help_key="help.fortune", aliases=("운세",))

@@ -28,7 +28,7 @@ def parse_invoice_payload(payload: str) -> tuple[str, str] | None:
     return (pack_id, uid) if sep and pack_id and uid else None
 
 
-def register(router: "Router") -> None:
+def register(router: Router) -> None:
     @router.command("credits", help_key="help.credits", aliases=("balance",))
     async def credits(ctx: Ctx) -> Reply:
         core = ctx.core

@@ -118,7 +118,7 @@ async def _finish(ctx: Ctx, profile: Profile) -> list[Reply]:
     return replies
 
 
-def register(router: "Router") -> None:
+def register(router: Router) -> None:
     router.onboarding = continue_onboarding
 
     @router.command("start", needs_profile=False, help_key="help.start")

@@ -6,14 +6,14 @@ redis-py's ``Script`` runs EVALSHA and reloads the script on NOSCRIPT, so a Redi
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from typing import Any
 
 __all__ = ["lua_source", "Scripts"]
 
 
-@lru_cache(maxsize=None)
+@cache
 def lua_source(name: str) -> str:
     return resources.files("bot.core.store").joinpath("lua", f"{name}.lua").read_text(encoding="utf-8")
 

@@ -234,20 +234,20 @@ class TarotEngine:
         """The engine's own full interpretation (the AI chain's fallback): card by card, theme, advice."""
         lang = r.lang
         sp = self._spreads[r.spread]
-        I = self._p["interpretation"]
+        ip = self._p["interpretation"]
         pick = self._picker(r.spread, r.cards, r.day, r.question, "interpretation")
-        out = [fill(pick(I["intro"], lang), {"spread": sp.name(lang)})]
+        out = [fill(pick(ip["intro"], lang), {"spread": sp.name(lang)})]
         if r.question:
-            out.append(fill(pick(I["question"], lang), {"question": r.shown_question or r.question}))
+            out.append(fill(pick(ip["question"], lang), {"question": r.shown_question or r.question}))
         else:
-            out.append(pick(I["no_question"], lang))
+            out.append(pick(ip["no_question"], lang))
         for d in r.cards:
             card = self.cards[d.card_id]
             pos = sp.positions[d.position]
             turned = fill(
-                pick(I["card_reversed" if d.reversed else "card_upright"], lang), {"card": card.name(lang)}
+                pick(ip["card_reversed" if d.reversed else "card_upright"], lang), {"card": card.name(lang)}
             )
-            kw = fill(pick(I["keywords"], lang), {"keywords": ", ".join(card.keywords(lang))})
+            kw = fill(pick(ip["keywords"], lang), {"keywords": ", ".join(card.keywords(lang))})
             out.append("")
             out.append(self._card_heading(r, d))
             out.append(f"{pos.hint(lang)} {turned} {card.meaning(lang, d.reversed)} {kw}")
@@ -256,7 +256,7 @@ class TarotEngine:
         if len(r.cards) > 1:
             first, last = r.cards[0], r.cards[-1]
             flow = fill(
-                pick(I["flow"], lang),
+                pick(ip["flow"], lang),
                 {
                     "first_position": sp.positions[first.position].name(lang),
                     "first_card": self.cards[first.card_id].name(lang),
@@ -268,7 +268,7 @@ class TarotEngine:
         out.append(f"{self.label('theme', lang)}: {theme}")
         out.append(f"{self.label('advice', lang)}: {r.advice}")
         out.append("")
-        out.append(pick(I["closing"], lang))
+        out.append(pick(ip["closing"], lang))
         return "\n".join(out)
 
 
