@@ -12,7 +12,7 @@ from bot.core.logs import configure_logging, log_event
 from bot.core.service import Core
 from bot.core.settings import Settings, load_settings
 from bot.core.store import REDIS_ERRORS, open_store
-from bot.handlers.http import HttpServer
+from bot.handlers.http import CHECKS_KEY, Check, HttpServer
 from bot.sentry import init_sentry
 
 __all__ = ["build_core", "run", "run_console"]
@@ -67,8 +67,11 @@ async def run(settings: Settings) -> None:
         if not stoppers:
             log_event("no_platform_token", level=30,
                       hint="set TELEGRAM_BOT_TOKEN or DISCORD_BOT_TOKEN, or use `python -m bot console`")
+        runner = None
         if core.senders:  # the daily broadcast needs a platform to push to; stopped first on exit
-            stoppers.append(await _start_broadcast(core))
+            runner = await _start_broadcast(core)
+            stoppers.append(runner.stop)
+        http.app[CHECKS_KEY].update(readiness_checks(core, runner))
         sweeper = asyncio.create_task(_sweep_holds(core))
         await stop.wait()
         sweeper.cancel()
@@ -77,10 +80,44 @@ async def run(settings: Settings) -> None:
             with contextlib.suppress(Exception):
                 await stopper()
         await http.stop()
+        ai = core.extras.get("ai")
+        if ai is not None:
+            with contextlib.suppress(Exception):
+                await ai.aclose()
         await core.store.close()
 
 
-async def _start_broadcast(core: Core) -> Callable[[], Awaitable[Any]]:
+def readiness_checks(core: Core, runner: Any = None) -> dict[str, Check]:
+    """Per-dependency checks for ``GET /api/health`` (Redis is always checked by the server)."""
+    checks: dict[str, Check] = {}
+
+    async def ai() -> dict[str, Any]:
+        chain = core.extras.get("ai")
+        if chain is None:
+            return {"status": "off"}
+        providers = await chain.status()
+        usable = [n for n, st in providers.items() if st.get("configured") and st.get("state") != "open"]
+        configured = [n for n, st in providers.items() if st.get("configured")]
+        status = "ok" if usable else ("fallback_only" if not configured else "degraded")
+        return {"status": status, "providers": providers}
+
+    checks["ai"] = ai
+    adapter = core.extras.get("telegram_adapter")
+    if adapter is not None:
+        async def telegram() -> dict[str, Any]:
+            me = await asyncio.wait_for(adapter.bot.get_me(), timeout=3)
+            return {"status": "ok", "username": me.username}
+
+        checks["telegram"] = telegram
+    if runner is not None:
+        async def scheduler() -> dict[str, Any]:
+            return {"status": "ok" if runner.alive else "down"}
+
+        checks["scheduler"] = scheduler
+    return checks
+
+
+async def _start_broadcast(core: Core) -> Any:
     """Daily broadcast: the minute tick and delivery workers for every registered sender."""
     from bot.core.broadcast import BroadcastRunner
     from bot.handlers.telegram_delivery import install as map_telegram_errors
@@ -88,7 +125,7 @@ async def _start_broadcast(core: Core) -> Callable[[], Awaitable[Any]]:
     map_telegram_errors(core)  # PTB errors -> bot.core.delivery outcomes (no-op without Telegram)
     runner = BroadcastRunner(core)
     await runner.start()
-    return runner.stop
+    return runner
 
 
 def _platform_starters(settings: Settings) -> list[Callable[[Core, HttpServer], Awaitable[Callable[[], Awaitable[Any]]]]]:

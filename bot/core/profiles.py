@@ -136,7 +136,8 @@ class Profiles:
         fields: dict[str, str] = {}
         for name, value in changes.items():
             if name == "birth":
-                fields["birth"] = self._cipher.encrypt(value.isoformat(), profile.uid) if value else ""  # type: ignore[union-attr]
+                fields["birth"] = (self._cipher.encrypt(value.isoformat(), profile.uid)
+                                   if isinstance(value, date) else "")
             elif name == "birth_time":
                 fields["birth_time"] = self._cipher.encrypt(str(value), profile.uid) if value else ""
             elif name in ("lang", "tz", "step"):

@@ -145,6 +145,12 @@ class BroadcastRunner:
         except Exception:
             log_event("broadcast_tick_failed", level=logging.ERROR, exc_info=True)
 
+    @property
+    def alive(self) -> bool:
+        """The scheduler is ticking and at least one worker task is running (for /api/health)."""
+        running = self._scheduler is not None and getattr(self._scheduler, "running", False)
+        return bool(running and any(not t.done() for t in self._tasks))
+
     async def stop(self, drain_seconds: float = 5.0) -> None:
         """Stop ticking and reading; let sends in flight finish (up to ``drain_seconds``)."""
         self._stopping = True

@@ -115,10 +115,9 @@ class redis_guard:
     async def __aenter__(self) -> None:
         return None
 
-    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
         if exc is not None and isinstance(exc, REDIS_ERRORS):
             from bot.core.errors import ServiceUnavailable
 
             log_event("redis_connection_error", level=40, operation=self.what, error=type(exc).__name__)
             raise ServiceUnavailable("redis") from exc
-        return False
