@@ -266,20 +266,15 @@ def register(router: Router) -> None:
         return await paid_reading(ctx, "fortune", day, "today", build)
 
     async def reading_tarot(ctx: Ctx, args: str) -> Reply:
-        from bot.core.tarot import QuestionTooLong, TarotEngine, UnknownSpread, normalize_question
+        from bot.core.features.content_cmd import draw_tarot, parse_tarot_args
+        from bot.core.tarot import TarotEngine, normalize_question
 
         p = ctx.profile
         assert p is not None
         engine = TarotEngine.load()
         day = local_day(core.clock, p.tz)
         if args:
-            first, _, rest = args.partition(" ")
-            spread, question = first.lower(), rest.strip()
-            if spread not in engine.spreads:
-                if first.isascii() and first.isalpha():
-                    raise BotError(ErrorCode.VALIDATION_ERROR, "ai.unknown_spread", spread=first[:20],
-                                   spreads=", ".join(engine.spreads))
-                spread, question = "three", args
+            spread, question = parse_tarot_args(engine, args)
         else:
             last = await core.sessions.get(ctx.uid, _TAROT_SESSION)
             if not last or last.get("day") != day.isoformat():
@@ -287,13 +282,7 @@ def register(router: Router) -> None:
                              buttons=[[Button(ctx.t("ai.tarot_draw_button"), "/tarot")]])
             spread, question = str(last.get("spread", "three")), str(last.get("question", ""))
         guard(ctx, question, "tarot")  # length cap before anything else
-        try:
-            reading = engine.draw(ctx.uid, day, spread, question, ctx.lang)
-        except UnknownSpread:
-            raise BotError(ErrorCode.VALIDATION_ERROR, "ai.unknown_spread", spread=spread[:20],
-                           spreads=", ".join(engine.spreads)) from None
-        except QuestionTooLong as err:
-            raise BotError(ErrorCode.VALIDATION_ERROR, "ai.too_long", limit=err.limit, length=err.length) from None
+        reading = draw_tarot(engine, ctx.uid, day, spread, question, ctx.lang)
 
         async def build() -> tuple[str, tuple[Message, ...], str]:
             sp = engine.spread(reading.spread)

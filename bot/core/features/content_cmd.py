@@ -19,14 +19,14 @@ from bot.core.fortune import Fortune, FortuneEngine
 from bot.core.reply import Button, Image, Reply
 from bot.core.router import Ctx
 from bot.core.store import K, redis_guard
-from bot.core.tarot import QuestionTooLong, TarotEngine, UnknownSpread
+from bot.core.tarot import QuestionTooLong, Reading, TarotEngine, UnknownSpread
 
 if TYPE_CHECKING:
     from bot.core.router import Router
     from bot.core.service import Core
 
 __all__ = ["register", "fortune_engine", "tarot_engine", "today_fortune", "canary_fortune",
-           "details_unlocked", "unlock_details", "LAST_TAROT_SESSION"]
+           "details_unlocked", "unlock_details", "parse_tarot_args", "draw_tarot", "LAST_TAROT_SESSION"]
 
 LAST_TAROT_SESSION = "tarot"
 _CANARY_USER = "probe:canary"
@@ -63,6 +63,33 @@ async def unlock_details(core: Core, uid: str, day: date, ttl_seconds: int = 2 *
     """Mark today's details as open for ``uid`` (invite pairing, or after paying)."""
     async with redis_guard("fortune.unlock"):
         await core.store.redis.set(K.unlock(uid, "fortune_details", day.isoformat()), "1", ex=ttl_seconds)
+
+
+def parse_tarot_args(engine: TarotEngine, args: str) -> tuple[str, str]:
+    """``"three what now?"`` -> ("three", "what now?"); a bare question gets the three-card spread.
+
+    A first word that looks like a spread name but is not one is refused with the list.
+    """
+    first, _, rest = args.strip().partition(" ")
+    spread, question = first.lower(), rest.strip()
+    if spread in engine.spreads:
+        return spread, question
+    if first.isascii() and first.isalpha():
+        raise BotError(ErrorCode.VALIDATION_ERROR, "tarot.unknown_spread", spread=first[:20],
+                       spreads=", ".join(engine.spreads))
+    return "three", args.strip()  # "/tarot 요즘 내 마음은?" — a question, default spread
+
+
+def draw_tarot(engine: TarotEngine, uid: str, day: date, spread: str, question: str, lang: str) -> Reading:
+    """``engine.draw`` with its errors turned into the user's VALIDATION_ERROR messages."""
+    try:
+        return engine.draw(uid, day, spread, question, lang)  # type: ignore[arg-type]
+    except UnknownSpread:
+        raise BotError(ErrorCode.VALIDATION_ERROR, "tarot.unknown_spread", spread=spread[:20],
+                       spreads=", ".join(engine.spreads)) from None
+    except QuestionTooLong as err:
+        raise BotError(ErrorCode.VALIDATION_ERROR, "tarot.question_too_long",
+                       limit=err.limit, length=err.length) from None
 
 
 def register(router: Router) -> None:
@@ -113,22 +140,9 @@ def register(router: Router) -> None:
         if not args:
             return Reply(ctx.t("tarot.choose"), buttons=[
                 [Button(ctx.t(f"tarot.spread_button.{s}"), f"/tarot {s}")] for s in engine.spreads])
-        first, _, rest = args.partition(" ")
-        spread, question = first.lower(), rest.strip()
-        if spread not in engine.spreads:
-            if first.isascii() and first.isalpha():
-                raise BotError(ErrorCode.VALIDATION_ERROR, "tarot.unknown_spread", spread=first[:20],
-                               spreads=", ".join(engine.spreads))
-            spread, question = "three", args  # "/tarot 요즘 내 마음은?" — a question, default spread
+        spread, question = parse_tarot_args(engine, args)
         day = local_day(core.clock, p.tz)
-        try:
-            reading = engine.draw(ctx.uid, day, spread, question, ctx.lang)
-        except UnknownSpread:
-            raise BotError(ErrorCode.VALIDATION_ERROR, "tarot.unknown_spread", spread=spread[:20],
-                           spreads=", ".join(engine.spreads)) from None
-        except QuestionTooLong as err:
-            raise BotError(ErrorCode.VALIDATION_ERROR, "tarot.question_too_long",
-                           limit=err.limit, length=err.length) from None
+        reading = draw_tarot(engine, ctx.uid, day, spread, question, ctx.lang)
         from bot.core.tarot.picture import render_spread_png
 
         png = await asyncio.to_thread(render_spread_png, reading, engine)
