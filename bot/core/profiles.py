@@ -95,6 +95,10 @@ class Profiles:
     async def get(self, uid: str) -> Profile | None:
         async with redis_guard("profiles.get"):
             raw = await self._r.hgetall(K.profile(uid))
+        return self.parse(uid, raw)
+
+    def parse(self, uid: str, raw: dict[str, str]) -> Profile | None:
+        """A Profile from the stored hash (None for an empty hash); decrypts birth data."""
         if not raw:
             return None
         birth = None

@@ -74,24 +74,33 @@ class RateLimiter:
 
     async def hit(self, scope: str, subject: str) -> Decision:
         """Count one event for ``subject`` in ``scope``; say whether it is allowed."""
+        return (await self.hit_and_read(scope, subject, None))[0]
+
+    async def hit_and_read(self, scope: str, subject: str,
+                           hash_key: str | None) -> tuple[Decision, dict[str, str] | None]:
+        """``hit``, plus HGETALL of ``hash_key`` in the same round trip (the router reads the
+        caller's profile this way). The dict is None when Redis is unreachable: the decision
+        then comes from the in-process window.
+        """
         base = self.default(scope)
         now = self._clock.now_ms()
         key = K.ratelimit(scope, subject)
+        keys = [key, K.ratelimit_config()] + ([hash_key] if hash_key else [])
         try:
             res = await self._store.scripts["ratelimit"](
-                keys=[key, K.ratelimit_config()],
-                args=[scope, base.limit, base.window_seconds, now, f"{now}-{uuid.uuid4().hex[:8]}"],
+                keys=keys, args=[scope, base.limit, base.window_seconds, now, f"{now}-{uuid.uuid4().hex[:8]}"],
             )
         except REDIS_ERRORS as exc:
             if not self._degraded:
                 self._degraded = True
                 log_event("redis_connection_error", level=40, operation="ratelimit", error=type(exc).__name__)
-            return self._local.hit(key, base.limit, base.window_seconds, now)
+            return self._local.hit(key, base.limit, base.window_seconds, now), None
         self._degraded = False
         decision = Decision(bool(res[0]), int(res[1]), int(res[2]), int(res[3]), int(res[4]))
         if not decision.allowed:
             log_event("rate_limit", scope=scope, subject=subject, retry_after_ms=decision.retry_after_ms)
-        return decision
+        flat = res[5:]
+        return decision, dict(zip(flat[::2], flat[1::2]))
 
     async def check(self, scope: str, subject: str) -> Decision:
         """``hit`` that raises ``RateLimited`` instead of returning a refusal."""

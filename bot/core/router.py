@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 from collections.abc import Awaitable, Callable
 
-from bot.core.errors import BotError, ErrorCode
+from bot.core.errors import BotError, ErrorCode, ServiceUnavailable
 from bot.core.i18n import Lang, normalize_lang, t
 from bot.core.logs import log_event, new_request_id, request_id_var
 from bot.core.ratelimit import RateLimited
 from bot.core.reply import Button, Reply
+from bot.core.store import K
 
 if TYPE_CHECKING:
     from bot.core.profiles import Profile
@@ -177,14 +178,17 @@ class Router:
     async def _dispatch(self, event: Event, name: str | None, args: str, langbox: list[Lang]) -> list[Reply]:
         core = self.core
         lang = langbox[0]
-        await core.limiter.check("command", event.uid)
         spec = self.commands.get(name) if name else None
-        try:
-            profile = await core.profiles.get(event.uid)
-        except BotError:
+        # One round trip: the per-user command limit and the caller's profile.
+        decision, raw = await core.limiter.hit_and_read("command", event.uid, K.profile(event.uid))
+        if not decision.allowed:
+            raise RateLimited(decision, "command")
+        if raw is None:  # Redis down: commands without a profile (/help) still answer
             if spec is None or spec.needs_profile:
-                raise
-            profile = None  # Redis down: commands without a profile (/help) still answer
+                raise ServiceUnavailable("redis")
+            profile = None
+        else:
+            profile = core.profiles.parse(event.uid, raw)
         if profile is not None:
             lang = langbox[0] = profile.lang
         ctx = Ctx(core, event, profile, lang, name or "", args)

@@ -54,11 +54,15 @@ def is_group_chat(chat_id: Any) -> bool:
 
 class RedisRateLimiter(BaseRateLimiter[dict[str, Any]]):
     def __init__(self, outbound: OutboundLimiter, metrics: Metrics | None = None, max_retries: int = 5,
-                 sleep: Callable[[float], Coroutine[Any, Any, None]] = asyncio.sleep) -> None:
+                 sleep: Callable[[float], Coroutine[Any, Any, None]] = asyncio.sleep,
+                 max_in_flight: int = 32) -> None:
         self.outbound = outbound
         self.metrics = metrics
         self.max_retries = max_retries
         self._sleep = sleep
+        # At most as many calls in flight as the HTTP pool has connections: excess calls wait
+        # here (cheap) instead of in httpcore's queue, which it rescans for every request.
+        self._in_flight = asyncio.Semaphore(max_in_flight)
 
     async def initialize(self) -> None:
         return None
@@ -86,7 +90,8 @@ class RedisRateLimiter(BaseRateLimiter[dict[str, Any]]):
                 assert chat is not None
                 await self.outbound.wait_turn(chat, group)
             try:
-                return await callback(*args, **kwargs)
+                async with self._in_flight:
+                    return await callback(*args, **kwargs)
             except RetryAfter as exc:
                 attempt += 1
                 seconds = retry_seconds(exc)

@@ -86,7 +86,9 @@ async def test_killed_worker_never_causes_a_second_message(rig: Rig) -> None:
     assert max(counts.values()) == 1  # nobody got two
     unknown = [i for i in ids if marks[f"tg:{i}"].endswith(":u")]
     assert set(marks[u][11:] for u in uids) <= {"S", "u"}
-    assert 1 <= len(unknown) <= in_flight_cap  # at least the one killed right after its send
+    # At most the sends that were in flight when it died. (The one that triggered the kill may
+    # still have been confirmed: cancellation lands after its confirm went out on the socket.)
+    assert len(unknown) <= in_flight_cap
     assert all(counts[i] == 1 for i in ids if marks[f"tg:{i}"].endswith(":S"))
     assert sum(counts.values()) >= 600 - len(unknown)
     # The remainder was taken over from the dead consumer (XAUTOCLAIM) and delivered.
