@@ -105,6 +105,12 @@ class BroadcastConfig(_Frozen):
     telegram_global_per_second: int = Field(gt=0)
     telegram_per_chat_per_second: int = Field(gt=0)
     telegram_group_per_minute: int = Field(gt=0)
+    workers: int = Field(default=16, gt=0, le=1000)
+    reserve_per_second: int = Field(default=2, ge=0)
+    max_attempts: int = Field(default=5, gt=0)
+    backoff_base_seconds: float = Field(default=5.0, gt=0)
+    backoff_max_seconds: float = Field(default=600.0, gt=0)
+    claim_min_idle_seconds: int = Field(default=120, gt=0)
 
 
 class ProfileConfig(_Frozen):

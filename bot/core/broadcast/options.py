@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bot.core.settings import Settings
 
 __all__ = ["BroadcastOptions", "GROUP"]
 
@@ -45,3 +49,11 @@ class BroadcastOptions:
     pause_poll_s: float = 1.0
     #: Consumers of dead processes with nothing pending are removed after this idle time (ms).
     consumer_gc_idle_ms: int = 86_400_000
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> BroadcastOptions:
+        """The operator-tunable numbers from ``[broadcast]`` in config; the rest stay defaults."""
+        b = settings.product.broadcast
+        return cls(workers=b.workers, reserve_per_second=b.reserve_per_second, max_attempts=b.max_attempts,
+                   backoff_base_s=b.backoff_base_seconds, backoff_max_s=b.backoff_max_seconds,
+                   claim_min_idle_ms=b.claim_min_idle_seconds * 1000)

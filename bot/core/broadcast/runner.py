@@ -83,7 +83,7 @@ class BroadcastRunner:
                  pacers: Mapping[str, Any] | None = None,
                  consumer: str | None = None) -> None:
         self.core = core
-        self.options = options or BroadcastOptions()
+        self.options = options or BroadcastOptions.from_settings(core.settings)
         self.platforms = list(platforms) if platforms is not None else sorted(core.senders)
         self.pacers: dict[str, Any] = (dict(pacers) if pacers is not None
                                        else broadcast_pacers(core, self.options.reserve_per_second, self.platforms))

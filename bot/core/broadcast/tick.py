@@ -45,7 +45,7 @@ async def is_paused(core: Core) -> bool:
 
 async def tick(core: Core, options: BroadcastOptions | None = None) -> TickResult:
     """Queue every subscriber whose due time has come (by ``core.clock``). Raises on Redis errors."""
-    opts = options or BroadcastOptions()
+    opts = options or BroadcastOptions.from_settings(core.settings)
     r = core.store.redis
     result = TickResult()
     if await is_paused(core):

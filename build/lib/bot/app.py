@@ -1,0 +1,171 @@
+"""Composition root: Settings -> Store -> Core -> adapters, HTTP server, background jobs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from typing import Any
+from collections.abc import Awaitable, Callable
+
+from bot.core.logs import configure_logging, log_event
+from bot.core.service import Core
+from bot.core.settings import Settings, load_settings
+from bot.core.store import REDIS_ERRORS, open_store
+from bot.handlers.http import CHECKS_KEY, Check, HttpServer
+from bot.sentry import init_sentry
+
+__all__ = ["build_core", "run", "run_console"]
+
+HOLD_SWEEP_SECONDS = 30
+
+
+async def build_core(settings: Settings) -> Core:
+    store = await open_store(settings.env.redis_url, settings.env.data_dir)
+    return Core(settings, store)
+
+
+async def _sweep_holds(core: Core) -> None:
+    """Release holds left by crashed processes. Runs on every instance; settling is idempotent."""
+    while True:
+        await asyncio.sleep(HOLD_SWEEP_SECONDS)
+        try:
+            await core.ledger.release_expired()
+        except Exception as exc:  # Redis down: try again next round
+            log_event("hold_sweep_failed", level=30, error=type(exc).__name__)
+
+
+async def run_console(settings: Settings) -> None:
+    from bot.handlers.console import ConsoleAdapter
+
+    core = await build_core(settings)
+    sweeper = asyncio.create_task(_sweep_holds(core))
+    try:
+        await ConsoleAdapter(core).run()
+    finally:
+        sweeper.cancel()
+        await core.store.close()
+
+
+async def run(settings: Settings) -> None:
+    """Run every configured platform adapter plus the HTTP server until a signal arrives."""
+    core = await build_core(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    http = HttpServer(core, port=settings.env.port)
+    stoppers: list[Callable[[], Awaitable[Any]]] = []
+    try:
+        # Starters run before the HTTP server starts: they may add routes (the Telegram
+        # webhook), and aiohttp freezes the route table once the server is up.
+        for starter in _platform_starters(settings):
+            stoppers.append(await starter(core, http))
+        port = await http.start()
+        log_event("http_started", port=port)
+        if not stoppers:
+            log_event("no_platform_token", level=30,
+                      hint="set TELEGRAM_BOT_TOKEN or DISCORD_BOT_TOKEN, or use `python -m bot console`")
+        runner = None
+        if core.senders:  # the daily broadcast needs a platform to push to; stopped first on exit
+            runner = await _start_broadcast(core)
+            stoppers.append(runner.stop)
+        http.app[CHECKS_KEY].update(readiness_checks(core, runner))
+        sweeper = asyncio.create_task(_sweep_holds(core))
+        await stop.wait()
+        sweeper.cancel()
+    finally:
+        for stopper in reversed(stoppers):
+            with contextlib.suppress(Exception):
+                await stopper()
+        await http.stop()
+        ai = core.extras.get("ai")
+        if ai is not None:
+            with contextlib.suppress(Exception):
+                await ai.aclose()
+        await core.store.close()
+
+
+def readiness_checks(core: Core, runner: Any = None) -> dict[str, Check]:
+    """Per-dependency checks for ``GET /api/health`` (Redis is always checked by the server)."""
+    checks: dict[str, Check] = {}
+
+    async def ai() -> dict[str, Any]:
+        chain = core.extras.get("ai")
+        if chain is None:
+            return {"status": "off"}
+        providers = await chain.status()
+        usable = [n for n, st in providers.items() if st.get("configured") and st.get("state") != "open"]
+        configured = [n for n, st in providers.items() if st.get("configured")]
+        status = "ok" if usable else ("fallback_only" if not configured else "degraded")
+        return {"status": status, "providers": providers}
+
+    checks["ai"] = ai
+    adapter = core.extras.get("telegram_adapter")
+    if adapter is not None:
+        async def telegram() -> dict[str, Any]:
+            me = await asyncio.wait_for(adapter.bot.get_me(), timeout=3)
+            return {"status": "ok", "username": me.username}
+
+        checks["telegram"] = telegram
+    if runner is not None:
+        async def scheduler() -> dict[str, Any]:
+            return {"status": "ok" if runner.alive else "down"}
+
+        checks["scheduler"] = scheduler
+    return checks
+
+
+async def _start_broadcast(core: Core) -> Any:
+    """Daily broadcast: the minute tick and delivery workers for every registered sender."""
+    from bot.core.broadcast import BroadcastRunner
+    from bot.handlers.telegram_delivery import install as map_telegram_errors
+
+    map_telegram_errors(core)  # PTB errors -> bot.core.delivery outcomes (no-op without Telegram)
+    runner = BroadcastRunner(core)
+    await runner.start()
+    return runner
+
+
+def _platform_starters(settings: Settings) -> list[Callable[[Core, HttpServer], Awaitable[Callable[[], Awaitable[Any]]]]]:
+    """Adapters register here as they are built (Telegram, Discord)."""
+    starters: list[Callable[[Core, HttpServer], Awaitable[Callable[[], Awaitable[Any]]]]] = []
+    if settings.env.telegram_bot_token:
+        from bot.handlers.telegram import start_telegram
+
+        starters.append(start_telegram)
+    return starters
+
+
+def main_entry(mode: str) -> int:
+    from bot.core.settings import SettingsError
+
+    try:
+        settings = load_settings()
+    except SettingsError as err:
+        configure_logging()
+        log_event("settings_invalid", level=50, error=str(err))
+        print(f"soul-lab: {err}", flush=True)
+        return 2
+    console = mode == "console" or (mode == "auto" and not settings.env.telegram_bot_token
+                                    and not settings.env.discord_bot_token)
+    if console:
+        # The terminal belongs to the chat: log lines go to DATA_DIR/console.log instead.
+        settings.env.data_dir.mkdir(parents=True, exist_ok=True)
+        configure_logging(settings.env.log_level,
+                          stream=open(settings.env.data_dir / "console.log", "a", encoding="utf-8"))  # noqa: SIM115
+    else:
+        configure_logging(settings.env.log_level)
+    init_sentry(settings)
+    try:
+        if console:
+            asyncio.run(run_console(settings))
+        else:
+            asyncio.run(run(settings))
+    except KeyboardInterrupt:
+        pass
+    except REDIS_ERRORS as err:
+        log_event("redis_connection_error", level=50, error=str(err))
+        return 1
+    return 0

@@ -1,0 +1,95 @@
+"""The broadcast tick: move due subscribers from the due index into the delivery streams.
+
+Runs every minute on every instance. Safe to run concurrently and repeatedly: each
+subscriber is moved by one compare-and-set Lua script (``broadcast_queue.lua``) that
+re-indexes them and claims the per-user-per-day "queued" marker before adding the stream
+entry, so a second tick (here or on another instance) finds nothing left to do.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, UTC
+from typing import TYPE_CHECKING
+
+from bot.core.broadcast.options import BroadcastOptions
+from bot.core.broadcast.schedule import plan
+from bot.core.logs import log_event
+from bot.core.store import K
+
+if TYPE_CHECKING:
+    from bot.core.service import Core
+
+__all__ = ["tick", "TickResult", "utc_day", "is_paused"]
+
+
+@dataclass(slots=True)
+class TickResult:
+    paused: bool = False
+    queued: int = 0  # entries added to a stream
+    reindexed: int = 0  # due time moved without sending (day passed, time zone changed)
+    dropped: int = 0  # removed from the index (unsubscribed / profile gone)
+    raced: int = 0  # another instance moved them first
+    already: int = 0  # that local day was already queued/sent
+    by_platform: dict[str, int] = field(default_factory=dict)
+
+
+def utc_day(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).date().isoformat()
+
+
+async def is_paused(core: Core) -> bool:
+    return bool(await core.store.redis.exists(K.broadcast_paused()))
+
+
+async def tick(core: Core, options: BroadcastOptions | None = None) -> TickResult:
+    """Queue every subscriber whose due time has come (by ``core.clock``). Raises on Redis errors."""
+    opts = options or BroadcastOptions()
+    r = core.store.redis
+    result = TickResult()
+    if await is_paused(core):
+        result.paused = True
+        return result
+    now = core.clock.now()
+    default_tz = core.settings.product.profile.default_timezone
+    stats_key = K.broadcast_stats(utc_day(now))
+    script = core.store.scripts["broadcast_queue"]
+    deadline = time.monotonic() + opts.tick_budget_s
+    while time.monotonic() < deadline:
+        batch: list[tuple[str, float]] = await r.zrangebyscore(
+            K.broadcast_due(), "-inf", now, start=0, num=opts.tick_batch, withscores=True)
+        if not batch:
+            break
+        uids = [uid for uid, _ in batch]
+        async with r.pipeline(transaction=False) as pipe:
+            pipe.hmget(K.broadcast_subs(), uids)
+            for uid in uids:
+                pipe.hmget(K.profile(uid), ["tz", "step"])
+            replies = await pipe.execute()
+        times, profiles = replies[0], replies[1:]
+        groups: dict[str, list[str]] = {}
+        for (uid, score), hhmm, (tz, step) in zip(batch, times, profiles):
+            expected = str(int(score))
+            platform = uid.partition(":")[0]
+            args = groups.setdefault(platform, [])
+            if not hhmm or (tz is None and step is None):  # unsubscribed, or the profile is gone
+                args += [uid, expected, "0", "", "d"]
+                continue
+            p = plan(hhmm, tz or default_tz, now)
+            args += [uid, expected, str(p.next_due), p.day.isoformat(), "s" if p.send else "r"]
+        for platform, args in groups.items():
+            q, ri, dr, ra, al = await script(
+                keys=[K.broadcast_due(), K.broadcast_marks(), K.broadcast_stream(platform), stats_key],
+                args=[opts.stream_retention_s, opts.stats_ttl_s, *args])
+            result.queued += q
+            result.reindexed += ri
+            result.dropped += dr
+            result.raced += ra
+            result.already += al
+            if q:
+                result.by_platform[platform] = result.by_platform.get(platform, 0) + q
+    if result.queued or result.reindexed or result.dropped:
+        log_event("broadcast_tick", queued=result.queued, reindexed=result.reindexed,
+                  dropped=result.dropped, raced=result.raced, already=result.already)
+    return result

@@ -1,0 +1,294 @@
+"""The credits (복채) ledger: balances, holds, idempotent changes, reconciliation.
+
+Invariants, enforced inside Redis by one Lua script per change:
+- balance and ledger change together, atomically; balance never goes negative;
+- every change carries an idempotency key; replaying a key changes nothing and returns
+  the first result (``status == "replay"``);
+- for every account, balance == sum of its ledger entries' amounts (``reconcile``).
+
+Paid AI work is a *hold*: the cost is debited when the hold is created, then the hold is
+either *captured* (a real answer was delivered; ledger amount 0) or *released* (fallback or
+failure; the cost comes back). Holds left by a crashed process are released after their
+deadline by ``release_expired``.
+
+Redis down: every method raises ``ServiceUnavailable`` and nothing is half-written.
+Prices come from configuration only; no method takes a price from user input.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from bot.core.clock import Clock
+from bot.core.errors import BotError, ErrorCode
+from bot.core.logs import log_event
+from bot.core.settings import Settings
+from bot.core.store import K, Store, redis_guard
+
+__all__ = ["Ledger", "LedgerResult", "Hold", "Entry", "Reconciliation", "AmountError"]
+
+SETTLED_HOLD_TTL = 7 * 86400
+
+
+class AmountError(BotError):
+    """Zero, negative where not allowed, non-integer, or absurdly large amounts."""
+
+    def __init__(self) -> None:
+        super().__init__(ErrorCode.VALIDATION_ERROR, "credits.bad_amount")
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    id: str
+    ts: int
+    kind: str
+    amount: int
+    balance: int
+    reason: str
+
+    @classmethod
+    def from_json(cls, raw: str) -> Entry:
+        d = json.loads(raw)
+        return cls(d["id"], int(d["ts"]), d["kind"], int(d["amount"]), int(d["balance"]), d.get("reason", ""))
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerResult:
+    status: str  # "ok" | "replay"
+    balance: int
+    entry_id: str
+
+    @property
+    def replayed(self) -> bool:
+        return self.status == "replay"
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    account: str
+    hold_id: str
+    amount: int
+    replayed: bool = False
+    status: str = "held"
+
+
+@dataclass(frozen=True, slots=True)
+class Reconciliation:
+    account: str
+    balance: int
+    ledger_sum: int
+    held: int
+    open_holds: int
+
+    @property
+    def ok(self) -> bool:
+        return self.balance == self.ledger_sum and self.held == self.open_holds and self.balance >= 0
+
+
+def _entry_id() -> str:
+    return uuid.uuid4().hex[:16]
+
+
+class Ledger:
+    """Credits service over one Redis store. Safe to share across tasks and processes."""
+
+    def __init__(self, store: Store, settings: Settings, clock: Clock) -> None:
+        self._store = store
+        self._r = store.redis
+        self._cfg = settings.product.credits
+        self._clock = clock
+        self._secret = (settings.env.signing_secret or "soul-lab-dev").encode()
+
+    # --- validation --------------------------------------------------------------
+    def _check_amount(self, amount: Any) -> int:
+        if isinstance(amount, bool) or not isinstance(amount, int):
+            raise AmountError()
+        if amount <= 0 or amount > self._cfg.max_amount:
+            raise AmountError()
+        return amount
+
+    @staticmethod
+    def _check_key(idem_key: str) -> str:
+        if not idem_key or len(idem_key) > 200:
+            raise ValueError("idempotency key must be 1..200 characters")
+        return idem_key
+
+    def cost(self, feature: str) -> int:
+        """The server-side price of a paid feature (KeyError for an unknown feature)."""
+        return self._cfg.costs[feature]
+
+    # --- reads --------------------------------------------------------------------
+    async def balance(self, uid: str) -> int:
+        async with redis_guard("credits.balance"):
+            raw = await self._r.hget(K.account(uid), "balance")
+        return int(raw or 0)
+
+    async def account(self, uid: str) -> dict[str, int]:
+        async with redis_guard("credits.account"):
+            raw = await self._r.hgetall(K.account(uid))
+        return {k: int(raw.get(k, 0)) for k in ("balance", "held", "earned", "spent")}
+
+    async def history(self, uid: str, limit: int = 5) -> list[Entry]:
+        async with redis_guard("credits.history"):
+            rows = await self._r.lrange(K.ledger(uid), 0, max(0, limit - 1))
+        return [Entry.from_json(r) for r in rows]
+
+    # --- changes ------------------------------------------------------------------
+    async def _apply(self, uid: str, amount: int, kind: str, reason: str, idem_key: str,
+                     ttl: int | None, idem_redis_key: str | None = None) -> dict[str, Any]:
+        script = self._store.scripts["ledger_apply"]
+        idem = idem_redis_key or K.idempotency(uid, self._check_key(idem_key))
+        keys = [K.account(uid), K.ledger(uid), idem, K.accounts_index()]
+        args = [amount, kind, reason[:120], self._clock.now_ms(), _entry_id(),
+                self._cfg.idempotency_ttl_seconds if ttl is None else ttl, uid]
+        async with redis_guard(f"credits.{kind}"):
+            return json.loads(await script(keys=keys, args=args))
+
+    async def grant(self, uid: str, amount: int, reason: str, idem_key: str, *, kind: str = "grant",
+                    keep_forever: bool = False) -> LedgerResult:
+        """Add credits. Idempotent per (uid, idem_key). ``keep_forever`` for payment grants."""
+        amount = self._check_amount(amount)
+        res = await self._apply(uid, amount, kind, reason, idem_key, 0 if keep_forever else None)
+        if res["status"] == "ok":
+            log_event("credits_granted", account=uid, amount=amount, kind=kind, reason=reason)
+        return LedgerResult(res["status"], int(res["balance"]), res["entry"]["id"])
+
+    async def spend(self, uid: str, amount: int, reason: str, idem_key: str, *,
+                    kind: str = "spend") -> LedgerResult:
+        """Debit credits now (non-AI purchases such as fortune details). Idempotent.
+
+        Raises ``BotError(INSUFFICIENT_CREDITS, cost=, balance=)`` when the balance is short.
+        """
+        amount = self._check_amount(amount)
+        res = await self._apply(uid, -amount, kind, reason, idem_key, None)
+        if res["status"] == "insufficient":
+            raise BotError(ErrorCode.INSUFFICIENT_CREDITS, cost=amount, balance=int(res["balance"]))
+        return LedgerResult(res["status"], int(res["balance"]), res["entry"]["id"])
+
+    async def hold(self, uid: str, amount: int, reason: str, idem_key: str) -> Hold:
+        """Reserve ``amount`` before paid work. Idempotent: a replay returns the same hold."""
+        amount = self._check_amount(amount)
+        hold_id = uuid.uuid4().hex
+        deadline = self._clock.now_ms() + self._cfg.hold_deadline_seconds * 1000
+        script = self._store.scripts["hold_create"]
+        idem = K.idempotency(uid, self._check_key(idem_key))
+        keys = [K.account(uid), K.ledger(uid), idem, K.accounts_index(), K.hold(hold_id), K.hold_deadlines()]
+        args = [amount, reason[:120], self._clock.now_ms(), _entry_id(), self._cfg.idempotency_ttl_seconds,
+                uid, hold_id, deadline, f"{uid} {hold_id}"]
+        async with redis_guard("credits.hold"):
+            res = json.loads(await script(keys=keys, args=args))
+        if res["status"] == "insufficient":
+            raise BotError(ErrorCode.INSUFFICIENT_CREDITS, cost=amount, balance=int(res["balance"]))
+        if res["status"] == "replay":
+            async with redis_guard("credits.hold"):
+                status = await self._r.hget(K.hold(res["hold"]), "status")
+            return Hold(uid, res["hold"], amount, replayed=True, status=status or "settled")
+        return Hold(uid, res["hold"], amount)
+
+    async def _settle(self, hold: Hold, action: str, reason: str) -> str:
+        script = self._store.scripts["hold_settle"]
+        keys = [K.hold(hold.hold_id), K.account(hold.account), K.ledger(hold.account), K.hold_deadlines()]
+        args = [action, self._clock.now_ms(), _entry_id(), f"{hold.account} {hold.hold_id}", reason[:120],
+                SETTLED_HOLD_TTL]
+        async with redis_guard(f"credits.{action}"):
+            res = json.loads(await script(keys=keys, args=args))
+        if res["status"] == "ok":
+            log_event(f"credits_hold_{action}d", account=hold.account, amount=hold.amount, reason=reason)
+            return action + "d"
+        return str(res.get("hold_status", res["status"]))
+
+    async def capture(self, hold: Hold, reason: str = "") -> str:
+        """Keep the held credits: a real answer was delivered. Settles at most once."""
+        return await self._settle(hold, "capture", reason)
+
+    async def release(self, hold: Hold, reason: str = "") -> str:
+        """Give the held credits back: fallback or failure. Settles at most once."""
+        return await self._settle(hold, "release", reason)
+
+    async def release_expired(self, limit: int = 500) -> int:
+        """Release holds whose deadline passed (their process crashed). Safe to run anywhere."""
+        async with redis_guard("credits.release_expired"):
+            due = await self._r.zrangebyscore(K.hold_deadlines(), "-inf", self._clock.now_ms(), 0, limit)
+        released = 0
+        for member in due:
+            account, _, hold_id = member.partition(" ")
+            amount = 0
+            result = await self._settle(Hold(account, hold_id, amount), "release", "expired hold")
+            if result == "released":
+                released += 1
+                log_event("credits_hold_expired", account=account, hold=hold_id)
+        return released
+
+    # --- welcome bonus ------------------------------------------------------------
+    def _user_marker(self, uid: str) -> str:
+        return hmac.new(self._secret, uid.encode(), hashlib.sha256).hexdigest()[:24]
+
+    async def welcome_bonus(self, uid: str) -> LedgerResult | None:
+        """Grant the welcome bonus once per user, ever (even after /delete).
+
+        The once-marker is a keyed hash of the uid, kept forever, so it reveals nothing.
+        """
+        amount = self._cfg.welcome_bonus
+        if amount <= 0:
+            return None
+        marker = K.idempotency("welcome", self._user_marker(uid))
+        res = await self._apply(uid, amount, "bonus", "welcome bonus", "welcome", 0, idem_redis_key=marker)
+        if res["status"] != "ok":
+            return None
+        log_event("credits_granted", account=uid, amount=amount, kind="bonus", reason="welcome bonus")
+        return LedgerResult(res["status"], int(res["balance"]), res["entry"]["id"])
+
+    # --- reconciliation and erasure ------------------------------------------------
+    async def reconcile(self, uid: str) -> Reconciliation:
+        """Check balance == sum(ledger) and held == sum(open holds) for one account."""
+        async with redis_guard("credits.reconcile"):
+            async with self._r.pipeline(transaction=True) as pipe:
+                pipe.hgetall(K.account(uid))
+                pipe.lrange(K.ledger(uid), 0, -1)
+                acct, rows = await pipe.execute()
+        total = sum(int(json.loads(r)["amount"]) for r in rows)
+        open_holds = 0
+        settled: set[str] = set()
+        for r in rows:  # newest first: a settle entry precedes (in list order) its hold entry
+            d = json.loads(r)
+            if d["kind"] in ("capture", "release") and d.get("hold"):
+                settled.add(d["hold"].removeprefix("hold:"))
+            elif d["kind"] == "hold" and d.get("hold") not in settled:
+                open_holds += -int(d["amount"])
+        return Reconciliation(uid, int(acct.get("balance", 0)), total, int(acct.get("held", 0)), open_holds)
+
+    async def reconcile_all(self) -> list[Reconciliation]:
+        """Reconcile every account; returns only the ones that do not balance."""
+        bad: list[Reconciliation] = []
+        async with redis_guard("credits.reconcile_all"):
+            members = [m async for m in self._r.sscan_iter(K.accounts_index(), count=500)]
+        for account in members:
+            rec = await self.reconcile(account)
+            if not rec.ok:
+                bad.append(rec)
+        return bad
+
+    async def anonymise(self, uid: str) -> str:
+        """Detach the ledger from the user (/delete). Releases open holds first.
+
+        Returns the anonymous account id the ledger now lives under.
+        """
+        async with redis_guard("credits.anonymise"):
+            due = await self._r.zrange(K.hold_deadlines(), 0, -1)
+        for member in due:
+            account, _, hold_id = member.partition(" ")
+            if account == uid:
+                await self._settle(Hold(account, hold_id, 0), "release", "account deleted")
+        anon = "anon:" + uuid.uuid4().hex[:16]
+        script = self._store.scripts["ledger_anonymise"]
+        keys = [K.account(uid), K.ledger(uid), K.account(anon), K.ledger(anon), K.accounts_index()]
+        async with redis_guard("credits.anonymise"):
+            res = await script(keys=keys, args=[uid, anon])
+        if res != "ok":
+            raise BotError(ErrorCode.CONFLICT, "credits.busy")
+        return anon

@@ -1,0 +1,60 @@
+"""What a platform sender may report back: the delivery contract between core and adapters.
+
+A sender (``core.register_sender(platform, fn)``) pushes one ``Reply`` to one user. When it
+returns, the message was delivered. When it cannot deliver, it raises one of these (adapters
+only translate their library's errors into them; see ``bot/handlers/telegram_delivery.py``):
+
+* ``DeliveryBlocked`` — the user blocked the bot, deleted their account, or the chat does not
+  exist (Telegram 403 / 400 "chat not found"). Permanent: callers stop pushing to this user
+  (the daily broadcast unsubscribes them).
+* ``DeliveryRetryAfter(seconds)`` — the platform said "too many requests, retry after N s"
+  (HTTP 429). Nothing was delivered; try again after ``seconds``.
+* ``DeliveryFailed`` — nothing was delivered for another reason (network refused, 5xx, a bad
+  request). Worth retrying with backoff a few times.
+* ``DeliveryUnknown`` — the request may or may not have reached the user (a read timeout after
+  the request went out). Callers that promise *at most once* must not retry it.
+
+Anything else a sender raises is treated as ``DeliveryFailed`` by ``as_delivery_error``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DeliveryError",
+    "DeliveryBlocked",
+    "DeliveryRetryAfter",
+    "DeliveryFailed",
+    "DeliveryUnknown",
+    "as_delivery_error",
+]
+
+
+class DeliveryError(Exception):
+    """Base class: a push to one user did not (certainly) arrive."""
+
+
+class DeliveryBlocked(DeliveryError):
+    """Permanent: the user cannot be reached on this platform (blocked the bot, chat gone)."""
+
+
+class DeliveryRetryAfter(DeliveryError):
+    """The platform asked us to slow down; nothing was delivered. Retry after ``seconds``."""
+
+    def __init__(self, seconds: float, message: str = "") -> None:
+        self.seconds = max(0.0, float(seconds))
+        super().__init__(message or f"retry after {self.seconds:g} s")
+
+
+class DeliveryFailed(DeliveryError):
+    """Nothing was delivered; a later attempt may succeed."""
+
+
+class DeliveryUnknown(DeliveryError):
+    """The message may have been delivered (e.g. timed out after sending); do not resend."""
+
+
+def as_delivery_error(exc: BaseException) -> DeliveryError:
+    """``exc`` as a ``DeliveryError`` (unknown exceptions become ``DeliveryFailed``)."""
+    if isinstance(exc, DeliveryError):
+        return exc
+    return DeliveryFailed(f"{type(exc).__name__}: {exc}"[:300])

@@ -1,0 +1,97 @@
+"""Account commands: /help, /profile, /language, /timezone, /delete, /cancel, /consent."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from bot.core.clock import local_day
+from bot.core.errors import BotError, ErrorCode
+from bot.core.profiles import parse_timezone
+from bot.core.reply import Button, Reply
+from bot.core.router import Ctx
+
+if TYPE_CHECKING:
+    from bot.core.router import Router
+
+__all__ = ["register"]
+
+DELETE_CONFIRM_TTL = 300
+
+
+def register(router: Router) -> None:
+    @router.command("help", needs_profile=False, help_key="help.help")
+    async def help_(ctx: Ctx) -> Reply:
+        lines = [ctx.t("help.header"), ""]
+        lines += [ctx.t(spec.help_key) for spec in router.help_entries() if spec.help_key]
+        lines += ["", ctx.t("help.footer")]
+        return Reply("\n".join(lines))
+
+    @router.command("profile", help_key="help.profile")
+    async def profile(ctx: Ctx) -> Reply:
+        p = ctx.profile
+        assert p is not None
+        text = ctx.t(
+            "profile.view",
+            lang="한국어" if p.lang == "ko" else "English",
+            tz=p.tz,
+            birth=p.birth.isoformat() if p.birth else ctx.t("profile.unknown"),
+            birth_time=p.birth_time or ctx.t("profile.unknown"),
+            share=ctx.t("profile.yes") if p.can_share else ctx.t("profile.no"),
+        )
+        buttons = [] if p.can_share else [[Button(ctx.t("profile.share_button"), "/consent share")]]
+        return Reply(text, buttons=buttons, private=True)
+
+    @router.command("consent", needs_profile=True)
+    async def consent(ctx: Ctx) -> Reply:
+        assert ctx.profile is not None
+        if ctx.args.strip() != "share":
+            raise BotError(ErrorCode.VALIDATION_ERROR, "router.usage", usage="/consent share")
+        await ctx.core.profiles.update(ctx.profile, share_at=int(ctx.core.clock.now()))
+        return ctx.reply("profile.share_given")
+
+    @router.command("language", needs_profile=False, help_key="help.language", aliases=("lang",))
+    async def language(ctx: Ctx) -> Reply:
+        choice = ctx.args.strip().lower()
+        if not choice:
+            return Reply(ctx.t("language.choose"), buttons=[[
+                Button("한국어", "/language ko"), Button("English", "/language en")]])
+        if choice not in ("ko", "en"):
+            raise BotError(ErrorCode.VALIDATION_ERROR, "router.usage", usage=ctx.t("language.usage"))
+        profile = ctx.profile or await ctx.core.profiles.create(ctx.uid, choice, ctx.event.display_name)  # type: ignore[arg-type]
+        await ctx.core.profiles.update(profile, lang=choice)
+        ctx.lang = choice  # type: ignore[assignment]
+        return ctx.reply("language.set")
+
+    @router.command("timezone", help_key="help.timezone", aliases=("tz",))
+    async def timezone(ctx: Ctx) -> Reply:
+        assert ctx.profile is not None
+        if not ctx.args.strip():
+            return ctx.reply("timezone.current", tz=ctx.profile.tz)
+        tz = parse_timezone(ctx.args)
+        await ctx.core.profiles.update(ctx.profile, tz=tz)
+        return ctx.reply("timezone.set", tz=tz, day=local_day(ctx.core.clock, tz).isoformat())
+
+    @router.command("delete", needs_profile=False, help_key="help.delete")
+    async def delete(ctx: Ctx) -> Reply:
+        core = ctx.core
+        if ctx.args.strip() != "confirm":
+            if ctx.profile is None:
+                return ctx.reply("delete.nothing")
+            await core.sessions.put(ctx.uid, "delete", {"asked": int(core.clock.now())}, DELETE_CONFIRM_TTL)
+            return Reply(ctx.t("delete.confirm"), buttons=[[
+                Button(ctx.t("delete.button_yes"), "/delete confirm"),
+                Button(ctx.t("delete.button_no"), "/cancel")]])
+        if await core.sessions.get(ctx.uid, "delete") is None:
+            return ctx.reply("delete.not_asked")
+        # Ledger first: if it cannot be detached (a payment mid-flight), nothing else is erased.
+        await core.ledger.anonymise(ctx.uid)
+        for eraser in core.erasers:
+            await eraser(ctx.uid)
+        await core.profiles.delete(ctx.uid)
+        return ctx.reply("delete.done")
+
+    @router.command("cancel", needs_profile=False)
+    async def cancel(ctx: Ctx) -> Reply:
+        for kind in ("delete", "ask"):
+            await ctx.core.sessions.drop(ctx.uid, kind)
+        return ctx.reply("cancel.done")

@@ -1,0 +1,153 @@
+"""/fortune and /tarot: the free engines wired to commands, plus the paid fortune details.
+
+The engines are pure and deterministic (same user + day ⇒ same fortune; same user + day +
+spread + question ⇒ same cards), so nothing about a reading is stored except: the
+"details unlocked today" marker, and the user's last tarot draw (so the AI-reading button
+can refer to it without putting the question into 64 bytes of button data).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from bot.core.clock import local_day
+from bot.core.errors import BotError, ErrorCode
+from bot.core.fortune import Fortune, FortuneEngine
+from bot.core.reply import Button, Image, Reply
+from bot.core.router import Ctx
+from bot.core.store import K, redis_guard
+from bot.core.tarot import QuestionTooLong, Reading, TarotEngine, UnknownSpread
+
+if TYPE_CHECKING:
+    from bot.core.router import Router
+    from bot.core.service import Core
+
+__all__ = ["register", "fortune_engine", "tarot_engine", "today_fortune", "canary_fortune",
+           "details_unlocked", "unlock_details", "parse_tarot_args", "draw_tarot", "LAST_TAROT_SESSION"]
+
+LAST_TAROT_SESSION = "tarot"
+_CANARY_USER = "probe:canary"
+_CANARY_BIRTH = date(1990, 1, 1)
+
+
+@lru_cache(maxsize=1)
+def fortune_engine() -> FortuneEngine:
+    return FortuneEngine.load()
+
+
+@lru_cache(maxsize=1)
+def tarot_engine() -> TarotEngine:
+    return TarotEngine.load()
+
+
+def today_fortune(core: Core, uid: str, birth: date, tz: str, lang: str) -> Fortune:
+    return fortune_engine().daily(uid, birth, local_day(core.clock, tz), lang)  # type: ignore[arg-type]
+
+
+def canary_fortune(core: Core) -> dict[str, Any]:
+    """Today's fortune for a fixed probe profile (``GET /api/fortune/daily``)."""
+    day = local_day(core.clock, core.settings.product.profile.default_timezone)
+    f = fortune_engine().daily(_CANARY_USER, _CANARY_BIRTH, day, "ko")
+    return {"status": "ok", "profile": _CANARY_USER, "fortune": f.to_dict()}
+
+
+async def details_unlocked(core: Core, uid: str, day: date) -> bool:
+    async with redis_guard("fortune.unlock"):
+        return bool(await core.store.redis.exists(K.unlock(uid, "fortune_details", day.isoformat())))
+
+
+async def unlock_details(core: Core, uid: str, day: date, ttl_seconds: int = 2 * 86400) -> None:
+    """Mark today's details as open for ``uid`` (invite pairing, or after paying)."""
+    async with redis_guard("fortune.unlock"):
+        await core.store.redis.set(K.unlock(uid, "fortune_details", day.isoformat()), "1", ex=ttl_seconds)
+
+
+def parse_tarot_args(engine: TarotEngine, args: str) -> tuple[str, str]:
+    """``"three what now?"`` -> ("three", "what now?"); a bare question gets the three-card spread.
+
+    A first word that looks like a spread name but is not one is refused with the list.
+    """
+    first, _, rest = args.strip().partition(" ")
+    spread, question = first.lower(), rest.strip()
+    if spread in engine.spreads:
+        return spread, question
+    if first.isascii() and first.isalpha():
+        raise BotError(ErrorCode.VALIDATION_ERROR, "tarot.unknown_spread", spread=first[:20],
+                       spreads=", ".join(engine.spreads))
+    return "three", args.strip()  # "/tarot 요즘 내 마음은?" — a question, default spread
+
+
+def draw_tarot(engine: TarotEngine, uid: str, day: date, spread: str, question: str, lang: str) -> Reading:
+    """``engine.draw`` with its errors turned into the user's VALIDATION_ERROR messages."""
+    try:
+        return engine.draw(uid, day, spread, question, lang)  # type: ignore[arg-type]
+    except UnknownSpread:
+        raise BotError(ErrorCode.VALIDATION_ERROR, "tarot.unknown_spread", spread=spread[:20],
+                       spreads=", ".join(engine.spreads)) from None
+    except QuestionTooLong as err:
+        raise BotError(ErrorCode.VALIDATION_ERROR, "tarot.question_too_long",
+                       limit=err.limit, length=err.length) from None
+
+
+def register(router: Router) -> None:
+    router.core.extras["fortune_canary"] = canary_fortune
+
+    @router.command("fortune", help_key="help.fortune", aliases=("운세",))
+    async def fortune(ctx: Ctx) -> Reply | list[Reply]:
+        core = ctx.core
+        p = ctx.profile
+        assert p is not None and p.birth is not None
+        day = local_day(core.clock, p.tz)
+        f = fortune_engine().daily(ctx.uid, p.birth, day, ctx.lang)
+        arg = ctx.args.strip().lower()
+        if arg in ("details", "detail", "상세"):
+            return await _details(ctx, f, day)
+        if arg:
+            raise BotError(ErrorCode.VALIDATION_ERROR, "router.usage", usage=ctx.t("fortune.usage"))
+        unlocked = await details_unlocked(core, ctx.uid, day)
+        cost = core.ledger.cost("fortune_details")
+        details_label = (ctx.t("fortune.details_button_free") if unlocked
+                         else ctx.t("fortune.details_button", cost=cost))
+        buttons = [
+            [Button(details_label, "/fortune details")],
+            [Button(ctx.t("fortune.ai_button", cost=core.ledger.cost("daily_fortune")), "/reading fortune"),
+             Button(ctx.t("fortune.tarot_button"), "/tarot single")],
+        ]
+        return Reply(fortune_engine().render_summary(f), buttons=buttons, private=True)
+
+    async def _details(ctx: Ctx, f: Fortune, day: date) -> list[Reply]:
+        core = ctx.core
+        body = Reply(fortune_engine().render_details(f), private=True)
+        if await details_unlocked(core, ctx.uid, day):
+            return [body]
+        cost = core.ledger.cost("fortune_details")
+        # One idempotency key per local day: tapping the button twice charges once.
+        result = await core.ledger.spend(ctx.uid, cost, "fortune details", f"fortune-details:{day.isoformat()}")
+        await unlock_details(core, ctx.uid, day)
+        note = ("fortune.details_again" if result.replayed else "fortune.details_paid")
+        return [body, Reply(ctx.t(note, cost=cost, balance=result.balance), private=True)]
+
+    @router.command("tarot", help_key="help.tarot", aliases=("타로",))
+    async def tarot(ctx: Ctx) -> Reply:
+        core = ctx.core
+        p = ctx.profile
+        assert p is not None
+        engine = tarot_engine()
+        args = ctx.args.strip()
+        if not args:
+            return Reply(ctx.t("tarot.choose"), buttons=[
+                [Button(ctx.t(f"tarot.spread_button.{s}"), f"/tarot {s}")] for s in engine.spreads])
+        spread, question = parse_tarot_args(engine, args)
+        day = local_day(core.clock, p.tz)
+        reading = draw_tarot(engine, ctx.uid, day, spread, question, ctx.lang)
+        from bot.core.tarot.picture import render_spread_png
+
+        png = await asyncio.to_thread(render_spread_png, reading, engine)
+        await core.sessions.put(ctx.uid, LAST_TAROT_SESSION,
+                                {"day": day.isoformat(), "spread": spread, "question": question}, 2 * 86400)
+        text = engine.render_text(reading) + "\n\n" + ctx.t("tarot.same_day_note")
+        buttons = [[Button(ctx.t("tarot.ai_button", cost=core.ledger.cost("tarot_interpret")), "/reading tarot")]]
+        return Reply(text, buttons=buttons, image=Image(png, f"tarot-{spread}.png", alt=spread))

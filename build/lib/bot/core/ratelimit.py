@@ -1,0 +1,135 @@
+"""Sliding-window rate limits shared by every bot process through Redis.
+
+Each check is one Lua script (check-and-record atomically). Limits come from
+``config/defaults.toml`` (and the runbook's env vars) and can be changed at run time:
+``set_limit`` writes an override into ``ratelimit:config`` that every process reads on its
+next check. Redis down: the limiter falls back to an in-process window per process (so
+limiting keeps working, per process) and logs ``redis_connection_error`` once per outage.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections import deque
+from dataclasses import dataclass
+
+from bot.core.clock import Clock
+from bot.core.errors import BotError, ErrorCode
+from bot.core.logs import log_event
+from bot.core.settings import Limit, Settings
+from bot.core.store import K, REDIS_ERRORS, Store, redis_guard
+
+__all__ = ["RateLimiter", "Decision", "RateLimited"]
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    allowed: bool
+    retry_after_ms: int
+    remaining: int
+    limit: int
+    window_seconds: int
+
+    @property
+    def retry_after_s(self) -> int:
+        """Whole seconds to wait, at least 1 when limited."""
+        return max(1, math.ceil(self.retry_after_ms / 1000)) if not self.allowed else 0
+
+
+class RateLimited(BotError):
+    def __init__(self, decision: Decision, scope: str) -> None:
+        super().__init__(ErrorCode.RATE_LIMITED, seconds=decision.retry_after_s)
+        self.decision = decision
+        self.scope = scope
+
+
+class _LocalWindow:
+    """In-process fallback: same sliding-window semantics, this process only."""
+
+    def __init__(self) -> None:
+        self._hits: dict[str, deque[int]] = {}
+
+    def hit(self, key: str, limit: int, window_s: int, now_ms: int) -> Decision:
+        q = self._hits.setdefault(key, deque())
+        edge = now_ms - window_s * 1000
+        while q and q[0] <= edge:
+            q.popleft()
+        if len(q) < limit:
+            q.append(now_ms)
+            return Decision(True, 0, limit - len(q), limit, window_s)
+        return Decision(False, max(1, q[0] + window_s * 1000 - now_ms), 0, limit, window_s)
+
+
+class RateLimiter:
+    def __init__(self, store: Store, settings: Settings, clock: Clock) -> None:
+        self._store = store
+        self._settings = settings
+        self._clock = clock
+        self._local = _LocalWindow()
+        self._degraded = False
+
+    def default(self, scope: str) -> Limit:
+        return self._settings.limit(scope)
+
+    async def hit(self, scope: str, subject: str) -> Decision:
+        """Count one event for ``subject`` in ``scope``; say whether it is allowed."""
+        return (await self.hit_and_read(scope, subject, None))[0]
+
+    async def hit_and_read(self, scope: str, subject: str,
+                           hash_key: str | None) -> tuple[Decision, dict[str, str] | None]:
+        """``hit``, plus HGETALL of ``hash_key`` in the same round trip (the router reads the
+        caller's profile this way). The dict is None when Redis is unreachable: the decision
+        then comes from the in-process window.
+        """
+        base = self.default(scope)
+        now = self._clock.now_ms()
+        key = K.ratelimit(scope, subject)
+        keys = [key, K.ratelimit_config()] + ([hash_key] if hash_key else [])
+        try:
+            res = await self._store.scripts["ratelimit"](
+                keys=keys, args=[scope, base.limit, base.window_seconds, now, f"{now}-{uuid.uuid4().hex[:8]}"],
+            )
+        except REDIS_ERRORS as exc:
+            if not self._degraded:
+                self._degraded = True
+                log_event("redis_connection_error", level=40, operation="ratelimit", error=type(exc).__name__)
+            return self._local.hit(key, base.limit, base.window_seconds, now), None
+        self._degraded = False
+        decision = Decision(bool(res[0]), int(res[1]), int(res[2]), int(res[3]), int(res[4]))
+        if not decision.allowed:
+            log_event("rate_limit", scope=scope, subject=subject, retry_after_ms=decision.retry_after_ms)
+        flat = res[5:]
+        return decision, dict(zip(flat[::2], flat[1::2]))
+
+    async def check(self, scope: str, subject: str) -> Decision:
+        """``hit`` that raises ``RateLimited`` instead of returning a refusal."""
+        decision = await self.hit(scope, subject)
+        if not decision.allowed:
+            raise RateLimited(decision, scope)
+        return decision
+
+    async def set_limit(self, scope: str, limit: int, window_seconds: int) -> None:
+        """Run-time override for every process (``/ops ratelimit set``)."""
+        if scope not in self._settings.product.limits:
+            raise BotError(ErrorCode.VALIDATION_ERROR, "ratelimit.unknown_scope", scope=scope)
+        if not (0 < limit <= 1_000_000 and 0 < window_seconds <= 86400):
+            raise BotError(ErrorCode.VALIDATION_ERROR, "ratelimit.bad_value")
+        async with redis_guard("ratelimit.set"):
+            await self._store.redis.hset(K.ratelimit_config(), scope, f"{limit}:{window_seconds}")
+        log_event("rate_limit_changed", scope=scope, limit=limit, window_seconds=window_seconds)
+
+    async def reset_limit(self, scope: str) -> None:
+        async with redis_guard("ratelimit.reset"):
+            await self._store.redis.hdel(K.ratelimit_config(), scope)
+
+    async def effective(self) -> dict[str, Limit]:
+        """The limits in force now: defaults with run-time overrides applied."""
+        async with redis_guard("ratelimit.show"):
+            overrides = await self._store.redis.hgetall(K.ratelimit_config())
+        out = dict(self._settings.product.limits)
+        for scope, raw in overrides.items():
+            limit, _, window = raw.partition(":")
+            if scope in out and limit.isdigit() and window.isdigit():
+                out[scope] = Limit(limit=int(limit), window_seconds=int(window))
+        return out

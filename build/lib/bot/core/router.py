@@ -1,0 +1,212 @@
+"""One command router for every platform.
+
+Adapters build an ``Event`` (who, what text, where) and call ``Router.handle``; they get
+back a list of platform-neutral ``Reply`` objects. Feature modules register commands
+with ``Router.command``. The router owns the cross-cutting rules: the per-user command
+limit, onboarding before features that need a profile, error codes to localised text,
+and an ``INTERNAL_ERROR`` reply with a reference id instead of a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+from collections.abc import Awaitable, Callable
+
+from bot.core.errors import BotError, ErrorCode, ServiceUnavailable
+from bot.core.i18n import Lang, normalize_lang, t
+from bot.core.logs import log_event, new_request_id, request_id_var
+from bot.core.ratelimit import RateLimited
+from bot.core.reply import Button, Reply
+from bot.core.store import K
+
+if TYPE_CHECKING:
+    from bot.core.profiles import Profile
+    from bot.core.service import Core
+
+__all__ = ["Event", "Ctx", "Router", "CommandSpec", "Handler", "TextHook"]
+
+ChatKind = Literal["private", "group"]
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One incoming message or button press, already translated by an adapter.
+
+    ``platform`` + ``user_id`` is vouched for by the platform; nothing in ``text`` can
+    change who the user is.
+    """
+
+    platform: str
+    user_id: str
+    text: str
+    chat_id: str = ""
+    chat_kind: ChatKind = "private"
+    lang_hint: str | None = None
+    display_name: str | None = None
+    request_id: str = field(default_factory=new_request_id)
+    client_ip: str | None = None
+
+    @property
+    def uid(self) -> str:
+        return f"{self.platform}:{self.user_id}"
+
+    @property
+    def channel(self) -> str:
+        """Platform-qualified chat id (``tg:-100123``), used for ops channels."""
+        return f"{self.platform}:{self.chat_id}"
+
+
+@dataclass(slots=True)
+class Ctx:
+    """What a command handler gets: the core, the event, the caller's profile and args."""
+
+    core: Core
+    event: Event
+    profile: Profile | None
+    lang: Lang
+    command: str
+    args: str
+
+    @property
+    def uid(self) -> str:
+        return self.event.uid
+
+    def t(self, key: str, **params: object) -> str:
+        return t(self.lang, key, **params)
+
+    def reply(self, key: str, buttons: list[list[Button]] | None = None, private: bool = False,
+              **params: object) -> Reply:
+        return Reply(self.t(key, **params), buttons=buttons or [], private=private)
+
+
+Handler = Callable[[Ctx], Awaitable["Reply | list[Reply]"]]
+#: A hook that may claim plain (non-command) text: returns replies, or None to pass.
+TextHook = Callable[[Ctx], Awaitable["Reply | list[Reply] | None"]]
+
+
+@dataclass(frozen=True, slots=True)
+class CommandSpec:
+    name: str
+    handler: Handler
+    needs_profile: bool = True
+    help_key: str | None = None  # i18n key of the one-line help; None hides it from /help
+    usage_key: str | None = None
+    aliases: tuple[str, ...] = ()
+
+
+class Router:
+    def __init__(self, core: Core) -> None:
+        self.core = core
+        self.commands: dict[str, CommandSpec] = {}
+        self.text_hooks: list[TextHook] = []
+        self.onboarding: Handler | None = None  # set by the onboarding feature
+
+    # --- registration ---------------------------------------------------------------
+    def command(self, name: str, *, needs_profile: bool = True, help_key: str | None = None,
+                usage_key: str | None = None, aliases: tuple[str, ...] = ()) -> Callable[[Handler], Handler]:
+        def decorator(fn: Handler) -> Handler:
+            spec = CommandSpec(name, fn, needs_profile, help_key, usage_key, aliases)
+            for n in (name, *aliases):
+                if n in self.commands:
+                    raise ValueError(f"command /{n} registered twice")
+                self.commands[n] = spec
+            return fn
+        return decorator
+
+    def text_hook(self, fn: TextHook) -> TextHook:
+        self.text_hooks.append(fn)
+        return fn
+
+    def help_entries(self) -> list[CommandSpec]:
+        seen: dict[str, CommandSpec] = {}
+        for spec in self.commands.values():
+            if spec.help_key and spec.name not in seen:
+                seen[spec.name] = spec
+        return list(seen.values())
+
+    # --- dispatch -------------------------------------------------------------------
+    @staticmethod
+    def parse(text: str) -> tuple[str | None, str]:
+        """``"/tarot@SoulLabBot three love?"`` -> ``("tarot", "three love?")``; plain text -> (None, text)."""
+        text = text.strip()
+        if not text.startswith("/"):
+            return None, text
+        head, _, rest = text[1:].partition(" ")
+        name = head.split("@", 1)[0].lower()
+        return name, rest.strip()
+
+    async def handle(self, event: Event) -> list[Reply]:
+        token = request_id_var.set(event.request_id)
+        started = time.perf_counter()
+        name, args = self.parse(event.text)
+        label = name if name in self.commands else ("text" if name is None else "unknown")
+        # The profile's language once it is loaded, so errors speak the user's language too.
+        langbox: list[Lang] = [normalize_lang(event.lang_hint)]
+        replies: list[Reply]
+        try:
+            replies = await self._dispatch(event, name, args, langbox)
+        except BotError as err:
+            replies = [self.error_reply(err, langbox[0])]
+        except Exception:
+            ref = uuid.uuid4().hex[:8]
+            log_event("command_failed", level=logging.ERROR, exc_info=True, command=label, ref=ref,
+                      user=event.uid)
+            self.core.capture_exception(ref=ref, command=label)
+            replies = [Reply(t(langbox[0], "error.internal_error_ref", ref=ref), error=ErrorCode.INTERNAL_ERROR)]
+        finally:
+            request_id_var.reset(token)
+        elapsed = time.perf_counter() - started
+        code = next((r.error.value for r in replies if r.error), None)
+        self.core.metrics.observe_command(label, elapsed, code)
+        log_event("command_handled", command=label, user=event.uid, platform=event.platform,
+                  ms=round(elapsed * 1000, 2), error=code, request_id=event.request_id)
+        return replies
+
+    def error_reply(self, err: BotError, lang: Lang) -> Reply:
+        if isinstance(err, RateLimited):
+            self.core.metrics.rate_limited.labels(err.scope).inc()
+        text = t(lang, err.key, **err.params)
+        buttons: list[list[Button]] = []
+        if err.code is ErrorCode.INSUFFICIENT_CREDITS:
+            buttons = [[Button(t(lang, "credits.buy_button"), "/buy")]]
+        return Reply(text, buttons=buttons, error=err.code)
+
+    async def _dispatch(self, event: Event, name: str | None, args: str, langbox: list[Lang]) -> list[Reply]:
+        core = self.core
+        lang = langbox[0]
+        spec = self.commands.get(name) if name else None
+        # One round trip: the per-user command limit and the caller's profile.
+        decision, raw = await core.limiter.hit_and_read("command", event.uid, K.profile(event.uid))
+        if not decision.allowed:
+            raise RateLimited(decision, "command")
+        if raw is None:  # Redis down: commands without a profile (/help) still answer
+            if spec is None or spec.needs_profile:
+                raise ServiceUnavailable("redis")
+            profile = None
+        else:
+            profile = core.profiles.parse(event.uid, raw)
+        if profile is not None:
+            lang = langbox[0] = profile.lang
+        ctx = Ctx(core, event, profile, lang, name or "", args)
+        if name is None:
+            for hook in self.text_hooks:
+                out = await hook(ctx)
+                if out is not None:
+                    return _as_list(out)
+            return [ctx.reply("router.unknown_text")]
+        if spec is None:
+            return [ctx.reply("router.unknown_command", command=name[:32])]
+        if spec.needs_profile and (profile is None or not profile.onboarded):
+            assert self.onboarding is not None, "onboarding feature not registered"
+            await core.sessions.remember_pending(event.uid, event.text)
+            return _as_list(await self.onboarding(ctx))
+        return _as_list(await spec.handler(ctx))
+
+
+def _as_list(out: Reply | list[Reply]) -> list[Reply]:
+    return out if isinstance(out, list) else [out]
+

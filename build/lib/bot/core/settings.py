@@ -1,0 +1,274 @@
+"""One typed, frozen settings object: environment variables plus ``config/defaults.toml``.
+
+``load_settings()`` is the only place the environment is read. An invalid value raises
+``SettingsError`` naming the variable, and ``APP_ENV=production`` refuses to start without
+``REDIS_URL``, ``SIGNING_SECRET`` and ``PROFILE_ENCRYPTION_KEY``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from collections.abc import Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "EnvSettings", "Product", "Pack", "Limit", "SettingsError", "load_settings"]
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_CONFIG = PROJECT_ROOT / "config" / "defaults.toml"
+
+
+class SettingsError(RuntimeError):
+    """Configuration is invalid; the message names the variable."""
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Pack(_Frozen):
+    id: str
+    credits: int = Field(gt=0)
+    bonus: int = Field(ge=0)
+    stars: int = Field(gt=0)
+    krw: int = Field(ge=0)
+
+    @property
+    def total(self) -> int:
+        return self.credits + self.bonus
+
+
+class Limit(_Frozen):
+    limit: int = Field(gt=0)
+    window_seconds: int = Field(gt=0)
+
+
+class CreditsConfig(_Frozen):
+    welcome_bonus: int = Field(ge=0)
+    max_amount: int = Field(gt=0)
+    hold_deadline_seconds: int = Field(gt=0)
+    idempotency_ttl_seconds: int = Field(gt=0)
+    costs: dict[str, int]
+    packs: tuple[Pack, ...]
+
+    @field_validator("costs")
+    @classmethod
+    def _positive_costs(cls, v: dict[str, int]) -> dict[str, int]:
+        for name, cost in v.items():
+            if cost <= 0:
+                raise ValueError(f"cost {name} must be positive")
+        return v
+
+    def pack(self, pack_id: str) -> Pack | None:
+        return next((p for p in self.packs if p.id == pack_id), None)
+
+
+class InvitesConfig(_Frozen):
+    ttl_seconds: int = Field(gt=0)
+    inviter_reward: int = Field(ge=0)
+    invitee_reward: int = Field(ge=0)
+
+
+class StreaksConfig(_Frozen):
+    milestones: dict[int, int]
+    every_third: int = Field(ge=0)
+    grace_days: int = Field(ge=0)
+
+
+class SessionsConfig(_Frozen):
+    ask_idle_seconds: int = Field(gt=0)
+    ask_max_turns: int = Field(gt=0)
+
+
+class AIConfig(_Frozen):
+    connect_timeout_seconds: float = Field(gt=0, le=3)
+    answer_timeout_seconds: float = Field(gt=0)
+    openai_model: str
+    anthropic_model: str
+    max_input_chars: int = Field(gt=0)
+    max_output_tokens: int = Field(gt=0)
+    breaker_window_seconds: int = Field(gt=0)
+    breaker_min_calls: int = Field(gt=0)
+    breaker_failure_rate: float = Field(gt=0, le=1)
+    breaker_open_seconds: int = Field(gt=0)
+    auth_failure_open_seconds: int = Field(gt=0)
+
+
+class BroadcastConfig(_Frozen):
+    default_time: str
+    telegram_global_per_second: int = Field(gt=0)
+    telegram_per_chat_per_second: int = Field(gt=0)
+    telegram_group_per_minute: int = Field(gt=0)
+
+
+class ProfileConfig(_Frozen):
+    default_timezone: str
+
+
+class AlertsConfig(_Frozen):
+    response_time_ms: int = Field(gt=0)
+    error_rate: float = Field(gt=0, le=1)
+
+
+class Product(_Frozen):
+    """The product's tunable numbers from ``config/defaults.toml``."""
+
+    credits: CreditsConfig
+    limits: dict[str, Limit]
+    invites: InvitesConfig
+    streaks: StreaksConfig
+    sessions: SessionsConfig
+    ai: AIConfig
+    broadcast: BroadcastConfig
+    profile: ProfileConfig
+    alerts: AlertsConfig
+
+
+class EnvSettings(BaseSettings):
+    """Environment variables, names as in PRODUCT.md "Configuration" and the runbook."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, case_sensitive=False)
+
+    app_env: Literal["development", "production", "test"] = "development"
+    port: int = Field(default=8787, ge=0, le=65535)
+    data_dir: Path = Path("data")
+    redis_url: str | None = None
+    signing_secret: str | None = None
+    profile_encryption_key: str | None = None
+    openai_api_key: str | None = None
+    anthropic_api_key: str | None = None
+    openai_base_url: str | None = None
+    anthropic_base_url: str | None = None
+    openai_model: str | None = None
+    anthropic_model: str | None = None
+    sentry_dsn: str | None = None
+    telegram_bot_token: str | None = None
+    telegram_api_base_url: str = "https://api.telegram.org"
+    telegram_webhook_url: str | None = None
+    telegram_webhook_secret: str | None = None
+    discord_bot_token: str | None = None
+    ops_admins: str = ""
+    ops_channels: str = ""
+    invite_limit_per_ip: int | None = Field(default=None, gt=0)
+    invite_limit_per_user: int | None = Field(default=None, gt=0)
+    reward_limit_per_user: int | None = Field(default=None, gt=0)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    config_file: Path | None = None
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, v: str | None) -> str | None:
+        if v is not None and v.strip() == "":
+            return None
+        if v is not None and not v.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return v
+
+    @field_validator(
+        "signing_secret", "profile_encryption_key", "openai_api_key", "anthropic_api_key",
+        "sentry_dsn", "telegram_bot_token", "telegram_webhook_url", "discord_bot_token",
+        "openai_base_url", "anthropic_base_url", "openai_model", "anthropic_model",
+        "telegram_webhook_secret",
+    )
+    @classmethod
+    def _blank_is_none(cls, v: str | None) -> str | None:
+        return None if v is None or v.strip() == "" else v.strip()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the bot is configured with: env plus product numbers."""
+
+    env: EnvSettings
+    product: Product
+    ops_admins: frozenset[str] = field(default_factory=frozenset)
+    ops_channels: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def production(self) -> bool:
+        return self.env.app_env == "production"
+
+    def limit(self, scope: str) -> Limit:
+        return self.product.limits[scope]
+
+    def cost(self, name: str) -> int:
+        return self.product.credits.costs[name]
+
+
+def _csv(value: str) -> frozenset[str]:
+    return frozenset(part.strip() for part in value.split(",") if part.strip())
+
+
+def _validation_message(err: ValidationError, prefix: str = "") -> str:
+    parts = []
+    for e in err.errors():
+        name = ".".join(str(x) for x in e["loc"])
+        parts.append(f"{prefix}{name.upper() if not prefix else name}: {e['msg']}")
+    return "; ".join(parts)
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read env (or ``environ`` for tests) and the product config; validate everything.
+
+    Raises ``SettingsError`` with the offending variable's name.
+    """
+    env_map = dict(os.environ if environ is None else environ)
+    try:
+        # pydantic-settings reads os.environ; pass an explicit mapping through init kwargs.
+        known = {k.lower(): v for k, v in env_map.items() if k.lower() in EnvSettings.model_fields}
+        env = EnvSettings.model_validate(known) if environ is not None else EnvSettings()
+    except ValidationError as err:
+        raise SettingsError(f"invalid environment: {_validation_message(err)}") from err
+
+    config_path = env.config_file or DEFAULT_CONFIG
+    try:
+        raw: dict[str, Any] = tomllib.loads(Path(config_path).read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as err:
+        raise SettingsError(f"cannot read config file {config_path}: {err}") from err
+
+    # Env overrides for the limits the runbook names.
+    limits = raw.setdefault("limits", {})
+    for var, scope in (
+        ("invite_limit_per_user", "invite_user"),
+        ("invite_limit_per_ip", "invite_ip"),
+        ("reward_limit_per_user", "reward"),
+    ):
+        value = getattr(env, var)
+        if value is not None:
+            limits.setdefault(scope, {})["limit"] = value
+    ai = raw.setdefault("ai", {})
+    if env.openai_model:
+        ai["openai_model"] = env.openai_model
+    if env.anthropic_model:
+        ai["anthropic_model"] = env.anthropic_model
+    if "streaks" in raw and "milestones" in raw["streaks"]:
+        raw["streaks"]["milestones"] = {int(k): v for k, v in raw["streaks"]["milestones"].items()}
+    try:
+        product = Product.model_validate(raw)
+    except ValidationError as err:
+        raise SettingsError(f"invalid config {config_path}: {_validation_message(err, prefix='')}") from err
+    try:
+        ZoneInfo(product.profile.default_timezone)
+    except (ZoneInfoNotFoundError, ValueError) as err:
+        raise SettingsError(f"invalid config: profile.default_timezone {product.profile.default_timezone!r}") from err
+
+    if env.app_env == "production":
+        missing = [
+            name.upper()
+            for name in ("redis_url", "signing_secret", "profile_encryption_key")
+            if not getattr(env, name)
+        ]
+        if missing:
+            raise SettingsError(f"APP_ENV=production requires {', '.join(missing)}")
+    return Settings(
+        env=env,
+        product=product,
+        ops_admins=_csv(env.ops_admins),
+        ops_channels=_csv(env.ops_channels),
+    )

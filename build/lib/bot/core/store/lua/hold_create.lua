@@ -1,0 +1,36 @@
+-- Reserve credits for paid work: debit the balance now, settle later (capture or release).
+-- KEYS[1] account   KEYS[2] ledger   KEYS[3] idempotency key   KEYS[4] accounts index
+-- KEYS[5] hold hash   KEYS[6] hold deadlines zset
+-- ARGV[1] amount (>0)   ARGV[2] reason   ARGV[3] now ms   ARGV[4] entry id   ARGV[5] idem ttl s
+-- ARGV[6] account id   ARGV[7] hold id   ARGV[8] deadline ms   ARGV[9] deadline member
+local first = redis.call('GET', KEYS[3])
+if first then
+  local r = cjson.decode(first)
+  r['status'] = 'replay'
+  return cjson.encode(r)
+end
+local amount = tonumber(ARGV[1])
+if amount == nil or amount <= 0 or amount ~= math.floor(amount) then
+  return redis.error_reply('ERR invalid amount')
+end
+local balance = tonumber(redis.call('HGET', KEYS[1], 'balance') or '0')
+if balance < amount then
+  return cjson.encode({status = 'insufficient', balance = balance, amount = amount})
+end
+balance = redis.call('HINCRBY', KEYS[1], 'balance', -amount)
+redis.call('HINCRBY', KEYS[1], 'held', amount)
+local entry = {id = ARGV[4], ts = tonumber(ARGV[3]), kind = 'hold', amount = -amount,
+               balance = balance, reason = ARGV[2], idem = KEYS[3], hold = ARGV[7]}
+redis.call('LPUSH', KEYS[2], cjson.encode(entry))
+redis.call('SADD', KEYS[4], ARGV[6])
+redis.call('HSET', KEYS[5], 'account', ARGV[6], 'amount', amount, 'status', 'held',
+           'reason', ARGV[2], 'created', ARGV[3], 'deadline', ARGV[8])
+redis.call('ZADD', KEYS[6], ARGV[8], ARGV[9])
+local result = cjson.encode({status = 'ok', balance = balance, entry = entry, hold = ARGV[7]})
+local ttl = tonumber(ARGV[5])
+if ttl > 0 then
+  redis.call('SET', KEYS[3], result, 'EX', ttl)
+else
+  redis.call('SET', KEYS[3], result)
+end
+return result

@@ -1,0 +1,37 @@
+-- Apply one signed change to a balance and append it to the ledger, atomically and idempotently.
+-- KEYS[1] account hash   KEYS[2] ledger list   KEYS[3] idempotency key   KEYS[4] accounts index set
+-- ARGV[1] amount (signed integer, non-zero)   ARGV[2] kind   ARGV[3] reason   ARGV[4] now (ms)
+-- ARGV[5] entry id   ARGV[6] idempotency ttl seconds (0 = keep forever)   ARGV[7] account id
+-- Returns a JSON result; status is "ok", "replay" (the first result, unchanged) or "insufficient".
+local first = redis.call('GET', KEYS[3])
+if first then
+  local r = cjson.decode(first)
+  r['status'] = 'replay'
+  return cjson.encode(r)
+end
+local amount = tonumber(ARGV[1])
+if amount == nil or amount == 0 or amount ~= math.floor(amount) then
+  return redis.error_reply('ERR invalid amount')
+end
+local balance = tonumber(redis.call('HGET', KEYS[1], 'balance') or '0')
+if balance + amount < 0 then
+  return cjson.encode({status = 'insufficient', balance = balance, amount = amount})
+end
+balance = redis.call('HINCRBY', KEYS[1], 'balance', amount)
+if amount > 0 then
+  redis.call('HINCRBY', KEYS[1], 'earned', amount)
+else
+  redis.call('HINCRBY', KEYS[1], 'spent', -amount)
+end
+local entry = {id = ARGV[5], ts = tonumber(ARGV[4]), kind = ARGV[2], amount = amount,
+               balance = balance, reason = ARGV[3], idem = KEYS[3]}
+redis.call('LPUSH', KEYS[2], cjson.encode(entry))
+redis.call('SADD', KEYS[4], ARGV[7])
+local result = cjson.encode({status = 'ok', balance = balance, entry = entry})
+local ttl = tonumber(ARGV[6])
+if ttl > 0 then
+  redis.call('SET', KEYS[3], result, 'EX', ttl)
+else
+  redis.call('SET', KEYS[3], result)
+end
+return result

@@ -1,0 +1,33 @@
+"""Lua scripts shipped as package files, read once and registered on a client.
+
+redis-py's ``Script`` runs EVALSHA and reloads the script on NOSCRIPT, so a Redis restart
+(which empties the script cache) is handled transparently.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+from typing import Any
+
+__all__ = ["lua_source", "Scripts"]
+
+
+@cache
+def lua_source(name: str) -> str:
+    return resources.files("bot.core.store").joinpath("lua", f"{name}.lua").read_text(encoding="utf-8")
+
+
+class Scripts:
+    """Lazily registers scripts by file name on one Redis client."""
+
+    def __init__(self, redis: Any) -> None:
+        self._redis = redis
+        self._cache: dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        script = self._cache.get(name)
+        if script is None:
+            script = self._redis.register_script(lua_source(name))
+            self._cache[name] = script
+        return script

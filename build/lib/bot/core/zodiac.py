@@ -1,0 +1,175 @@
+"""Western sun signs (별자리) and Korean zodiac animals (띠).
+
+Sun-sign boundaries (inclusive, month-day):
+
+    aries 03-21–04-19, taurus 04-20–05-20, gemini 05-21–06-21, cancer 06-22–07-22,
+    leo 07-23–08-22, virgo 08-23–09-22, libra 09-23–10-22, scorpio 10-23–11-21,
+    sagittarius 11-22–12-21, capricorn 12-22–01-19, aquarius 01-20–02-18, pisces 02-19–03-20
+
+Elements: fire (aries, leo, sagittarius), earth (taurus, virgo, capricorn),
+air (gemini, libra, aquarius), water (cancer, scorpio, pisces).
+
+Zodiac animal (띠) is taken from the **solar (Gregorian) birth year**: ``(year - 4) % 12``
+with 0 = rat (1984, 1996, 2008, 2020 are rat years). The lunar new year (설날) is *not*
+applied, so someone born in January or early February — before that year's Seollal — may
+traditionally belong to the previous year's animal. Callers that show the animal should keep
+that caveat in mind; a Seollal table can be added later without changing this API.
+
+Display names (Korean and English) come from ``bot/core/fortune/data/zodiac.yaml``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from functools import lru_cache
+
+__all__ = [
+    "ANIMAL_CODES",
+    "SIGN_CODES",
+    "SIGN_ELEMENT",
+    "Animal",
+    "SunSign",
+    "element_relation",
+    "sign_by_code",
+    "sun_sign",
+    "zodiac_animal",
+]
+
+SIGN_CODES: tuple[str, ...] = (
+    "aries",
+    "taurus",
+    "gemini",
+    "cancer",
+    "leo",
+    "virgo",
+    "libra",
+    "scorpio",
+    "sagittarius",
+    "capricorn",
+    "aquarius",
+    "pisces",
+)
+ANIMAL_CODES: tuple[str, ...] = (
+    "rat",
+    "ox",
+    "tiger",
+    "rabbit",
+    "dragon",
+    "snake",
+    "horse",
+    "goat",
+    "monkey",
+    "rooster",
+    "dog",
+    "pig",
+)
+
+SIGN_ELEMENT: dict[str, str] = {
+    "aries": "fire",
+    "leo": "fire",
+    "sagittarius": "fire",
+    "taurus": "earth",
+    "virgo": "earth",
+    "capricorn": "earth",
+    "gemini": "air",
+    "libra": "air",
+    "aquarius": "air",
+    "cancer": "water",
+    "scorpio": "water",
+    "pisces": "water",
+}
+
+# (first month, first day, sign) in calendar order; a date belongs to the last start <= it.
+_STARTS: tuple[tuple[int, int, str], ...] = (
+    (1, 20, "aquarius"),
+    (2, 19, "pisces"),
+    (3, 21, "aries"),
+    (4, 20, "taurus"),
+    (5, 21, "gemini"),
+    (6, 22, "cancer"),
+    (7, 23, "leo"),
+    (8, 23, "virgo"),
+    (9, 23, "libra"),
+    (10, 23, "scorpio"),
+    (11, 22, "sagittarius"),
+    (12, 22, "capricorn"),
+)
+
+_COMPLEMENTARY = {frozenset(("fire", "air")), frozenset(("earth", "water"))}
+
+
+@dataclass(frozen=True, slots=True)
+class SunSign:
+    code: str
+    element: str
+    name_ko: str
+    name_en: str
+
+    def name(self, lang: str) -> str:
+        return self.name_en if lang == "en" else self.name_ko
+
+
+@dataclass(frozen=True, slots=True)
+class Animal:
+    code: str
+    name_ko: str
+    name_en: str
+
+    def name(self, lang: str) -> str:
+        return self.name_en if lang == "en" else self.name_ko
+
+
+def _sign_code_for(month: int, day: int) -> str:
+    code = "capricorn"  # 01-01 .. 01-19
+    for m, d, sign in _STARTS:
+        if (month, day) >= (m, d):
+            code = sign
+        else:
+            break
+    return code
+
+
+@lru_cache(maxsize=1)
+def _tables() -> tuple[dict[tuple[int, int], SunSign], dict[str, SunSign], tuple[Animal, ...]]:
+    # Imported lazily: the fortune package imports this module, so a top-level import would cycle.
+    from bot.core.fortune.loader import load_zodiac_names
+
+    sign_names, animal_names, _ = load_zodiac_names()
+    by_code = {
+        code: SunSign(code, SIGN_ELEMENT[code], sign_names[code].ko, sign_names[code].en)
+        for code in SIGN_CODES
+    }
+    by_day: dict[tuple[int, int], SunSign] = {}
+    for month in range(1, 13):
+        for day in range(1, 32):
+            by_day[(month, day)] = by_code[_sign_code_for(month, day)]
+    animals = tuple(Animal(code, animal_names[code].ko, animal_names[code].en) for code in ANIMAL_CODES)
+    return by_day, by_code, animals
+
+
+def sun_sign(birth: date) -> SunSign:
+    """The Western sun sign for a birth date (boundaries in the module docstring)."""
+    return _tables()[0][(birth.month, birth.day)]
+
+
+def sign_by_code(code: str) -> SunSign:
+    return _tables()[1][code]
+
+
+def zodiac_animal(birth: date) -> Animal:
+    """The Korean zodiac animal (띠) by **solar** birth year; lunar new year is not applied.
+
+    Someone born in January or early February, before that year's Seollal, traditionally
+    counts as the previous year's animal; this function does not make that adjustment.
+    """
+    return _tables()[2][(birth.year - 4) % 12]
+
+
+def element_relation(a: str, b: str) -> str:
+    """``same`` (same element), ``complementary`` (fire–air, earth–water) or ``contrast``."""
+    if a == b:
+        return "same"
+    if frozenset((a, b)) in _COMPLEMENTARY:
+        return "complementary"
+    return "contrast"

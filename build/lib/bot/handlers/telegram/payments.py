@@ -1,0 +1,96 @@
+"""Telegram Stars: pre-checkout answers and ``successful_payment`` grants, translated to the
+core rules in ``bot.core.payments`` (validation, the once-only grant, refunds)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from bot.core import payments as core_payments
+from bot.core.errors import ServiceUnavailable
+from bot.core.i18n import Lang, t
+from bot.core.logs import log_event
+from bot.core.reply import Reply
+from bot.core.store import REDIS_ERRORS
+
+if TYPE_CHECKING:
+    from telegram import Message, PreCheckoutQuery
+
+    from bot.handlers.telegram.adapter import TelegramAdapter
+
+__all__ = ["TelegramPayments"]
+
+#: A payment's money has moved: keep trying to grant for about a minute if Redis blips.
+GRANT_RETRY_DELAYS = (0.5, 1, 2, 4, 8, 15, 30)
+
+
+class TelegramPayments:
+    def __init__(self, adapter: TelegramAdapter) -> None:
+        self.adapter = adapter
+        self.core = adapter.core
+
+    async def pre_checkout(self, query: PreCheckoutQuery) -> None:
+        """Answer ok only for a payload, currency and amount matching the configured pack."""
+        uid = f"tg:{query.from_user.id}"
+        hint = query.from_user.language_code
+        checked = core_payments.validate_purchase(self.core.settings.product.credits, query.invoice_payload,
+                                                  query.currency, query.total_amount, uid)
+        if isinstance(checked, core_payments.Rejection):
+            lang = await self.adapter.user_lang(uid, hint)
+            log_event("payment_precheckout_rejected", level=logging.WARNING, user=uid, reason=checked.reason,
+                      currency=query.currency, amount=query.total_amount)
+            await query.answer(ok=False, error_message=t(lang, checked.key))
+            return
+        try:  # the grant needs Redis: refuse now rather than take money we cannot credit
+            await self.core.store.ping()
+        except REDIS_ERRORS:
+            lang = await self.adapter.user_lang(uid, hint)
+            log_event("payment_precheckout_rejected", level=logging.WARNING, user=uid, reason="redis_down")
+            await query.answer(ok=False, error_message=t(lang, "payments.unavailable"))
+            return
+        await query.answer(ok=True)
+        log_event("payment_precheckout_ok", user=uid, pack=checked.id, amount=query.total_amount)
+
+    async def successful_payment(self, message: Message) -> None:
+        sp = message.successful_payment
+        assert sp is not None and message.from_user is not None
+        uid = f"tg:{message.from_user.id}"
+        charge = sp.telegram_payment_charge_id
+        result = None
+        for delay in (*GRANT_RETRY_DELAYS, None):
+            try:
+                result = await core_payments.record_purchase(
+                    self.core, uid, charge, sp.invoice_payload, sp.currency, sp.total_amount,
+                    sp.provider_payment_charge_id or "")
+                break
+            except ServiceUnavailable:
+                if delay is None:
+                    log_event("payment_grant_failed", level=logging.CRITICAL, user=uid, charge=charge,
+                              payload=sp.invoice_payload, amount=sp.total_amount, currency=sp.currency)
+                    raise
+                await asyncio.sleep(delay)
+        assert result is not None
+        lang: Lang = await self.adapter.user_lang(uid, message.from_user.language_code)
+        if result.status == "granted":
+            text = t(lang, "payments.granted", credits=result.credits, balance=result.balance)
+        elif result.status == "replay":
+            text = t(lang, "payments.already", balance=await self.core.ledger.balance(uid))
+        else:
+            text = t(lang, "payments.needs_review", ref=charge[:16])
+        await self.adapter.renderer.send(message.chat.id, Reply(text))
+
+    async def refund(self, charge_id: str) -> core_payments.RefundResult:
+        """Reverse the grant in the ledger, then refund the Stars; safe to call again."""
+        result = await core_payments.refund(self.core, charge_id)
+        if result.status != "reversed":
+            return result
+        await self.adapter.bot.refund_star_payment(int(result.user_id), charge_id)
+        await core_payments.mark_refunded(self.core, charge_id)
+        lang = await self.adapter.user_lang(result.uid, None)
+        try:
+            await self.adapter.renderer.send(int(result.user_id), Reply(t(lang, "payments.refund_done",
+                                                                          credits=result.credits)))
+        except Exception:  # the refund stands even if the user blocked the bot
+            log_event("payment_refund_notice_failed", level=logging.WARNING, user=result.uid)
+        return result

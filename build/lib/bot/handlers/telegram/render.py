@@ -1,0 +1,118 @@
+"""Core ``Reply`` → Telegram messages. Plain text only (no parse mode), so no user or core
+text can ever be read as markup; buttons become inline keyboards; long text is split.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, LabeledPrice, LinkPreviewOptions
+
+from bot.core.reply import MAX_BUTTON_DATA_BYTES, Button, Reply
+
+if TYPE_CHECKING:
+    from telegram import Bot
+
+__all__ = ["MAX_TEXT", "MAX_CAPTION", "split_text", "keyboard", "Renderer", "utf16_len"]
+
+MAX_TEXT = 4096
+MAX_CAPTION = 1024
+MAX_INVOICE_TITLE = 32
+MAX_INVOICE_DESCRIPTION = 255
+_NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+
+
+def utf16_len(text: str) -> int:
+    """Telegram counts message length in UTF-16 code units (an emoji may count as 2)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _cut(text: str, limit: int) -> tuple[str, str]:
+    """Split ``text`` into a head of at most ``limit`` UTF-16 units and the rest.
+
+    Prefers the last line break, then the last space; never splits a surrogate pair.
+    """
+    units = 0
+    end = 0
+    for i, ch in enumerate(text):
+        units += 2 if ord(ch) > 0xFFFF else 1
+        if units > limit:
+            break
+        end = i + 1
+    head = text[:end]
+    for sep in ("\n", " "):
+        pos = head.rfind(sep)
+        if pos > 0:
+            return head[:pos], text[pos + 1:]
+    return head, text[end:]
+
+
+def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
+    """Chunks of at most ``limit`` UTF-16 units, cut at line breaks where possible."""
+    text = text.strip("\n")
+    chunks: list[str] = []
+    while utf16_len(text) > limit:
+        head, text = _cut(text, limit)
+        head = head.rstrip()
+        if head:
+            chunks.append(head)
+        text = text.lstrip("\n")
+    if text.strip():
+        chunks.append(text)
+    return chunks
+
+
+def _button(b: Button) -> InlineKeyboardButton | None:
+    if b.url:
+        return InlineKeyboardButton(b.label, url=b.url)
+    if b.command and len(b.command.encode("utf-8")) <= MAX_BUTTON_DATA_BYTES:
+        return InlineKeyboardButton(b.label, callback_data=b.command)
+    return None
+
+
+def keyboard(rows: list[list[Button]]) -> InlineKeyboardMarkup | None:
+    out = [[ib for ib in (_button(b) for b in row) if ib is not None] for row in rows]
+    out = [row for row in out if row]
+    return InlineKeyboardMarkup(out) if out else None
+
+
+class Renderer:
+    """Sends one ``Reply`` to one chat through a PTB ``Bot`` (paced by its rate limiter)."""
+
+    def __init__(self, bot: Bot) -> None:
+        self.bot = bot
+
+    async def send(self, chat_id: int | str, reply: Reply) -> None:
+        markup = keyboard(reply.buttons)
+        text = reply.text or ""
+        if reply.invoice is not None:
+            await self._invoice(chat_id, reply, markup)
+            return
+        if reply.image is not None:
+            photo = InputFile(reply.image.png, filename=reply.image.filename)
+            if utf16_len(text) <= MAX_CAPTION:
+                await self.bot.send_photo(chat_id, photo, caption=text or None, reply_markup=markup)
+                return
+            await self.bot.send_photo(chat_id, photo)
+        chunks = split_text(text) or (["…"] if markup else [])
+        for i, chunk in enumerate(chunks):
+            last = i == len(chunks) - 1
+            await self.bot.send_message(chat_id, chunk, reply_markup=markup if last else None,
+                                        link_preview_options=_NO_PREVIEW)
+
+    async def _invoice(self, chat_id: int | str, reply: Reply, markup: InlineKeyboardMarkup | None) -> None:
+        inv = reply.invoice
+        assert inv is not None
+        title = inv.title[:MAX_INVOICE_TITLE] or inv.pack_id
+        await self.bot.send_invoice(
+            chat_id,
+            title=title,
+            description=(inv.description or title)[:MAX_INVOICE_DESCRIPTION],
+            payload=inv.payload,
+            currency=inv.currency,
+            prices=[LabeledPrice(title, inv.amount)],
+            provider_token="",
+        )
+        if reply.text and reply.text != inv.title:
+            for chunk in split_text(reply.text):
+                await self.bot.send_message(chat_id, chunk, reply_markup=markup)

@@ -1,0 +1,79 @@
+"""Webhook mode: a POST route on the bot's own aiohttp server.
+
+Telegram proves the call is its own with ``X-Telegram-Bot-Api-Secret-Token`` (the secret
+given to ``setWebhook``); a missing or wrong token gets 401 and nothing is processed.
+Accepted updates are handed to the adapter (deduplicated there, per update id, in Redis) and
+answered 200 at once, so Telegram never waits on a slow command — except a
+``successful_payment``: it is granted *before* the 200 (the grant is idempotent per charge
+id, so it skips the update-id dedupe), and a failed grant answers 503 so Telegram delivers
+the update again. A payment is never acknowledged before it is in the ledger.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+from typing import TYPE_CHECKING
+from urllib.parse import urlparse
+
+from aiohttp import web
+
+from bot.core.errors import ErrorCode
+from bot.core.logs import log_event
+
+if TYPE_CHECKING:
+    from bot.core.settings import Settings
+    from bot.handlers.telegram.adapter import TelegramAdapter
+
+__all__ = ["SECRET_HEADER", "webhook_secret", "webhook_path", "mount_webhook"]
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+DEFAULT_PATH = "/telegram/webhook"
+
+
+def webhook_secret(settings: Settings) -> str:
+    """TELEGRAM_WEBHOOK_SECRET, or one derived from SIGNING_SECRET (Telegram allows [A-Za-z0-9_-])."""
+    env = settings.env
+    if env.telegram_webhook_secret:
+        return env.telegram_webhook_secret
+    key = (env.signing_secret or "soul-lab-dev").encode()
+    return hmac.new(key, b"telegram-webhook-secret", hashlib.sha256).hexdigest()
+
+
+def webhook_path(url: str) -> str:
+    return urlparse(url).path or DEFAULT_PATH
+
+
+def _error(code: ErrorCode, message: str) -> web.Response:
+    return web.json_response({"error": {"code": code.value, "message": message}}, status=code.http_status)
+
+
+def mount_webhook(app: web.Application, adapter: TelegramAdapter, path: str, secret: str) -> None:
+    """Add ``POST path`` to ``app`` (before the server starts: aiohttp freezes routes then)."""
+    expected = secret.encode()
+
+    async def receive(request: web.Request) -> web.Response:
+        got = request.headers.get(SECRET_HEADER, "").encode()
+        if not hmac.compare_digest(got, expected):
+            log_event("telegram_webhook_unauthorized", level=logging.WARNING, client_ip=request.remote)
+            return _error(ErrorCode.UNAUTHORIZED, "bad secret token")
+        try:
+            data = await request.json(loads=json.loads)
+            if not isinstance(data, dict) or "update_id" not in data:
+                raise ValueError("not an update")
+        except ValueError:
+            return _error(ErrorCode.VALIDATION_ERROR, "body must be one Telegram update (JSON)")
+        message = data.get("message")
+        if isinstance(message, dict) and "successful_payment" in message:
+            try:
+                await adapter.process_payment_json(data)
+            except Exception:
+                log_event("telegram_payment_deferred", level=logging.ERROR, update_id=data.get("update_id"))
+                return _error(ErrorCode.SERVICE_UNAVAILABLE, "payment not recorded yet; retry")
+            return web.json_response({"ok": True})
+        adapter.feed_json(data)
+        return web.json_response({"ok": True})
+
+    app.router.add_post(path, receive)
