@@ -100,19 +100,20 @@ async def record_purchase(core: Core, payer_uid: str, charge_id: str, payload: s
     pack = checked
     res = await core.ledger.grant(payer_uid, pack.total, f"purchase {pack.id} ({amount} {currency})",
                                   idem_key=f"tgpay:{charge_id}", kind="purchase", keep_forever=True)
-    if res.replayed:
-        log_event("payment_replayed", user=payer_uid, charge=charge_id, pack=pack.id)
-        return PurchaseResult("replay", pack.total, res.balance, pack.id)
+    # The record is written once, gated on its status field, on the first grant *or* on a
+    # replay whose first attempt granted but never got to record (Redis dropped in between).
+    fields = {**base, "pack": pack.id, "credits": str(pack.total), "entry_id": res.entry_id}
     async with redis_guard("payments.record"):
-        async with core.store.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(pay_key, mapping={**base, "status": "paid", "pack": pack.id, "credits": str(pack.total),
-                                        "entry_id": res.entry_id})
-            pipe.zadd(K.payments_index(), {charge_id: core.clock.now_ms()})
-            pipe.hincrby(K.sales_day(_day(core)), "credits", pack.total)
-            pipe.hincrby(K.sales_day(_day(core)), "stars", amount)
-            pipe.hincrby(K.sales_day(_day(core)), "payments", 1)
-            await pipe.execute()
-    core.metrics.credits_sold.inc(pack.total)
+        first_record = bool(await core.store.scripts["payment_record"](
+            keys=[pay_key, K.payments_index(), K.sales_day(_day(core))],
+            args=[charge_id, core.clock.now_ms(), pack.total, amount,
+                  *[x for kv in fields.items() for x in kv]],
+        ))
+    if first_record:
+        core.metrics.credits_sold.inc(pack.total)
+    if res.replayed:
+        log_event("payment_replayed", user=payer_uid, charge=charge_id, pack=pack.id, recorded_now=first_record)
+        return PurchaseResult("replay", pack.total, res.balance, pack.id)
     log_event("payment_granted", user=payer_uid, charge=charge_id, pack=pack.id, credits=pack.total,
               stars=amount)
     return PurchaseResult("granted", pack.total, res.balance, pack.id)

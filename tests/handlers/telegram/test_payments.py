@@ -108,3 +108,22 @@ async def test_refund_reverses_once_and_refuses_when_spent(tg: TG) -> None:
     assert (await tg.core.ledger.reconcile(UID)).ok
     await asyncio.sleep(0)
     assert await tg.core.store.redis.zscore(K.payments_index(), "stxR1") is not None
+
+
+async def test_a_grant_whose_record_was_lost_is_recorded_on_replay(tg: TG) -> None:
+    """The first attempt granted, then the process died before recording the payment."""
+    await onboard(tg.core, UID)
+    payload = invoice_payload("credit_10", UID)
+    await tg.core.ledger.grant(UID, 10, "purchase credit_10 (50 XTR)", idem_key="tgpay:stxLOST1",
+                               kind="purchase", keep_forever=True)
+    assert await payments.payment_info(tg.core, "stxLOST1") == {}
+    again = await payments.record_purchase(tg.core, UID, "stxLOST1", payload, "XTR", 50)
+    assert again.status == "replay" and await tg.core.ledger.balance(UID) == 13
+    info = await payments.payment_info(tg.core, "stxLOST1")
+    assert info["status"] == "paid" and info["credits"] == "10" and info["uid"] == UID
+    third = await payments.record_purchase(tg.core, UID, "stxLOST1", payload, "XTR", 50)
+    assert third.status == "replay" and await tg.core.ledger.balance(UID) == 13
+    assert tg.core.metrics.credits_sold._value.get() == 10  # counted once
+    refund = await payments.refund(tg.core, "stxLOST1")
+    assert refund.status == "reversed" and await tg.core.ledger.balance(UID) == 3
+    assert (await tg.core.ledger.reconcile(UID)).ok
