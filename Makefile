@@ -1,11 +1,10 @@
-# Soul Lab — the two commands a new user needs:
-#   make run    create the virtualenv, install, start the bot (terminal chat when no token is set)
-#   make test   install what the tests need (redis-server, fonts) and run the whole suite
+# Soul Lab — shortcuts for the two commands in the README:
+#   make run    = scripts/run.sh   (create the virtualenv, install, start the bot)
+#   make test   = scripts/test.sh  (install what the tests need and run the whole suite)
 .PHONY: run test console bench lint typecheck clean
 
 run:
-	@scripts/bootstrap.sh
-	.venv/bin/python -m bot
+	@scripts/run.sh
 
 console:
 	@scripts/bootstrap.sh
