@@ -20,6 +20,7 @@ guarded (length cap, prompt-injection neutralising) and only ever in the user ro
 from __future__ import annotations
 
 import hashlib
+import logging
 import json
 import re
 import uuid
@@ -31,7 +32,7 @@ from zoneinfo import ZoneInfo
 from bot.core.ai import AIRequest, AIResult, Guarded, Message, get_chain, guard_input, prompts
 from bot.core.ai.chain import build_chain
 from bot.core.clock import local_day
-from bot.core.errors import BotError, ErrorCode
+from bot.core.errors import BotError, ErrorCode, ServiceUnavailable
 from bot.core.logs import log_event
 from bot.core.reply import Button, Reply
 from bot.core.router import Ctx
@@ -91,16 +92,26 @@ def register(router: Router) -> None:
         return guard_input(text, cfg_ai().max_input_chars, kind=kind,
                            quote_template=prompts().quote_template(ctx.lang))
 
-    async def settle(ctx: Ctx, hold: Any, result: AIResult | None) -> tuple[bool, int]:
-        """Capture on a real answer, release otherwise; returns (charged, balance)."""
+    async def after_capture(what: str, write: Awaitable[Any]) -> Any:
+        """A Redis write after the answer is paid for: a failure must not lose the answer
+        (the user would be told "nothing changed" while charged), so it is logged, not raised.
+        """
+        try:
+            return await write
+        except ServiceUnavailable:
+            log_event("ai_post_capture_write_failed", level=logging.ERROR, what=what)
+            return None
+
+    async def settle(ctx: Ctx, hold: Any, result: AIResult | None) -> tuple[bool, int | None]:
+        """Capture on a real answer, release otherwise; returns (charged, balance or None)."""
         charged = False
         if result is not None and not result.fallback:
             charged = (await core.ledger.capture(hold, "ai answer")) == "captured"
         else:
             await core.ledger.release(hold, "ai fallback" if result is not None else "ai failed")
-        return charged, await core.ledger.balance(ctx.uid)
+        return charged, await after_capture("balance", core.ledger.balance(ctx.uid))
 
-    async def ask_ai(ctx: Ctx, cost_name: str, idem: str, req: AIRequest) -> tuple[AIResult, bool, int]:
+    async def ask_ai(ctx: Ctx, cost_name: str, idem: str, req: AIRequest) -> tuple[AIResult, bool, int | None]:
         """Hold -> chain -> capture/release. Raises INSUFFICIENT_CREDITS before any AI call."""
         await core.limiter.check("ai", ctx.uid)
         cost = core.ledger.cost(cost_name)
@@ -112,9 +123,11 @@ def register(router: Router) -> None:
             charged, balance = await settle(ctx, hold, result)
         return result, charged, balance
 
-    def footer(ctx: Ctx, result: AIResult, charged: bool, cost: int, balance: int) -> str:
+    def footer(ctx: Ctx, result: AIResult, charged: bool, cost: int, balance: int | None) -> str:
         if result.fallback:
             return ctx.t("ai.fallback_note")
+        if balance is None:
+            return ctx.t("ai.charged_note_short", cost=cost if charged else 0)
         return ctx.t("ai.charged_note", cost=cost if charged else 0, balance=balance)
 
     def fortune_facts(ctx: Ctx, birth: date, day: date) -> tuple[Any, dict[str, Any]]:
@@ -164,11 +177,12 @@ def register(router: Router) -> None:
         end_button = [[Button(ctx.t("ai.end_button"), "/ask end")]]
         notes = [footer(ctx, result, charged, cost, balance)]
         if len(turns) >= sess_cfg.ask_max_turns:
-            await core.sessions.drop(ctx.uid, ASK_SESSION)
+            await after_capture("ask session", core.sessions.drop(ctx.uid, ASK_SESSION))
             notes.append(ctx.t("ai.ask_limit_reached"))
             end_button = []
         else:
-            await core.sessions.put(ctx.uid, ASK_SESSION, session, sess_cfg.ask_idle_seconds)
+            await after_capture("ask session",
+                                core.sessions.put(ctx.uid, ASK_SESSION, session, sess_cfg.ask_idle_seconds))
             if len(turns) <= 1:
                 notes.append(ctx.t("ai.ask_continue_hint", cost=cost))
         log_event("ai_chat_turn", user=ctx.uid, session=session["id"], turn=len(turns), provider=result.provider,
@@ -207,6 +221,7 @@ def register(router: Router) -> None:
     async def paid_reading(ctx: Ctx, kind: str, day: date, digest: str, build: Builder) -> Reply:
         """Cache -> limit -> lock -> hold -> chain -> capture/release -> cache."""
         assert ctx.profile is not None
+        tz = ctx.profile.tz
         cache_key = K.ai_cache(ctx.uid, kind, day.isoformat(), digest)
         title = ctx.t(f"ai.title.{kind}")
         async with redis_guard("ai.cache"):
@@ -226,6 +241,12 @@ def register(router: Router) -> None:
         if not got:
             raise BotError(ErrorCode.CONFLICT, "ai.in_progress")
         try:
+            # Another request may have finished (cached, unlocked) between our miss and our lock.
+            async with redis_guard("ai.cache"):
+                cached = await core.store.redis.get(cache_key)
+            if cached:
+                data = json.loads(cached)
+                return Reply(f"{title}\n\n{data['text']}\n\n{ctx.t('ai.cached_note')}", private=True)
             max_tokens = cfg_ai().max_output_tokens * (2 if kind == "report" else 1)
             req = AIRequest(kind, ctx.lang, context, messages, static, max_tokens=max_tokens)
             result, charged, balance = await ask_ai(
@@ -233,11 +254,19 @@ def register(router: Router) -> None:
             if not result.fallback:
                 payload = json.dumps({"text": result.text, "provider": result.provider, "model": result.model},
                                      ensure_ascii=False)
-                async with redis_guard("ai.cache"):
-                    await core.store.redis.set(cache_key, payload, ex=_seconds_left_today(core, ctx.profile.tz))
+                ttl = _seconds_left_today(core, tz)
+
+                async def write_cache() -> None:
+                    async with redis_guard("ai.cache"):
+                        await core.store.redis.set(cache_key, payload, ex=ttl)
+
+                await after_capture("ai cache", write_cache())
         finally:
-            async with redis_guard("ai.lock"):
-                await core.store.redis.delete(lock)
+            async def unlock() -> None:
+                async with redis_guard("ai.lock"):
+                    await core.store.redis.delete(lock)
+
+            await after_capture("ai lock", unlock())  # it expires by itself anyway
         log_event("ai_reading", user=ctx.uid, kind=kind, cached=False, provider=result.provider,
                   fallback=result.fallback, charged=charged)
         return Reply(f"{title}\n\n{result.text}\n\n{footer(ctx, result, charged, cost, balance)}", private=True)

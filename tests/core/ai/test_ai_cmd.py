@@ -237,3 +237,26 @@ async def test_english_user_gets_english_prompt_and_copy(ai_core: Core, oa: Fake
     system, user = oa.requests[0].body["messages"][0]["content"], oa.requests[0].body["messages"][1]
     assert system.startswith("You are \"Soul\"") and "Taurus" in system
     assert user["role"] == "user" and user["content"].startswith("[The following quotes the user's message")
+
+
+async def test_a_redis_blip_after_capture_still_delivers_the_paid_answer(ai_core: Core, oa: FakeAI) -> None:
+    """The connection drops on the cache write after the charge: the user still gets the answer."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    await onboard(ai_core, UID)
+    redis = ai_core.store.redis
+    real_set = redis.set
+
+    async def dropping_cache_set(key: str, *args: object, **kwargs: object) -> object:
+        if key.startswith("aicache:") and not key.endswith(":lock"):
+            raise RedisConnectionError("connection reset by peer")  # the network edge fails
+        return await real_set(key, *args, **kwargs)
+
+    redis.set = dropping_cache_set  # type: ignore[method-assign]
+    try:
+        r = await say(ai_core, "/reading fortune")
+    finally:
+        redis.set = real_set  # type: ignore[method-assign]
+    assert r.error is None and "OpenAI" in r.text  # the answer, not "nothing was changed"
+    assert await ai_core.ledger.balance(UID) == 2 and oa.hits == 1
+    assert (await ai_core.ledger.reconcile(UID)).ok
