@@ -159,16 +159,32 @@ class Ledger:
         return LedgerResult(res["status"], int(res["balance"]), res["entry"]["id"])
 
     async def spend(self, uid: str, amount: int, reason: str, idem_key: str, *,
-                    kind: str = "spend") -> LedgerResult:
+                    kind: str = "spend", keep_forever: bool = False) -> LedgerResult:
         """Debit credits now (non-AI purchases such as fortune details). Idempotent.
 
         Raises ``BotError(INSUFFICIENT_CREDITS, cost=, balance=)`` when the balance is short.
         """
         amount = self._check_amount(amount)
-        res = await self._apply(uid, -amount, kind, reason, idem_key, None)
+        res = await self._apply(uid, -amount, kind, reason, idem_key, 0 if keep_forever else None)
         if res["status"] == "insufficient":
             raise BotError(ErrorCode.INSUFFICIENT_CREDITS, cost=amount, balance=int(res["balance"]))
         return LedgerResult(res["status"], int(res["balance"]), res["entry"]["id"])
+
+    async def first_result(self, uid: str, idem_key: str) -> Entry | None:
+        """The entry a change with ``idem_key`` wrote, if that change happened (else None)."""
+        async with redis_guard("credits.first_result"):
+            raw = await self._r.get(K.idempotency(uid, self._check_key(idem_key)))
+        if not raw:
+            return None
+        entry = json.loads(raw).get("entry")
+        return Entry.from_json(json.dumps(entry)) if entry else None
+
+    async def contains(self, uid: str, entry_id: str) -> bool:
+        """Whether ``uid``'s current ledger holds the entry (false after /delete moved it)."""
+        needle = f'"id":"{entry_id}"'
+        async with redis_guard("credits.contains"):
+            rows = await self._r.lrange(K.ledger(uid), 0, -1)
+        return any(needle in row for row in rows)
 
     async def hold(self, uid: str, amount: int, reason: str, idem_key: str) -> Hold:
         """Reserve ``amount`` before paid work. Idempotent: a replay returns the same hold."""

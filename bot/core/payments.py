@@ -75,6 +75,19 @@ def _day(core: Core) -> str:
     return datetime.fromtimestamp(core.clock.now(), UTC).strftime("%Y-%m-%d")
 
 
+async def _record(core: Core, charge_id: str, fields: dict[str, str], credits: int, stars: int) -> bool:
+    """Write the payment record and the day's sales once (``payment_record.lua``); True if now."""
+    fields = {**fields, "credits": str(credits)}
+    async with redis_guard("payments.record"):
+        first = bool(await core.store.scripts["payment_record"](
+            keys=[K.payment(charge_id), K.payments_index(), K.sales_day(_day(core))],
+            args=[charge_id, core.clock.now_ms(), credits, stars, *[x for kv in fields.items() for x in kv]],
+        ))
+    if first:
+        core.metrics.credits_sold.inc(credits)
+    return first
+
+
 async def record_purchase(core: Core, payer_uid: str, charge_id: str, payload: str, currency: str,
                           amount: int, provider_charge_id: str = "") -> PurchaseResult:
     """Grant the credits of one successful payment, once per ``charge_id``.
@@ -85,15 +98,31 @@ async def record_purchase(core: Core, payer_uid: str, charge_id: str, payload: s
     """
     if not charge_id:
         raise ValueError("charge id required")
-    checked = validate_purchase(core.settings.product.credits, payload, currency, amount, payer_uid)
     pay_key = K.payment(charge_id)
+    idem_key = f"tgpay:{charge_id}"
+    async with redis_guard("payments.record"):
+        info = await core.store.redis.hgetall(pay_key)
+    if info.get("status") in ("paid", "refunding", "refunded"):
+        # Delivered again (webhook retry, second process): answered from the record, never
+        # re-validated against a configuration that may have changed since.
+        log_event("payment_replayed", user=payer_uid, charge=charge_id, status=info["status"])
+        return PurchaseResult("replay", int(info.get("credits", 0)), await core.ledger.balance(payer_uid),
+                              info.get("pack", ""))
+    checked = validate_purchase(core.settings.product.credits, payload, currency, amount, payer_uid)
     base = {"uid": payer_uid, "currency": currency, "amount": str(amount), "payload": payload[:128],
             "provider_charge_id": provider_charge_id[:128], "ts": str(core.clock.now_ms())}
     if isinstance(checked, Rejection):
+        prior = await core.ledger.first_result(payer_uid, idem_key)
+        if prior is not None:
+            # Granted by an earlier attempt that never got to record it: record it now.
+            pack_id = payload.partition("|")[0]
+            await _record(core, charge_id, {**base, "pack": pack_id, "entry_id": prior.id},
+                          prior.amount, amount)
+            return PurchaseResult("replay", prior.amount, await core.ledger.balance(payer_uid), pack_id)
         async with redis_guard("payments.record"):
-            await core.store.redis.hsetnx(pay_key, "status", "rejected")
-            await core.store.redis.hset(pay_key, mapping={**base, "reason": checked.reason})
-            await core.store.redis.zadd(K.payments_index(), {charge_id: core.clock.now_ms()})
+            if await core.store.redis.hsetnx(pay_key, "status", "rejected"):
+                await core.store.redis.hset(pay_key, mapping={**base, "reason": checked.reason})
+                await core.store.redis.zadd(K.payments_index(), {charge_id: core.clock.now_ms()})
         log_event("payment_unmatched", level=logging.ERROR, user=payer_uid, charge=charge_id,
                   reason=checked.reason, amount=amount, currency=currency)
         return PurchaseResult("rejected", reason=checked.reason)
@@ -102,15 +131,8 @@ async def record_purchase(core: Core, payer_uid: str, charge_id: str, payload: s
                                   idem_key=f"tgpay:{charge_id}", kind="purchase", keep_forever=True)
     # The record is written once, gated on its status field, on the first grant *or* on a
     # replay whose first attempt granted but never got to record (Redis dropped in between).
-    fields = {**base, "pack": pack.id, "credits": str(pack.total), "entry_id": res.entry_id}
-    async with redis_guard("payments.record"):
-        first_record = bool(await core.store.scripts["payment_record"](
-            keys=[pay_key, K.payments_index(), K.sales_day(_day(core))],
-            args=[charge_id, core.clock.now_ms(), pack.total, amount,
-                  *[x for kv in fields.items() for x in kv]],
-        ))
-    if first_record:
-        core.metrics.credits_sold.inc(pack.total)
+    first_record = await _record(core, charge_id, {**base, "pack": pack.id, "entry_id": res.entry_id},
+                                 pack.total, amount)
     if res.replayed:
         log_event("payment_replayed", user=payer_uid, charge=charge_id, pack=pack.id, recorded_now=first_record)
         return PurchaseResult("replay", pack.total, res.balance, pack.id)
@@ -122,7 +144,7 @@ async def record_purchase(core: Core, payer_uid: str, charge_id: str, payload: s
 @dataclass(frozen=True, slots=True)
 class RefundResult:
     status: str  # "reversed" | "already_refunded" | "refused"
-    reason: str = ""  # for "refused": "unknown_payment" | "not_paid" | "insufficient_balance"
+    reason: str = ""  # "refused": unknown_payment | not_paid | insufficient_balance | account_deleted
     uid: str = ""
     credits: int = 0
     balance: int = 0
@@ -159,9 +181,16 @@ async def refund(core: Core, charge_id: str) -> RefundResult:
     if info.get("status") not in ("paid", "refunding"):
         return RefundResult("refused", "not_paid", uid=uid)
     credits = int(info.get("credits", 0))
+    entry_id = info.get("entry_id", "")
+    if info.get("status") == "paid" and entry_id and not await core.ledger.contains(uid, entry_id):
+        # The grant is no longer in this user's ledger: /delete anonymised it (and a new
+        # account under the same id must not pay for an old purchase).
+        log_event("payment_refund_refused", user=uid, charge=charge_id, reason="account_deleted")
+        return RefundResult("refused", "account_deleted", uid=uid, credits=credits)
     try:
+        # Kept forever: retrying a refund whose platform call failed must never take twice.
         res = await core.ledger.spend(uid, credits, f"refund {info.get('pack', '')} ({charge_id[:24]})",
-                                      idem_key=f"tgrefund:{charge_id}", kind="refund")
+                                      idem_key=f"tgrefund:{charge_id}", kind="refund", keep_forever=True)
     except BotError as err:
         if err.code is ErrorCode.INSUFFICIENT_CREDITS:
             log_event("payment_refund_refused", user=uid, charge=charge_id, reason="insufficient_balance",

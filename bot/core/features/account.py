@@ -84,6 +84,8 @@ def register(router: Router) -> None:
         if await core.sessions.get(ctx.uid, "delete") is None:
             return ctx.reply("delete.not_asked")
         # Ledger first: if it cannot be detached (a payment mid-flight), nothing else is erased.
+        # Every step is idempotent, so when Redis drops part-way the user is told
+        # SERVICE_UNAVAILABLE and "/delete confirm" again finishes the job.
         await core.ledger.anonymise(ctx.uid)
         for eraser in core.erasers:
             await eraser(ctx.uid)

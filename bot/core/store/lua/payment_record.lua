@@ -3,10 +3,14 @@
 -- KEYS[1] payment hash   KEYS[2] payments index zset   KEYS[3] sales-of-the-day hash
 -- ARGV[1] charge id   ARGV[2] now ms   ARGV[3] credits   ARGV[4] stars
 -- ARGV[5..] field, value pairs for the payment hash
--- Returns 1 when recorded now, 0 when it was recorded before.
-if redis.call('HSETNX', KEYS[1], 'status', 'paid') == 0 then
+-- Returns 1 when recorded now, 0 when it was recorded before. A payment first recorded as
+-- "rejected" (it did not match the configuration) becomes "paid" once credits were granted.
+local status = redis.call('HGET', KEYS[1], 'status')
+if status and status ~= 'rejected' then
   return 0
 end
+redis.call('HSET', KEYS[1], 'status', 'paid')
+redis.call('HDEL', KEYS[1], 'reason')
 local fields = {}
 for i = 5, #ARGV do
   fields[#fields + 1] = ARGV[i]
