@@ -27,6 +27,8 @@ class Metrics:
         self.platform_429 = Counter("soul_lab_platform_429_total", "429 answers from platforms", ["platform"],
                                     registry=self.registry)
         self.credits_sold = Counter("soul_lab_credits_sold_total", "Credits sold", registry=self.registry)
+        self.broadcast = Gauge("soul_lab_broadcast", "Daily broadcast figures (today, UTC) at scrape time",
+                               ["figure"], registry=self.registry)
         self.up = Gauge("soul_lab_dependency_up", "Dependency reachable (1) or not (0)", ["dependency"],
                         registry=self.registry)
         # Recent samples for /ops metrics percentiles and alert thresholds (last 5 minutes).

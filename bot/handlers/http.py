@@ -63,6 +63,15 @@ def build_app(core: Core, checks: dict[str, Check] | None = None) -> web.Applica
         return web.json_response(body, status=200 if ok else ErrorCode.SERVICE_UNAVAILABLE.http_status)
 
     async def metrics(_: web.Request) -> web.Response:
+        from bot.core.broadcast import broadcast_status
+
+        try:  # broadcast progress for dashboards; Redis down leaves the last values
+            figures = await broadcast_status(core)
+            for name, value in figures.items():
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    core.metrics.broadcast.labels(name).set(value)
+        except Exception:
+            core.metrics.up.labels("redis").set(0)
         return web.Response(body=core.metrics.render(),
                             headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
 

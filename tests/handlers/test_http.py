@@ -48,6 +48,7 @@ async def test_readiness_and_metrics(core: Core) -> None:
         assert status == 200 and headers["Content-Type"].startswith("text/plain")
         assert re.search(r'soul_lab_commands_total\{command="help",outcome="ok"\} 1\.0', text)
         assert "soul_lab_command_seconds_bucket" in text
+        assert 'soul_lab_broadcast{figure="subscribers"} 0.0' in text
         status, text, _ = await _get(port, "/api/fortune/daily")
         assert status == 200 and '"score"' in text and '"profile": "probe:canary"' in text
         status, text, _ = await _get(port, "/nope")
