@@ -1,3 +1,0 @@
-"""Soul Lab (소울 랩) fortune bot."""
-
-__version__ = "0.1.0"
