@@ -226,6 +226,16 @@ class Ledger:
         """Give the held credits back: fallback or failure. Settles at most once."""
         return await self._settle(hold, "release", reason)
 
+    async def renew(self, hold: Hold, deadline_ms: int) -> bool:
+        """Move an open hold's deadline to ``deadline_ms`` (the outbox still owns it).
+
+        Atomic (``hold_renew.lua``); idempotent; False when the hold is already settled.
+        """
+        script = self._store.scripts["hold_renew"]
+        async with redis_guard("credits.renew"):
+            return bool(await script(keys=[K.hold(hold.hold_id), K.hold_deadlines()],
+                                     args=[deadline_ms, f"{hold.account} {hold.hold_id}"]))
+
     async def release_expired(self, limit: int = 500) -> int:
         """Release holds whose deadline passed (their process crashed). Safe to run anywhere."""
         async with redis_guard("credits.release_expired"):

@@ -8,7 +8,7 @@ text it stands for, so pressing it is the same as typing that command.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from bot.core.errors import ErrorCode
@@ -71,3 +71,24 @@ class Reply:
 
     def all_buttons(self) -> list[Button]:
         return [b for row in self.buttons for b in row]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe form for the durable outbox (images and invoices are not stored there)."""
+        if self.image is not None or self.invoice is not None:
+            raise ValueError("replies with an image or invoice are not serialisable")
+        out: dict[str, Any] = {"text": self.text}
+        if self.buttons:
+            out["buttons"] = [[[b.label, b.command, b.url] for b in row] for row in self.buttons]
+        if self.private:
+            out["private"] = True
+        if self.error is not None:
+            out["error"] = self.error.value
+        return out
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Reply:
+        from bot.core.errors import ErrorCode
+
+        buttons = [[Button(label, command, url) for label, command, url in row] for row in d.get("buttons", [])]
+        error = ErrorCode(d["error"]) if d.get("error") else None
+        return cls(d["text"], buttons=buttons, private=bool(d.get("private")), error=error)

@@ -16,6 +16,7 @@ from bot.core.crypto import FieldCipher, load_or_create_dev_key, parse_key
 from bot.core.credits import Ledger
 from bot.core.logs import log_event
 from bot.core.metrics import Metrics
+from bot.core.outbox import Outbox
 from bot.core.profiles import Profiles
 from bot.core.ratelimit import RateLimiter
 from bot.core.reply import Reply
@@ -26,8 +27,11 @@ from bot.core.store import Store
 
 __all__ = ["Core", "Sender"]
 
-#: A platform's way to push a reply to one of its users: (platform user id, reply) -> None.
-Sender = Callable[[str, Reply], Awaitable[None]]
+#: A platform's way to push a reply: (target, reply, retries=None) -> None. ``target`` is a
+#: platform user id (their private chat) or ``"chat:<id>"`` (a group). It returns once the
+#: platform accepted the message and raises ``bot.core.delivery`` errors otherwise;
+#: ``retries=0`` asks for no hidden retries (the outbox owns retrying).
+Sender = Callable[..., Awaitable[None]]
 
 
 class Core:
@@ -44,6 +48,7 @@ class Core:
         self.limiter = RateLimiter(store, settings, self.clock)
         self.profiles = Profiles(store, self.cipher, self.clock, settings.product.profile.default_timezone)
         self.sessions = Sessions(store)
+        self.outbox = Outbox(self)
         self.senders: dict[str, Sender] = {}
         self.extras: dict[str, Any] = {}  # feature services registered by feature modules
         #: Called with a uid by /delete; features that keep per-user data register one.
@@ -66,6 +71,15 @@ class Core:
             return False
         await sender(user_id, reply)
         return True
+
+    async def send(self, platform: str, target: str, reply: Reply, *, retries: int | None = None) -> None:
+        """Push ``reply`` to ``target`` on ``platform``; raises ``bot.core.delivery`` errors."""
+        from bot.core.delivery import DeliveryFailed
+
+        sender = self.senders.get(platform)
+        if sender is None:
+            raise DeliveryFailed(f"no sender for platform {platform!r} in this process")
+        await sender(target, reply, retries=retries)
 
     # --- errors -------------------------------------------------------------------------
     def capture_exception(self, **tags: str) -> None:

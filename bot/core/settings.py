@@ -89,6 +89,8 @@ class SessionsConfig(_Frozen):
 class AIConfig(_Frozen):
     connect_timeout_seconds: float = Field(gt=0, le=3)
     answer_timeout_seconds: float = Field(gt=0)
+    #: The whole chain (every provider together) answers within this budget, or the static text.
+    total_budget_seconds: float = Field(default=15.0, gt=0)
     openai_model: str
     anthropic_model: str
     max_input_chars: int = Field(gt=0)
@@ -113,6 +115,25 @@ class BroadcastConfig(_Frozen):
     claim_min_idle_seconds: int = Field(default=120, gt=0)
 
 
+class DeliveryConfig(_Frozen):
+    """The durable inbox (received updates) and outbox (paid answers, notices)."""
+
+    inbox_partitions: int = Field(default=16, gt=0, le=1024)
+    #: A dead process's inbox partitions and outbox jobs are taken over after this long.
+    takeover_seconds: float = Field(default=25.0, gt=0)
+    #: In-process backlog per chat beyond which further updates are dropped (flood guard).
+    chat_backlog: int = Field(default=60, gt=0)
+    #: Outbox: how long transient send failures are retried before the hold is released.
+    retry_seconds: float = Field(default=900.0, gt=0)
+    backoff_base_seconds: float = Field(default=1.0, gt=0)
+    backoff_max_seconds: float = Field(default=60.0, gt=0)
+    workers: int = Field(default=32, gt=0, le=1000)
+    #: A finished job is kept this long (dedupe of re-handled updates, ops look-ups).
+    keep_seconds: int = Field(default=86400, gt=0)
+    #: SIGTERM: finish or hand back held work within this many seconds, then exit.
+    shutdown_grace_seconds: float = Field(default=10.0, ge=0)
+
+
 class ProfileConfig(_Frozen):
     default_timezone: str
 
@@ -134,6 +155,7 @@ class Product(_Frozen):
     broadcast: BroadcastConfig
     profile: ProfileConfig
     alerts: AlertsConfig
+    delivery: DeliveryConfig = DeliveryConfig()
 
 
 class EnvSettings(BaseSettings):
@@ -219,6 +241,19 @@ def _validation_message(err: ValidationError, prefix: str = "") -> str:
     return "; ".join(parts)
 
 
+def _check_consistency(product: Product) -> None:
+    """Settings that contradict each other stop start-up with a clear message."""
+    budget = product.ai.total_budget_seconds
+    if product.delivery.takeover_seconds < budget + 5:
+        raise SettingsError(
+            f"invalid config: delivery.takeover_seconds ({product.delivery.takeover_seconds:g}) must be at least "
+            f"ai.total_budget_seconds ({budget:g}) + 5, or a slow AI answer would be taken over while it runs")
+    if product.credits.hold_deadline_seconds < budget + 10:
+        raise SettingsError(
+            f"invalid config: credits.hold_deadline_seconds ({product.credits.hold_deadline_seconds}) must be at "
+            f"least ai.total_budget_seconds ({budget:g}) + 10, or holds would expire while the AI is answering")
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read env (or ``environ`` for tests) and the product config; validate everything.
 
@@ -259,6 +294,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         product = Product.model_validate(raw)
     except ValidationError as err:
         raise SettingsError(f"invalid config {config_path}: {_validation_message(err, prefix='')}") from err
+    _check_consistency(product)
     try:
         ZoneInfo(product.profile.default_timezone)
     except (ZoneInfoNotFoundError, ValueError) as err:

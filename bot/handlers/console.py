@@ -31,8 +31,8 @@ class ConsoleAdapter:
         self._choices: list[Button] = []
         core.register_sender(self.platform, self._push)
 
-    async def _push(self, user_id: str, reply: Reply) -> None:
-        if user_id == self.user_id:
+    async def _push(self, user_id: str, reply: Reply, **_: object) -> None:
+        if user_id in (self.user_id, f"chat:{self.user_id}"):
             self.render(reply)
 
     def render(self, reply: Reply) -> None:

@@ -65,9 +65,9 @@ def wrap_sender(sender: Sender) -> Sender:
     if getattr(sender, "__delivery_mapped__", False):
         return sender
 
-    async def mapped(user_id: str, reply: Reply) -> None:
+    async def mapped(user_id: str, reply: Reply, **kw: Any) -> None:
         try:
-            await sender(user_id, reply)
+            await sender(user_id, reply, **kw)
         except Exception as exc:
             err = map_telegram_error(exc)
             if err is None or err is exc:

@@ -1,10 +1,16 @@
 """/ask (multi-turn AI counselling), /reading fortune|tarot|pair and /report (AI readings).
 
-Charging (PRODUCT.md "Charging rules"): every paid answer is a ledger *hold* made before the
-AI is called (``INSUFFICIENT_CREDITS`` is raised by the ledger, so no AI call happens), then
-*captured* when a real AI answer is delivered and *released* on the static fallback or any
-failure — a user never pays for a fallback. A hold left by a crashed process is released by
-``ledger.release_expired`` after its deadline.
+Charging (PRODUCT.md "Charging rules"): a paid command has two halves. The *ordered* half
+runs in the chat's turn: input checks, the AI limit, a ledger *hold* (``INSUFFICIENT_CREDITS``
+before any AI call) and a durable outbox job, then a short "reading the cards…" reply — so
+``/credits`` right after ``/ask`` answers at once. The *slow* half runs in the outbox
+(``bot/core/outbox.py``, kind ``ai``): the AI chain within its time budget, then delivery;
+the hold is *captured* only when the platform accepted the answer and *released* on the
+static fallback, a failure, or an undeliverable answer — a user never pays for a fallback or
+for an answer they did not receive. A paid command in a group is answered in the user's
+private chat; if that chat cannot be reached nothing is charged and the group gets a pointer.
+Idempotency keys and job ids derive from the update id, so a re-handled update (a crash,
+another process) finds its hold and its job instead of charging again.
 
 Same-day readings: the same AI reading (same cards + question / same fortune day / same
 pair / same week) asked again the same local day is served from ``aicache:<uid>:...``
@@ -12,7 +18,9 @@ without a second charge; an in-flight lock stops two identical paid readings rac
 Fallback answers are not cached, so a later retry can get (and pay for) a real answer.
 
 /ask: the dialogue lives in ``session:<uid>:ask`` (idle expiry ``ask_idle_seconds``, at most
-``ask_max_turns`` answered turns); while it is open, plain text continues it (text hook).
+``ask_max_turns`` answered turns); while it is open, plain text continues it (text hook). A
+turn joins the history once its answer was delivered; ``/ask last`` shows the day's last
+answer again for free (also one whose delivery failed).
 History goes to the model as alternating user/assistant messages; user text is always
 guarded (length cap, prompt-injection neutralising) and only ever in the user role.
 """
@@ -29,11 +37,13 @@ from typing import TYPE_CHECKING, Any
 from collections.abc import Awaitable, Callable
 from zoneinfo import ZoneInfo
 
-from bot.core.ai import AIRequest, AIResult, Guarded, Message, get_chain, guard_input, prompts
+from bot.core.ai import AIRequest, Guarded, Message, get_chain, guard_input, prompts
 from bot.core.ai.chain import build_chain
 from bot.core.clock import local_day
 from bot.core.errors import BotError, ErrorCode, ServiceUnavailable
+from bot.core.i18n import Lang, normalize_lang, t
 from bot.core.logs import log_event
+from bot.core.outbox import Job, JobKind, Produced
 from bot.core.reply import Button, Reply
 from bot.core.router import Ctx
 from bot.core.store import K, redis_guard
@@ -49,6 +59,7 @@ ASK_SESSION = "ask"
 READING_COSTS = {"chat": "ai_chat", "fortune": "daily_fortune", "tarot": "tarot_interpret",
                  "pair": "synastry_analysis", "report": "detailed_report"}
 _END_WORDS = {"end", "stop", "close", "quit", "종료", "끝", "그만"}
+_LAST_WORDS = {"last", "again", "마지막", "다시"}
 _UID_RE = re.compile(r"^[a-z]{2,8}:[A-Za-z0-9_.-]{1,64}$")
 _TAROT_SESSION = "tarot"  # written by content_cmd (/tarot): {"day", "spread", "question"}
 
@@ -102,33 +113,12 @@ def register(router: Router) -> None:
             log_event("ai_post_capture_write_failed", level=logging.ERROR, what=what)
             return None
 
-    async def settle(ctx: Ctx, hold: Any, result: AIResult | None) -> tuple[bool, int | None]:
-        """Capture on a real answer, release otherwise; returns (charged, balance or None)."""
-        charged = False
-        if result is not None and not result.fallback:
-            charged = (await core.ledger.capture(hold, "ai answer")) == "captured"
-        else:
-            await core.ledger.release(hold, "ai fallback" if result is not None else "ai failed")
-        return charged, await after_capture("balance", core.ledger.balance(ctx.uid))
-
-    async def ask_ai(ctx: Ctx, cost_name: str, idem: str, req: AIRequest) -> tuple[AIResult, bool, int | None]:
-        """Hold -> chain -> capture/release. Raises INSUFFICIENT_CREDITS before any AI call."""
-        await core.limiter.check("ai", ctx.uid)
-        cost = core.ledger.cost(cost_name)
-        hold = await core.ledger.hold(ctx.uid, cost, f"ai {req.kind}", idem)
-        result: AIResult | None = None
-        try:
-            result = await get_chain(core).answer(req)
-        finally:
-            charged, balance = await settle(ctx, hold, result)
-        return result, charged, balance
-
-    def footer(ctx: Ctx, result: AIResult, charged: bool, cost: int, balance: int | None) -> str:
-        if result.fallback:
-            return ctx.t("ai.fallback_note")
+    def footer(lang: Lang, fallback: bool, cost: int, balance: int | None) -> str:
+        if fallback:
+            return t(lang, "ai.fallback_note")
         if balance is None:
-            return ctx.t("ai.charged_note_short", cost=cost if charged else 0)
-        return ctx.t("ai.charged_note", cost=cost if charged else 0, balance=balance)
+            return t(lang, "ai.charged_note_short", cost=cost)
+        return t(lang, "ai.charged_note", cost=cost, balance=balance)
 
     def fortune_facts(ctx: Ctx, birth: date, day: date) -> tuple[Any, dict[str, Any]]:
         eng = _fortune_engine()
@@ -139,25 +129,136 @@ def register(router: Router) -> None:
                  "summary": f.summary}
         return f, facts
 
+    # ---------------------------------------------------------------- the outbox kind "ai"
+    # The slow half of every paid AI answer: it runs in the outbox (any process, after the
+    # chat's turn), so a slow AI never blocks the user's other commands, and the hold is
+    # captured only once the platform accepted the answer (bot/core/outbox.py).
+    def history(session: dict[str, Any] | None, session_id: str) -> list[dict[str, str]]:
+        if not session or session.get("id") != session_id:
+            return []
+        return list(session.get("turns", []))[-core.settings.product.sessions.ask_max_turns:]
+
+    async def produce(job: Job) -> Produced:
+        d = job.data
+        lang = normalize_lang(job.lang)
+        kind = str(d["rk"])
+        cost = int(d["cost"])
+        max_turns = core.settings.product.sessions.ask_max_turns
+        turns: list[dict[str, str]] = []
+        if kind == "chat":
+            turns = history(await core.sessions.get(job.uid, ASK_SESSION), str(d["session"]))
+        messages: list[Message] = []
+        for turn in turns:
+            messages += [Message("user", turn["q"]), Message("assistant", turn["a"])]
+        messages.append(Message("user", str(d["q"])))
+        req = AIRequest(kind, lang, str(d["context"]), tuple(messages), str(d["static"]),
+                        max_tokens=d.get("max_tokens"))
+        result = await get_chain(core).answer(req)
+        balance = await after_capture("balance", core.ledger.balance(job.uid))
+        notes = [footer(lang, result.fallback, cost, balance)]
+        buttons: list[list[Button]] = []
+        if kind == "chat":
+            answered = len(turns) + (0 if result.fallback else 1)
+            if answered >= max_turns:
+                notes.append(t(lang, "ai.ask_limit_reached"))
+            else:
+                buttons = [[Button(t(lang, "ai.end_button"), "/ask end")]]
+                if answered <= 1:
+                    notes.append(t(lang, "ai.ask_continue_hint", cost=cost))
+        elif not result.fallback:
+            # Cached now, before delivery: an answer that never arrives stays free to read today.
+            payload = json.dumps({"text": result.text, "provider": result.provider, "model": result.model},
+                                 ensure_ascii=False)
+
+            async def write_cache() -> None:
+                async with redis_guard("ai.cache"):
+                    await core.store.redis.set(str(d["cache"]), payload, ex=int(d["ttl"]))
+
+            await after_capture("ai cache", write_cache())
+        text = f"{t(lang, f'ai.title.{kind}')}\n\n{result.text}\n\n" + "\n".join(notes)
+        return Produced(Reply(text, buttons=buttons, private=True), charge=not result.fallback,
+                        data={"a": "" if result.fallback else result.text, "provider": result.provider})
+
+    async def on_done(job: Job, outcome: str) -> None:
+        d = job.data
+        kind = str(d["rk"])
+        answer = str(d.get("a", ""))
+        if kind == "chat":
+            if outcome == "delivered" and answer:
+                await append_turn(job.uid, str(d["session"]), str(d["q"]), answer, job.id)
+            if answer and job.reply is not None:
+                await remember_last(job.uid, str(d["tz"]), job.reply.text)
+            log_event("ai_chat_turn", user=job.uid, session=d["session"], provider=d.get("provider"),
+                      fallback=not answer, outcome=outcome, flagged=d.get("flagged", False))
+        else:
+            async with redis_guard("ai.lock"):
+                await core.store.redis.delete(str(d["lock"]))
+            log_event("ai_reading", user=job.uid, kind=kind, cached=False, provider=d.get("provider"),
+                      fallback=not answer, outcome=outcome)
+
+    async def append_turn(uid: str, session_id: str, q: str, a: str, job_id: str) -> None:
+        """Add a delivered answer to its conversation, once (a retried finish finds it there)."""
+        sess_cfg = core.settings.product.sessions
+        session = await core.sessions.get(uid, ASK_SESSION)
+        if not session or session.get("id") != session_id:
+            return  # ended (/ask end) or expired meanwhile: do not reopen it
+        turns = list(session.get("turns", []))
+        if any(turn.get("j") == job_id for turn in turns):
+            return
+        turns.append({"q": q, "a": a, "j": job_id})
+        if len(turns) >= sess_cfg.ask_max_turns:
+            await core.sessions.drop(uid, ASK_SESSION)
+            return
+        session["turns"] = turns
+        session["last"] = core.clock.now()
+        await core.sessions.put(uid, ASK_SESSION, session, sess_cfg.ask_idle_seconds)
+
+    async def remember_last(uid: str, tz: str, text: str) -> None:
+        """The day's last answer, for a free ``/ask last`` (also when delivery failed)."""
+        async with redis_guard("ai.ask_last"):
+            await core.store.redis.set(K.ask_last(uid), json.dumps({"text": text}, ensure_ascii=False),
+                                       ex=_seconds_left_today(core, tz))
+
+    core.outbox.register("ai", JobKind(produce, on_done))
+
+    async def enqueue_paid(ctx: Ctx, cost_name: str, data: dict[str, Any]) -> list[Reply]:
+        """The ordered half of a paid answer: limit, hold, durable job. Nothing is charged yet.
+
+        Idempotent per update: the idempotency key and the job id derive from the event's
+        request id (the platform update id), so a re-handled update finds its hold and job.
+        Crash between the hold and the job: the re-handled update replays the hold and
+        creates the job; if nothing re-handles it, the sweeper releases the hold.
+        INSUFFICIENT_CREDITS is raised by the hold, before any AI call.
+        """
+        await core.limiter.check("ai", ctx.uid)
+        rid = ctx.event.request_id
+        job_id = "ai-" + _digest(ctx.uid, rid)
+        if await core.outbox.state(job_id) is not None:
+            return []  # this update was handled before a crash: its answer is on its way
+        cost = core.ledger.cost(cost_name)
+        idem = f"ai:{data['rk']}:{rid}"
+        hold = await core.ledger.hold(ctx.uid, cost, f"ai {data['rk']}", idem)
+        if hold.replayed and hold.status != "held":  # an earlier attempt's hold was swept
+            hold = await core.ledger.hold(ctx.uid, cost, f"ai {data['rk']}", idem + ":again")
+        group = ctx.event.chat_kind == "group"
+        assert ctx.profile is not None
+        await core.outbox.enqueue(job_id, "ai", ctx.uid, lang=ctx.lang, hold=hold,
+                                  data={**data, "cost": cost, "tz": ctx.profile.tz},
+                                  origin=ctx.event.chat_id if group else "")
+        return [ctx.reply("delivery.working_group" if group else "delivery.working")]
+
     # ---------------------------------------------------------------- /ask
-    async def ask_turn(ctx: Ctx, question: str) -> Reply | list[Reply]:
+    async def ask_turn(ctx: Ctx, question: str) -> list[Reply]:
         p = ctx.profile
         assert p is not None
         sess_cfg = core.settings.product.sessions
         guarded = guard(ctx, question, "chat")  # over-long -> VALIDATION_ERROR, nothing charged
-        safe = guarded.text
         now = core.clock.now()
         session = await core.sessions.get(ctx.uid, ASK_SESSION)
         if session and now - float(session.get("last", 0)) > sess_cfg.ask_idle_seconds:
             session = None  # idle too long: a fresh conversation
         if not session:
             session = {"id": uuid.uuid4().hex[:12], "started": now, "last": now, "turns": []}
-        turns: list[dict[str, str]] = list(session.get("turns", []))[-sess_cfg.ask_max_turns:]
-        messages: list[Message] = []
-        for t in turns:
-            messages += [Message("user", t["q"]), Message("assistant", t["a"])]
-        messages.append(Message("user", safe))
-
         context, static = "", ctx.t("ai.ask_fallback_plain")
         if p.birth is not None:
             try:
@@ -166,29 +267,21 @@ def register(router: Router) -> None:
                 static = ctx.t("ai.ask_fallback", one_liner=f.one_liner)
             except ImportError:  # the fortune engine is optional for counselling
                 pass
-        req = AIRequest("chat", ctx.lang, context, tuple(messages), static)
-        cost = core.ledger.cost("ai_chat")
-        result, charged, balance = await ask_ai(ctx, "ai_chat", f"ai:chat:{session['id']}:{ctx.event.request_id}",
-                                                req)
-        if not result.fallback:
-            turns.append({"q": safe, "a": result.text})
-        session["turns"] = turns
-        session["last"] = core.clock.now()
-        end_button = [[Button(ctx.t("ai.end_button"), "/ask end")]]
-        notes = [footer(ctx, result, charged, cost, balance)]
-        if len(turns) >= sess_cfg.ask_max_turns:
-            await after_capture("ask session", core.sessions.drop(ctx.uid, ASK_SESSION))
-            notes.append(ctx.t("ai.ask_limit_reached"))
-            end_button = []
-        else:
-            await after_capture("ask session",
-                                core.sessions.put(ctx.uid, ASK_SESSION, session, sess_cfg.ask_idle_seconds))
-            if len(turns) <= 1:
-                notes.append(ctx.t("ai.ask_continue_hint", cost=cost))
-        log_event("ai_chat_turn", user=ctx.uid, session=session["id"], turn=len(turns), provider=result.provider,
-                  fallback=result.fallback, charged=charged, flagged=guarded.suspicious)
-        text = f"{ctx.t('ai.title.chat')}\n\n{result.text}\n\n" + "\n".join(notes)
-        return Reply(text, buttons=end_button, private=True)
+        replies = await enqueue_paid(ctx, "ai_chat", {"rk": "chat", "session": session["id"], "q": guarded.text,
+                                                      "context": context, "static": static,
+                                                      "flagged": guarded.suspicious})
+        # Keep the conversation open so plain text continues it while the answer is on its way.
+        session["last"] = now
+        await after_capture("ask session", core.sessions.put(ctx.uid, ASK_SESSION, session,
+                                                             sess_cfg.ask_idle_seconds))
+        return replies
+
+    async def ask_last(ctx: Ctx) -> Reply:
+        async with redis_guard("ai.ask_last"):
+            raw = await core.store.redis.get(K.ask_last(ctx.uid))
+        if not raw:
+            return ctx.reply("ai.ask_last_none")
+        return Reply(f"{ctx.t('ai.ask_last_title')}\n\n{json.loads(raw)['text']}", private=True)
 
     @router.command("ask", help_key="help.ask", aliases=("상담",))
     async def ask(ctx: Ctx) -> Reply | list[Reply]:
@@ -198,6 +291,8 @@ def register(router: Router) -> None:
         if args.lower() in _END_WORDS:
             existed = await core.sessions.drop(ctx.uid, ASK_SESSION)
             return ctx.reply("ai.ask_ended" if existed else "ai.ask_none")
+        if args.lower() in _LAST_WORDS:
+            return await ask_last(ctx)
         return await ask_turn(ctx, args)
 
     @router.text_hook
@@ -218,58 +313,52 @@ def register(router: Router) -> None:
     # ---------------------------------------------------------------- paid readings
     Builder = Callable[[], Awaitable[tuple[str, tuple[Message, ...], str]]]
 
-    async def paid_reading(ctx: Ctx, kind: str, day: date, digest: str, build: Builder) -> Reply:
-        """Cache -> limit -> lock -> hold -> chain -> capture/release -> cache."""
+    async def paid_reading(ctx: Ctx, kind: str, day: date, digest: str, build: Builder) -> Reply | list[Reply]:
+        """Cache -> build -> lock -> hold + durable job (the outbox answers, then charges)."""
         assert ctx.profile is not None
         tz = ctx.profile.tz
         cache_key = K.ai_cache(ctx.uid, kind, day.isoformat(), digest)
         title = ctx.t(f"ai.title.{kind}")
-        async with redis_guard("ai.cache"):
-            cached = await core.store.redis.get(cache_key)
-        if cached:
+
+        async def cached_reply() -> Reply | None:
+            async with redis_guard("ai.cache"):
+                cached = await core.store.redis.get(cache_key)
+            if not cached:
+                return None
             data = json.loads(cached)
             log_event("ai_reading", user=ctx.uid, kind=kind, cached=True, provider=data.get("provider"),
                       fallback=False, charged=False)
             return Reply(f"{title}\n\n{data['text']}\n\n{ctx.t('ai.cached_note')}", private=True)
+
+        if (hit := await cached_reply()) is not None:
+            return hit
         context, messages, static = await build()
-        cost_name = READING_COSTS[kind]
-        cost = core.ledger.cost(cost_name)
         lock = K.ai_inflight(ctx.uid, kind, day.isoformat(), digest)
+        delivery = core.settings.product.delivery
+        rid = ctx.event.request_id
         async with redis_guard("ai.lock"):
-            got = await core.store.redis.set(lock, ctx.event.request_id, nx=True,
-                                             ex=core.settings.product.credits.hold_deadline_seconds)
-        if not got:
-            raise BotError(ErrorCode.CONFLICT, "ai.in_progress")
+            got = await core.store.redis.set(lock, rid, nx=True,
+                                             ex=int(delivery.retry_seconds + 2 * delivery.takeover_seconds))
+            if not got and await core.store.redis.get(lock) != rid:
+                raise BotError(ErrorCode.CONFLICT, "ai.in_progress")
         try:
             # Another request may have finished (cached, unlocked) between our miss and our lock.
-            async with redis_guard("ai.cache"):
-                cached = await core.store.redis.get(cache_key)
-            if cached:
-                data = json.loads(cached)
-                return Reply(f"{title}\n\n{data['text']}\n\n{ctx.t('ai.cached_note')}", private=True)
+            if (hit := await cached_reply()) is not None:
+                async with redis_guard("ai.lock"):
+                    await core.store.redis.delete(lock)
+                return hit
             max_tokens = cfg_ai().max_output_tokens * (2 if kind == "report" else 1)
-            req = AIRequest(kind, ctx.lang, context, messages, static, max_tokens=max_tokens)
-            result, charged, balance = await ask_ai(
-                ctx, cost_name, f"ai:{kind}:{day.isoformat()}:{digest}:{ctx.event.request_id}", req)
-            if not result.fallback:
-                payload = json.dumps({"text": result.text, "provider": result.provider, "model": result.model},
-                                     ensure_ascii=False)
-                ttl = _seconds_left_today(core, tz)
-
-                async def write_cache() -> None:
-                    async with redis_guard("ai.cache"):
-                        await core.store.redis.set(cache_key, payload, ex=ttl)
-
-                await after_capture("ai cache", write_cache())
-        finally:
+            question = messages[-1].content if messages else ""
+            return await enqueue_paid(ctx, READING_COSTS[kind], {
+                "rk": kind, "q": question, "context": context, "static": static, "max_tokens": max_tokens,
+                "cache": cache_key, "ttl": _seconds_left_today(core, tz), "lock": lock})
+        except BaseException:
             async def unlock() -> None:
                 async with redis_guard("ai.lock"):
                     await core.store.redis.delete(lock)
 
             await after_capture("ai lock", unlock())  # it expires by itself anyway
-        log_event("ai_reading", user=ctx.uid, kind=kind, cached=False, provider=result.provider,
-                  fallback=result.fallback, charged=charged)
-        return Reply(f"{title}\n\n{result.text}\n\n{footer(ctx, result, charged, cost, balance)}", private=True)
+            raise
 
     def user_msg(ctx: Ctx, kind: str, question: str = "") -> tuple[Message, ...]:
         text = guard(ctx, question, kind).text if question.strip() else prompts().default_question(kind, ctx.lang)

@@ -84,7 +84,7 @@ class K:
     @staticmethod
     def user_keys_pattern(uid: str) -> list[str]:
         """Patterns of per-user keys that /delete must erase (besides the ledger)."""
-        return [f"session:{uid}:*", f"unlock:{uid}:*", f"aicache:{uid}:*"]
+        return [f"session:{uid}:*", f"unlock:{uid}:*", f"aicache:{uid}:*", f"ratelimit:noted:*:{uid}"]
 
     # --- AI (owned by bot/core/ai; keep this section together) -----------------------
     @staticmethod
@@ -179,6 +179,48 @@ class K:
     def payments_index() -> str:
         """Sorted set of Telegram Stars charge ids -> payment time (ms), for ops listings."""
         return "payments:tg"
+
+    # --- durable inbox and outbox (owned by bot/core/inbox.py, bot/core/outbox.py) --------
+    @staticmethod
+    def inbox_stream(platform: str, partition: int) -> str:
+        """Stream of received updates of one partition (chats hash to partitions); entries are
+        deleted once handled, so what is left is exactly the work not yet done."""
+        return f"inbox:{platform}:p{partition}"
+
+    @staticmethod
+    def inbox_seen(platform: str, source_id: str) -> str:
+        """Intake marker (SET NX EX): this platform update was stored once; duplicates are dropped."""
+        return f"inbox:{platform}:seen:{source_id}"
+
+    @staticmethod
+    def inbox_lease(platform: str, partition: int) -> str:
+        """The process that owns one inbox partition (value: owner id, PX = lease)."""
+        return f"inbox:{platform}:lease:p{partition}"
+
+    @staticmethod
+    def inbox_members(platform: str) -> str:
+        """Sorted set owner id -> heartbeat ms: live inbox consumers (for a fair share of partitions)."""
+        return f"inbox:{platform}:members"
+
+    @staticmethod
+    def inbox_noted(scope: str, uid: str) -> str:
+        """Marker (SET NX PX): the rate-limit note was already sent in this window."""
+        return f"ratelimit:noted:{scope}:{uid}"
+
+    @staticmethod
+    def outbox_job(job_id: str) -> str:
+        """Hash: one durable outgoing answer (kind, uid, hold, state, encrypted data and reply)."""
+        return f"outbox:job:{job_id}"
+
+    @staticmethod
+    def outbox_due() -> str:
+        """Sorted set job id -> when (ms) it may next run (its lease end while a process owns it)."""
+        return "outbox:due"
+
+    @staticmethod
+    def ask_last(uid: str) -> str:
+        """The last /ask answer of the user's local day (JSON), shown free by ``/ask last``."""
+        return f"session:{uid}:ask_last"
 
     # --- broadcast (owned by bot/core/broadcast; keep this section together) -------------
     @staticmethod

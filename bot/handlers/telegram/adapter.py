@@ -2,30 +2,41 @@
 
 It only translates. Business rules (onboarding, deep links, prices, payments) live in the
 core; this module maps updates to events, renders replies, and runs the transport:
-long polling by default, or a webhook on the bot's own aiohttp server when
-``TELEGRAM_WEBHOOK_URL`` is set. Updates of one chat are handled in order, different chats
-concurrently (``ChatDispatcher``); an update id already taken by any process is skipped
-(Redis SET NX), so several processes behind a load balancer are safe.
+long polling by default (our own ``getUpdates`` loop), or a webhook on the bot's own aiohttp
+server when ``TELEGRAM_WEBHOOK_URL`` is set.
+
+Received means kept: every update goes into the durable inbox (``bot/core/inbox.py``) before
+Telegram is told it arrived — the webhook answers 200 only after the write, and polling
+advances its offset only after the write (while Redis is down polling pauses: Telegram keeps
+the updates). Duplicates are dropped at intake, a chat's updates are handled in order by one
+process at a time, and a dead process's updates are taken over. ``pre_checkout_query`` has a
+10 s deadline and is answered directly, outside the inbox. The event's request id is derived
+from the update id, so every charge a re-handled update makes replays instead of repeating.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import uuid
+import warnings
 from typing import TYPE_CHECKING, Any
 
 from telegram import BotCommand, Update
-from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
+from telegram.ext import Application, ApplicationBuilder
 
-from bot.core.errors import ErrorCode
+from telegram.error import BadRequest, Forbidden
+
+from bot.core.errors import ErrorCode, ServiceUnavailable
 from bot.core.i18n import Lang, normalize_lang, t
-from bot.core.logs import log_event, new_request_id
+from bot.core.inbox import Inbox, InboxEntry
+from bot.core.logs import log_event
 from bot.core.outbound import OutboundLimiter, OutboundLimits
 from bot.core.reply import Button, Reply
 from bot.core.router import Event
-from bot.core.store import K, REDIS_ERRORS
-from bot.handlers.telegram.dispatch import ChatDispatcher
 from bot.handlers.telegram.payments import TelegramPayments
+from bot.handlers.telegram_delivery import wrap_sender
 from bot.handlers.telegram.ratelimit import RedisRateLimiter
 from bot.handlers.telegram.render import Renderer
 from bot.handlers.telegram.webhook import mount_webhook, webhook_path, webhook_secret
@@ -38,12 +49,27 @@ if TYPE_CHECKING:
     from bot.core.router import Router
     from bot.core.service import Core
 
-__all__ = ["TelegramAdapter", "ALLOWED_UPDATES", "command_list", "UPDATE_SEEN_TTL"]
+__all__ = ["TelegramAdapter", "ALLOWED_UPDATES", "command_list", "chat_key"]
 
 ALLOWED_UPDATES = ["message", "callback_query", "pre_checkout_query"]
-#: How long an update id is remembered (Telegram keeps undelivered updates for 24 h).
-UPDATE_SEEN_TTL = 2 * 86400
 GROUP_TYPES = ("group", "supergroup")
+POLL_BACKOFF_MAX = 30.0
+
+
+def chat_key(update: dict[str, Any]) -> str:
+    """The chat an update belongs to (its order key), from the raw update JSON."""
+    for field in ("message", "edited_message"):
+        msg = update.get(field)
+        if isinstance(msg, dict) and isinstance(msg.get("chat"), dict):
+            return str(msg["chat"].get("id"))
+    cq = update.get("callback_query")
+    if isinstance(cq, dict):
+        msg = cq.get("message")
+        if isinstance(msg, dict) and isinstance(msg.get("chat"), dict):
+            return str(msg["chat"].get("id"))
+        if isinstance(cq.get("from"), dict):
+            return str(cq["from"].get("id"))
+    return f"u{update.get('update_id')}"
 
 
 def command_list(router: Router, lang: Lang) -> list[BotCommand]:
@@ -87,17 +113,20 @@ class TelegramAdapter:
                    .concurrent_updates(False)  # ordering and concurrency are ours (ChatDispatcher)
                    # A modest pool: httpcore scans its whole pool per request, so hundreds of
                    # connections cost more CPU than they save; sends queue briefly instead.
-                   .connection_pool_size(pool_size).pool_timeout(30.0))
-        if self.webhook_url:
-            builder = builder.updater(None)
+                   .connection_pool_size(pool_size).pool_timeout(30.0)
+                   # Updates are fetched by our own loop into the durable inbox (PTB's updater
+                   # confirms updates as soon as it fetches them, before they are kept).
+                   .updater(None))
         self.app: Application[Any, Any, Any, Any, Any, Any] = builder.build()
-        self.app.add_handler(TypeHandler(Update, self._on_update))
-        self.dispatcher = ChatDispatcher(max_concurrent)
+        self.inbox = Inbox(core, self.platform, self._handle_entry, max_concurrent=max_concurrent)
         self.renderer = Renderer(self.app.bot)
         self.payments = TelegramPayments(self)
         self.username = ""
         self._bot_id = self.token.split(":", 1)[0]
-        core.register_sender(self.platform, self._push)
+        self._poller: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._side_tasks: set[asyncio.Task[None]] = set()
+        core.register_sender(self.platform, wrap_sender(self._push))
 
     @property
     def bot(self) -> Bot:
@@ -116,24 +145,36 @@ class TelegramAdapter:
         self.core.extras["telegram_username"] = self.username
         self.core.extras["telegram_adapter"] = self
         self.core.extras["telegram_refund"] = self.refund_payment
+        if self.username:
+            self.core.outbox.dm_links[self.platform] = f"https://t.me/{self.username}"
         await self.set_commands()
-        await self.app.start()
+        self._stopping = False
+        await self.inbox.start()
+        await self.core.outbox.start()
         if self.webhook_url:
             await self.bot.set_webhook(self.webhook_url, secret_token=webhook_secret(self.core.settings),
                                        allowed_updates=ALLOWED_UPDATES)
             mode = "webhook"
         else:
-            assert self.app.updater is not None
-            await self.app.updater.start_polling(timeout=self.poll_timeout, allowed_updates=ALLOWED_UPDATES)
+            await self.bot.delete_webhook()
+            self._poller = asyncio.get_running_loop().create_task(self._poll())
             mode = "polling"
         log_event("telegram_started", mode=mode, username=self.username)
 
-    async def stop(self, drain_seconds: float = 10.0) -> None:
-        if self.app.updater is not None and self.app.updater.running:
-            await self.app.updater.stop()
-        if self.app.running:
-            await self.app.stop()
-        await self.dispatcher.join(timeout=drain_seconds)
+    async def stop(self, drain_seconds: float | None = None) -> None:
+        """Graceful: stop taking updates, finish or hand back held work within the grace."""
+        self._stopping = True
+        if self._poller is not None:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._poller
+            self._poller = None
+        grace = self.core.settings.product.delivery.shutdown_grace_seconds if drain_seconds is None \
+            else drain_seconds
+        await self.inbox.stop(grace)
+        await self.core.outbox.stop(grace)
+        if self._side_tasks:
+            await asyncio.wait(set(self._side_tasks), timeout=max(grace, 1.0))
         await self.app.shutdown()
         log_event("telegram_stopped")
 
@@ -145,59 +186,91 @@ class TelegramAdapter:
         await self.bot.set_my_commands(en, language_code="en")
 
     # --- intake -------------------------------------------------------------------------
-    async def _on_update(self, update: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
-        self.feed(update)
+    async def intake(self, updates: list[dict[str, Any]]) -> None:
+        """Keep raw updates in the inbox; answer pre-checkout queries directly (10 s deadline).
 
-    def feed_json(self, data: dict[str, Any]) -> None:
-        self.feed(Update.de_json(data, self.bot))
-
-    async def process_payment_json(self, data: dict[str, Any]) -> None:
-        """Grant a ``successful_payment`` now (webhook: before answering Telegram).
-
-        Raises when the grant could not be recorded, so the caller can ask for redelivery.
-        Redelivery is safe: the grant is idempotent per ``telegram_payment_charge_id``.
+        Returns once every update is stored (then the caller may acknowledge them); raises
+        ``ServiceUnavailable`` when Redis is down (the caller must not acknowledge).
         """
-        update = Update.de_json(data, self.bot)
-        assert update.message is not None
-        await self.payments.successful_payment(update.message)
+        items: list[tuple[str, str, dict[str, Any]]] = []
+        for data in updates:
+            if "pre_checkout_query" in data:
+                self._spawn(self.process(Update.de_json(data, self.bot)))
+            else:
+                items.append((f"{self._bot_id}:{data['update_id']}", chat_key(data), data))
+        await self.inbox.put(items)
 
-    def feed(self, update: Update) -> None:
-        """Queue one update behind earlier updates of the same chat."""
-        if update.pre_checkout_query is not None:  # must be answered within 10 s: never queue it
-            key: Any = ("pcq", update.update_id)
-        elif update.effective_chat is not None:
-            key = update.effective_chat.id
-        elif update.effective_user is not None:
-            key = update.effective_user.id
-        else:
-            key = ("update", update.update_id)
-        self.dispatcher.submit(key, lambda: self.process(update))
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._side_tasks.add(task)
+        task.add_done_callback(self._side_tasks.discard)
 
-    async def _first_time(self, update_id: int) -> bool:
-        try:
-            return bool(await self.core.store.redis.set(K.telegram_update_seen(self._bot_id, update_id), "1",
-                                                        nx=True, ex=UPDATE_SEEN_TTL))
-        except REDIS_ERRORS:
-            return True  # Redis down: the core answers SERVICE_UNAVAILABLE; never drop the update here
+    async def _poll(self) -> None:
+        """Long polling: fetch, keep, then confirm (the next ``getUpdates`` offset confirms).
+
+        A batch is fetched again only after the previous one is stored; while Redis is down
+        the loop holds the unconfirmed batch and retries storing it (Telegram keeps updates).
+        """
+        offset: int | None = None
+        backoff = 0.5
+        while not self._stopping:
+            try:
+                params: dict[str, Any] = {"timeout": self.poll_timeout, "allowed_updates": ALLOWED_UPDATES}
+                if offset is not None:
+                    params["offset"] = offset
+                with warnings.catch_warnings():  # raw JSON on purpose: it is stored as received
+                    warnings.simplefilter("ignore")
+                    raw = await self.bot.do_api_request("getUpdates", api_kwargs=params,
+                                                        read_timeout=self.poll_timeout + 10)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # network trouble or a 409 conflict: back off, try again
+                log_event("telegram_poll_failed", level=logging.WARNING, error=f"{type(exc).__name__}: {exc}"[:200])
+                await asyncio.sleep(backoff)
+                backoff = min(POLL_BACKOFF_MAX, backoff * 2)
+                continue
+            backoff = 0.5
+            updates = [u for u in (raw or []) if isinstance(u, dict) and "update_id" in u]
+            if not updates:
+                continue
+            while True:
+                try:
+                    await self.intake(updates)
+                    break
+                except ServiceUnavailable:
+                    log_event("telegram_poll_paused", level=logging.WARNING, reason="redis_down",
+                              held=len(updates))
+                    if self._stopping:
+                        return  # not confirmed: Telegram delivers them again to the next process
+                    await asyncio.sleep(backoff)
+                    backoff = min(POLL_BACKOFF_MAX, backoff * 2)
+            backoff = 0.5
+            offset = max(int(u["update_id"]) for u in updates) + 1
+
+    async def _handle_entry(self, entry: InboxEntry) -> None:
+        await self.process(Update.de_json(entry.payload, self.bot))
+
+    def request_id(self, update: Update) -> str:
+        """Stable per update: idempotency keys made from it replay when the update is re-handled."""
+        return f"tg{self._bot_id}-{update.update_id}"
 
     async def process(self, update: Update) -> None:
-        """Handle one update now (the dispatcher calls this in chat order)."""
+        """Handle one update now (the inbox calls this in chat order)."""
         try:
-            # Polling has one consumer (Telegram refuses a second getUpdates); behind a webhook
-            # several processes may see one update, so there the first to claim it handles it.
-            if self.webhook_url and not await self._first_time(update.update_id):
-                log_event("telegram_update_duplicate", update_id=update.update_id)
-                return
             if update.pre_checkout_query is not None:
                 await self.payments.pre_checkout(update.pre_checkout_query)
             elif update.callback_query is not None:
-                await self._on_callback(update.callback_query)
+                await self._on_callback(update.callback_query, self.request_id(update))
             elif update.message is not None:
                 msg = update.message
                 if msg.successful_payment is not None:
                     await self.payments.successful_payment(msg)
                 elif msg.text:
-                    await self._on_message(msg)
+                    await self._on_message(msg, self.request_id(update))
+        except ServiceUnavailable:
+            if update.message is not None and update.message.successful_payment is not None:
+                raise  # money has moved: the inbox keeps the update and tries again
+            await self._failed(update)
         except Exception:
             await self._failed(update)
 
@@ -241,16 +314,17 @@ class TelegramAdapter:
         reply_to = msg.reply_to_message
         return bool(reply_to and reply_to.from_user and reply_to.from_user.id == self.bot.id)
 
-    async def _on_message(self, msg: Message) -> None:
+    async def _on_message(self, msg: Message, request_id: str) -> None:
         user, chat = msg.from_user, msg.chat
         if user is None or user.is_bot or chat.type not in ("private", *GROUP_TYPES):
             return
         group = chat.type in GROUP_TYPES
         if not self._addressed_to_me(msg, group):
             return
-        await self._handle(user.id, chat.id, group, msg.text or "", user.language_code, user.first_name)
+        await self._handle(user.id, chat.id, group, msg.text or "", user.language_code, user.first_name,
+                           request_id)
 
-    async def _on_callback(self, query: CallbackQuery) -> None:
+    async def _on_callback(self, query: CallbackQuery, request_id: str) -> None:
         try:
             await query.answer()  # stop the button's spinner first; a late answer fails harmlessly
         except Exception:
@@ -261,33 +335,42 @@ class TelegramAdapter:
         chat = query.message.chat if query.message is not None else None
         chat_id = chat.id if chat is not None else user.id
         group = chat is not None and chat.type in GROUP_TYPES
-        await self._handle(user.id, chat_id, group, query.data, user.language_code, user.first_name)
+        await self._handle(user.id, chat_id, group, query.data, user.language_code, user.first_name,
+                           request_id)
 
     async def _handle(self, user_id: int, chat_id: int, group: bool, text: str, lang_hint: str | None,
-                      name: str | None) -> None:
+                      name: str | None, request_id: str) -> None:
         event = Event(self.platform, str(user_id), text, chat_id=str(chat_id),
                       chat_kind="group" if group else "private", lang_hint=lang_hint, display_name=name,
-                      request_id=new_request_id())
+                      request_id=request_id)
         replies = await self.core.router.handle(event)
         await self.deliver(chat_id, replies, group=group, uid=event.uid, lang_hint=lang_hint)
 
     # --- output -------------------------------------------------------------------------
     async def deliver(self, chat_id: int, replies: list[Reply], *, group: bool = False, uid: str = "",
                       lang_hint: str | None = None) -> None:
-        redirected = False
+        """Send replies; personal ones (``private``, invoices) asked for in a group go to the
+        user's private chat, with a short note in the group (or a pointer when we cannot)."""
+        note_sent = False
         for reply in replies:
-            if group and (reply.private or reply.invoice is not None):
-                if not redirected:
-                    redirected = True
-                    await self.renderer.send(chat_id, await self._private_note(uid, lang_hint))
+            if not (group and (reply.private or reply.invoice is not None)):
+                await self.renderer.send(chat_id, reply)
                 continue
-            await self.renderer.send(chat_id, reply)
+            user_id = int(uid.partition(":")[2])
+            try:
+                await self.renderer.send(user_id, reply)
+                key = "delivery.dm_sent"
+            except (Forbidden, BadRequest):  # never started the bot privately
+                key = "tg.private_redirect"
+            if not note_sent:
+                note_sent = True
+                await self.renderer.send(chat_id, await self._group_note(uid, lang_hint, key))
 
-    async def _private_note(self, uid: str, lang_hint: str | None) -> Reply:
+    async def _group_note(self, uid: str, lang_hint: str | None, key: str) -> Reply:
         lang = await self.user_lang(uid, lang_hint)
         buttons = [[Button(t(lang, "tg.private_button"), url=f"https://t.me/{self.username}")]] \
             if self.username else []
-        return Reply(t(lang, "tg.private_redirect"), buttons=buttons)
+        return Reply(t(lang, key), buttons=buttons)
 
     async def user_lang(self, uid: str, hint: str | None) -> Lang:
         """The user's chosen language, else the platform's hint (Redis down: the hint)."""
@@ -297,9 +380,15 @@ class TelegramAdapter:
             profile = None
         return profile.lang if profile is not None else normalize_lang(hint)
 
-    async def _push(self, user_id: str, reply: Reply) -> None:
-        """``core.notify("tg:<id>", reply)``: a private message; platform errors propagate."""
-        await self.renderer.send(int(user_id), reply)
+    async def _push(self, target: str, reply: Reply, retries: int | None = None) -> None:
+        """The platform sender: ``target`` is a user id (private chat) or ``chat:<id>``.
+
+        PTB errors propagate (``wrap_sender`` maps them to ``bot.core.delivery`` errors);
+        ``retries=0`` turns off the rate limiter's own 429 retries (the outbox owns them).
+        """
+        chat = int(target.removeprefix("chat:"))
+        args = None if retries is None else {"max_retries": retries}
+        await self.renderer.send(chat, reply, rate_limit_args=args)
 
     # --- operators ----------------------------------------------------------------------
     async def refund_payment(self, charge_id: str) -> RefundResult:

@@ -3,12 +3,11 @@ core rules in ``bot.core.payments`` (validation, the once-only grant, refunds)."
 
 from __future__ import annotations
 
-import asyncio
+import hashlib
 import logging
 from typing import TYPE_CHECKING
 
 from bot.core import payments as core_payments
-from bot.core.errors import ServiceUnavailable
 from bot.core.i18n import Lang, t
 from bot.core.logs import log_event
 from bot.core.reply import Reply
@@ -20,9 +19,6 @@ if TYPE_CHECKING:
     from bot.handlers.telegram.adapter import TelegramAdapter
 
 __all__ = ["TelegramPayments"]
-
-#: A payment's money has moved: keep trying to grant for about a minute if Redis blips.
-GRANT_RETRY_DELAYS = (0.5, 1, 2, 4, 8, 15, 30)
 
 
 class TelegramPayments:
@@ -53,32 +49,27 @@ class TelegramPayments:
         log_event("payment_precheckout_ok", user=uid, pack=checked.id, amount=query.total_amount)
 
     async def successful_payment(self, message: Message) -> None:
+        """Grant once per charge id, then confirm through the outbox (one message, retried).
+
+        Runs from the durable inbox. Redis down: ``ServiceUnavailable`` propagates and the
+        inbox keeps the update and tries again — a payment is never dropped. A replay (the
+        update handled again, or by a second process) grants nothing and, since the
+        confirmation's job id is derived from the charge id, sends no second message.
+        """
         sp = message.successful_payment
         assert sp is not None and message.from_user is not None
         uid = f"tg:{message.from_user.id}"
         charge = sp.telegram_payment_charge_id
-        result = None
-        for delay in (*GRANT_RETRY_DELAYS, None):
-            try:
-                result = await core_payments.record_purchase(
-                    self.core, uid, charge, sp.invoice_payload, sp.currency, sp.total_amount,
-                    sp.provider_payment_charge_id or "")
-                break
-            except ServiceUnavailable:
-                if delay is None:
-                    log_event("payment_grant_failed", level=logging.CRITICAL, user=uid, charge=charge,
-                              payload=sp.invoice_payload, amount=sp.total_amount, currency=sp.currency)
-                    raise
-                await asyncio.sleep(delay)
-        assert result is not None
+        result = await core_payments.record_purchase(
+            self.core, uid, charge, sp.invoice_payload, sp.currency, sp.total_amount,
+            sp.provider_payment_charge_id or "")
         lang: Lang = await self.adapter.user_lang(uid, message.from_user.language_code)
-        if result.status == "granted":
+        if result.status in ("granted", "replay"):
             text = t(lang, "payments.granted", credits=result.credits, balance=result.balance)
-        elif result.status == "replay":
-            text = t(lang, "payments.already", balance=await self.core.ledger.balance(uid))
         else:
             text = t(lang, "payments.needs_review", ref=charge[:16])
-        await self.adapter.renderer.send(message.chat.id, Reply(text))
+        job_id = "pay-" + hashlib.sha256(f"tg:{charge}".encode()).hexdigest()[:24]
+        await self.core.outbox.enqueue(job_id, "notice", uid, lang=lang, reply=Reply(text))
 
     async def refund(self, charge_id: str) -> core_payments.RefundResult:
         """Reverse the grant in the ledger, then refund the Stars; safe to call again."""

@@ -99,11 +99,12 @@ class RedisRateLimiter(BaseRateLimiter[dict[str, Any]]):
                     self.metrics.platform_429.labels("telegram").inc()
                 log_event("telegram_retry_after", level=logging.WARNING, method=endpoint, chat=chat,
                           retry_after=seconds, attempt=attempt, max_retries=max_retries)
-                if attempt > max_retries:
-                    log_event("telegram_retry_gave_up", level=logging.ERROR, method=endpoint, chat=chat,
-                              attempts=attempt)
-                    raise
                 if paced:  # every process holds this chat until the pause is over
                     await self.outbound.pause(chat, seconds)
-                else:
+                if attempt > max_retries:
+                    if max_retries:
+                        log_event("telegram_retry_gave_up", level=logging.ERROR, method=endpoint, chat=chat,
+                                  attempts=attempt)
+                    raise
+                if not paced:
                     await self._sleep(seconds)

@@ -4,7 +4,7 @@ text can ever be read as markup; buttons become inline keyboards; long text is s
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, LabeledPrice, LinkPreviewOptions
 
@@ -82,23 +82,24 @@ class Renderer:
     def __init__(self, bot: Bot) -> None:
         self.bot = bot
 
-    async def send(self, chat_id: int | str, reply: Reply) -> None:
+    async def send(self, chat_id: int | str, reply: Reply, rate_limit_args: dict[str, Any] | None = None) -> None:
         markup = keyboard(reply.buttons)
         text = reply.text or ""
         if reply.invoice is not None:
             await self._invoice(chat_id, reply, markup)
             return
+        rl = {"rate_limit_args": rate_limit_args} if rate_limit_args is not None else {}
         if reply.image is not None:
             photo = InputFile(reply.image.png, filename=reply.image.filename)
             if utf16_len(text) <= MAX_CAPTION:
-                await self.bot.send_photo(chat_id, photo, caption=text or None, reply_markup=markup)
+                await self.bot.send_photo(chat_id, photo, caption=text or None, reply_markup=markup, **rl)
                 return
-            await self.bot.send_photo(chat_id, photo)
+            await self.bot.send_photo(chat_id, photo, **rl)
         chunks = split_text(text) or (["…"] if markup else [])
         for i, chunk in enumerate(chunks):
             last = i == len(chunks) - 1
             await self.bot.send_message(chat_id, chunk, reply_markup=markup if last else None,
-                                        link_preview_options=_NO_PREVIEW)
+                                        link_preview_options=_NO_PREVIEW, **rl)
 
     async def _invoice(self, chat_id: int | str, reply: Reply, markup: InlineKeyboardMarkup | None) -> None:
         inv = reply.invoice

@@ -2,11 +2,12 @@
 
 Telegram proves the call is its own with ``X-Telegram-Bot-Api-Secret-Token`` (the secret
 given to ``setWebhook``); a missing or wrong token gets 401 and nothing is processed.
-Accepted updates are handed to the adapter (deduplicated there, per update id, in Redis) and
-answered 200 at once, so Telegram never waits on a slow command — except a
-``successful_payment``: it is granted *before* the 200 (the grant is idempotent per charge
-id, so it skips the update-id dedupe), and a failed grant answers 503 so Telegram delivers
-the update again. A payment is never acknowledged before it is in the ledger.
+Accepted updates are stored in the durable inbox (deduplicated there, per update id) and
+answered 200 only after the write, so Telegram never waits on a slow command and a
+received update — a ``successful_payment`` included — is never lost: the grant happens once
+per charge id when the inbox entry is handled, and its confirmation goes out through the
+outbox. Redis down: 503, so Telegram delivers the update again later. A
+``pre_checkout_query`` (10 s deadline) is answered directly, before the 200.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from urllib.parse import urlparse
 
 from aiohttp import web
 
-from bot.core.errors import ErrorCode
+from bot.core.errors import ErrorCode, ServiceUnavailable
 from bot.core.logs import log_event
 
 if TYPE_CHECKING:
@@ -65,15 +66,11 @@ def mount_webhook(app: web.Application, adapter: TelegramAdapter, path: str, sec
                 raise ValueError("not an update")
         except ValueError:
             return _error(ErrorCode.VALIDATION_ERROR, "body must be one Telegram update (JSON)")
-        message = data.get("message")
-        if isinstance(message, dict) and "successful_payment" in message:
-            try:
-                await adapter.process_payment_json(data)
-            except Exception:
-                log_event("telegram_payment_deferred", level=logging.ERROR, update_id=data.get("update_id"))
-                return _error(ErrorCode.SERVICE_UNAVAILABLE, "payment not recorded yet; retry")
-            return web.json_response({"ok": True})
-        adapter.feed_json(data)
+        try:
+            await adapter.intake([data])
+        except ServiceUnavailable:
+            log_event("telegram_webhook_deferred", level=logging.WARNING, update_id=data.get("update_id"))
+            return _error(ErrorCode.SERVICE_UNAVAILABLE, "update not stored yet; retry")
         return web.json_response({"ok": True})
 
     app.router.add_post(path, receive)

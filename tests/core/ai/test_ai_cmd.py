@@ -12,6 +12,7 @@ from bot.core.store import K
 from tests.core.ai.conftest import T0
 from tests.fakes.ai_servers import FakeAI, answer, overloaded, status
 from tests.support.factory import onboard
+from tests.support.platform import RecordingPlatform
 
 UID = "tg:700"
 
@@ -20,8 +21,23 @@ def ev(text: str, user: str = "700") -> Event:
     return Event("tg", user, text, chat_id=user)
 
 
+def platform(core: Core) -> RecordingPlatform:
+    rec = getattr(core, "_test_platform", None)
+    if rec is None:
+        rec = RecordingPlatform.install(core)
+        core._test_platform = rec  # type: ignore[attr-defined]
+    return rec
+
+
 async def say(core: Core, text: str, user: str = "700"):
+    """One message; for a paid answer, the answer the outbox delivered (else the direct reply)."""
+    rec = platform(core)
     replies = await core.router.handle(ev(text, user))
+    assert await core.outbox.drain(10)
+    delivered = rec.take(user)
+    if delivered:
+        assert len(delivered) == 1 and len(replies) == 1 and "🔮" in replies[0].text, (replies, delivered)
+        return delivered[0]
     assert len(replies) == 1, replies
     return replies[0]
 
@@ -211,23 +227,32 @@ async def test_ai_rate_limit(ai_core: Core, oa: FakeAI) -> None:
     assert await ai_core.ledger.balance(UID) == 53 - 2
 
 
-async def test_cancelled_answer_releases_the_hold(ai_core: Core, oa: FakeAI, an: FakeAI) -> None:
+async def test_shutdown_hands_a_thinking_answer_to_another_process(make_ai_core: Callable[..., Core], oa: FakeAI,
+                                                                   an: FakeAI) -> None:
+    """SIGTERM while the AI thinks: the job goes back to the outbox and another process
+    answers it; the user gets one answer and pays once."""
     import asyncio
 
     from tests.fakes.ai_servers import hang
 
-    await onboard(ai_core, UID)
+    first, second = make_ai_core(), make_ai_core()
+    platform(first)
+    rec2 = platform(second)
+    await onboard(first, UID)
     oa.always(hang())
-    task = asyncio.create_task(ai_core.router.handle(ev("/ask 기다려 주세요")))
+    an.always(hang())
+    [working] = await first.router.handle(ev("/ask 기다려 주세요"))
+    assert "🔮" in working.text
     while oa.hits == 0:  # noqa: ASYNC110 - the fake records the request; poll briefly
         await asyncio.sleep(0.01)
-    assert await ai_core.ledger.balance(UID) == 2  # held
-    task.cancel()
-    try:
-        await task
-    except asyncio.CancelledError:
-        pass
-    assert await ai_core.ledger.balance(UID) == 3 and (await ai_core.ledger.reconcile(UID)).ok
+    assert await first.ledger.balance(UID) == 2  # held, not yet charged
+    await first.outbox.stop(grace=0)  # cancelled mid-answer: handed back, due now
+    oa.always(answer(reply=lambda body: "두 번째 프로세스의 답"))
+    assert await second.outbox.drain(10)
+    [delivered] = rec2.to("700")
+    assert "두 번째 프로세스의 답" in delivered.text
+    assert await second.ledger.balance(UID) == 2 and (await second.ledger.reconcile(UID)).ok
+    assert (await second.ledger.account(UID))["held"] == 0
 
 
 async def test_english_user_gets_english_prompt_and_copy(ai_core: Core, oa: FakeAI) -> None:

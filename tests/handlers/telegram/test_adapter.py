@@ -136,8 +136,10 @@ async def test_group_answers_only_addressed_commands_and_keeps_personal_data_pri
     await tg.say(USER, "hello everyone", chat_id=GROUP)
     await tg.say(USER, f"/credits@{tg.api.username}", chat_id=GROUP)
     [note] = await tg.replies(GROUP, 1)
-    assert "1:1" in note["text"]
+    assert "1:1" in note["text"]  # "sent to our private chat"
     assert note.buttons == [{"text": "1:1 대화 열기", "url": f"https://t.me/{tg.api.username}"}]
+    [private] = await tg.replies(USER, 1)
+    assert "💰" in private["text"]  # the balance went to the user's private chat only
     await tg.say(USER, f"/help@{tg.api.username}", chat_id=GROUP)
     calls = await tg.replies(GROUP, 2)
     assert "/credits" in calls[1]["text"]  # public content is answered in the group
@@ -148,14 +150,26 @@ async def test_group_answers_only_addressed_commands_and_keeps_personal_data_pri
     await asyncio.sleep(0.2)
     texts = tg.api.texts(GROUP)
     assert len(texts) == 3 and not any("💰" in t for t in texts)  # no balance view
-    assert tg.api.texts(USER) == []  # nothing personal was pushed anywhere else
+    assert len(tg.api.texts(USER)) == 1  # only the one personal answer, privately
 
 
-async def test_buy_in_group_sends_no_invoice_there(tg: TG) -> None:
+async def test_personal_reply_in_group_when_the_user_never_started_the_bot(tg: TG) -> None:
+    await onboard(tg.core, f"tg:{USER}")
+    tg.api.block_chat(USER)  # Telegram: 403, the bot can't initiate a conversation
+    await tg.say(USER, f"/credits@{tg.api.username}", chat_id=GROUP)
+    [note] = await tg.replies(GROUP, 1)
+    assert "1:1 대화에서" in note["text"] and note.buttons[0]["url"] == f"https://t.me/{tg.api.username}"
+    await asyncio.sleep(0.1)
+    assert not any("💰" in t for t in tg.api.texts(GROUP))
+
+
+async def test_buy_in_group_sends_the_invoice_privately(tg: TG) -> None:
     await onboard(tg.core, f"tg:{USER}")
     await tg.say(USER, f"/buy@{tg.api.username} credit_10", chat_id=GROUP)
     await tg.replies(GROUP, 1)
-    assert not tg.api.calls_to("sendInvoice")
+    [invoice] = await tg.api.wait_for("sendInvoice", 1)
+    assert invoice["chat_id"] == USER
+    assert not [c for c in tg.api.calls_to("sendInvoice") if c["chat_id"] == GROUP]
 
 
 async def test_callback_query_answered_and_routed(tg: TG) -> None:

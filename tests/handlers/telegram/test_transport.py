@@ -77,23 +77,23 @@ async def test_global_rate_respected_against_enforcing_server(tg: TG) -> None:
 
 
 async def test_blocked_and_missing_chats_surface_to_callers(tg: TG) -> None:
-    from telegram.error import BadRequest, Forbidden
+    from bot.core.delivery import DeliveryBlocked
 
     tg.api.block_chat(USER)
     tg.api.lose_chat(USER + 1)
     try:
         await tg.core.notify(f"tg:{USER}", Reply("hi"))
-        raise AssertionError("expected Forbidden")
-    except Forbidden as exc:
-        assert "blocked" in exc.message
+        raise AssertionError("expected DeliveryBlocked")
+    except DeliveryBlocked as exc:
+        assert "blocked" in str(exc)
     try:
         await tg.core.notify(f"tg:{USER + 1}", Reply("hi"))
-        raise AssertionError("expected BadRequest")
-    except BadRequest as exc:
-        assert "chat not found" in exc.message.lower()
+        raise AssertionError("expected DeliveryBlocked")
+    except DeliveryBlocked as exc:
+        assert "chat not found" in str(exc).lower()
 
 
-async def test_webhook_payment_is_granted_before_telegram_gets_200(tg_webhook: TG) -> None:
+async def test_webhook_payment_is_kept_before_200_and_granted_once(tg_webhook: TG) -> None:
     from bot.core.features.credits_cmd import invoice_payload
     from tests.support.factory import onboard
 
@@ -101,8 +101,10 @@ async def test_webhook_payment_is_granted_before_telegram_gets_200(tg_webhook: T
     uid = f"tg:{USER}"
     await onboard(tg.core, uid)
     pay = tg.api.payment_update(USER, invoice_payload("credit_10", uid), 50, charge_id="stxWEBHOOK1")
-    assert await tg.api.deliver(pay) == 200
-    assert await tg.core.ledger.balance(uid) == 13  # in the ledger by the time Telegram hears "ok"
-    assert await tg.api.deliver(pay) == 200  # redelivery of the same update: nothing more
-    assert await tg.core.ledger.balance(uid) == 13
+    assert await tg.api.deliver(pay) == 200  # stored in the inbox by the time Telegram hears "ok"
+    [confirm] = await tg.replies(USER, 1)
+    assert "13" in confirm["text"] and await tg.core.ledger.balance(uid) == 13
+    assert await tg.api.deliver(pay) == 200  # redelivery of the same update: dropped at intake
+    assert await tg.core.outbox.drain(5)
+    assert await tg.core.ledger.balance(uid) == 13 and len(tg.api.texts(USER)) == 1
     assert (await tg.core.ledger.reconcile(uid)).ok

@@ -1,0 +1,272 @@
+"""The durable inbox: every received update is kept in Redis before the platform is told.
+
+Received means kept. An adapter calls ``Inbox.put`` with the updates it received and only
+then acknowledges them to the platform (the webhook answers 200; long polling advances its
+offset). ``put`` drops duplicates at intake: one Lua script per update claims its update id
+(``SET NX``) and appends it to a stream (``inbox_store.lua``), so a redelivered update, or
+one seen by two processes, is stored once.
+
+Order and ownership. Chats hash to ``delivery.inbox_partitions`` streams. Each partition is
+owned by one process at a time (a Redis lease renewed every third of
+``delivery.takeover_seconds``); the owner reads its partitions in stream order and hands
+entries to a per-chat ordered dispatcher (``bot/core/dispatch.py``), so one chat's updates
+run one after another across processes, while different chats run concurrently. An entry is
+deleted (``XDEL``) once handled, so a partition's stream holds exactly the work not yet
+done: a process that dies leaves it there, its lease runs out, and the next owner reads the
+partition from the start. Payloads are encrypted at rest with the profile cipher (a typed
+birth date may be in one).
+
+Guarantees (also in docs/ARCHITECTURE.md): handling is **at-least-once** — after a crash or
+a lost lease an update may be handled again, so replies may repeat; **money is exactly-once**
+because every charge carries an idempotency key derived from the update id. A chat's backlog
+in one process is bounded (``delivery.chat_backlog``); beyond it updates are acknowledged and
+dropped (a flood; the rate-limit note was already sent).
+
+Redis down: ``put`` raises ``ServiceUnavailable`` (the adapter does not acknowledge, so the
+platform keeps the update); reading pauses and resumes; leases lapse and are re-taken.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import math
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Sequence
+
+from bot.core.dispatch import ChatDispatcher
+from bot.core.errors import ServiceUnavailable
+from bot.core.hashing import fnv1a_64
+from bot.core.logs import log_event
+from bot.core.store import K, REDIS_ERRORS, redis_guard
+
+if TYPE_CHECKING:
+    from bot.core.service import Core
+
+__all__ = ["Inbox", "InboxEntry", "SEEN_TTL_SECONDS"]
+
+#: How long an update id is remembered at intake (Telegram keeps undelivered updates 24 h).
+SEEN_TTL_SECONDS = 2 * 86400
+READ_BLOCK_MS = 500
+READ_COUNT = 256
+
+
+@dataclass(frozen=True, slots=True)
+class InboxEntry:
+    partition: int
+    entry_id: str
+    chat: str
+    source_id: str
+    payload: dict[str, Any]
+
+
+Handler = Callable[[InboxEntry], Awaitable[None]]
+
+
+class Inbox:
+    """One platform's durable inbox: intake (``put``) and consumption (``start``/``stop``)."""
+
+    def __init__(self, core: Core, platform: str, handler: Handler, *, max_concurrent: int = 256) -> None:
+        self.core = core
+        self.platform = platform
+        self.handler = handler
+        self.cfg = core.settings.product.delivery
+        self.partitions = self.cfg.inbox_partitions
+        self.owner = f"{platform}-{uuid.uuid4().hex[:12]}"
+        self.dispatcher = ChatDispatcher(max_concurrent, max_backlog=self.cfg.chat_backlog)
+        self._owned: dict[int, str] = {}  # partition -> last entry id read
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
+        self._wake = asyncio.Event()
+
+    # --- intake -----------------------------------------------------------------------
+    def partition_of(self, chat: str) -> int:
+        return fnv1a_64(f"{self.platform}:{chat}") % self.partitions
+
+    def _seal(self, payload: dict[str, Any]) -> str:
+        return self.core.cipher.encrypt(json.dumps(payload, ensure_ascii=False, separators=(",", ":")),
+                                        f"inbox:{self.platform}")
+
+    async def put(self, items: Sequence[tuple[str, str, dict[str, Any]]]) -> list[bool]:
+        """Store ``(update id, chat key, payload)`` items; True for each stored now.
+
+        One round trip (a pipeline of one script per update). Idempotent per update id.
+        Raises ``ServiceUnavailable`` when Redis is down: nothing is acknowledged then.
+        """
+        if not items:
+            return []
+        script = self.core.store.scripts["inbox_store"]
+        now = self.core.clock.now_ms()
+        async with redis_guard("inbox.put"):
+            async with self.core.store.redis.pipeline(transaction=False) as pipe:
+                for source_id, chat, payload in items:
+                    await script(keys=[K.inbox_seen(self.platform, source_id),
+                                       K.inbox_stream(self.platform, self.partition_of(chat))],
+                                 args=[SEEN_TTL_SECONDS, chat, source_id, self._seal(payload), now], client=pipe)
+                results = await pipe.execute()
+        stored = [bool(r) for r in results]
+        dupes = len(stored) - sum(stored)
+        if dupes:
+            log_event("inbox_duplicate", platform=self.platform, count=dupes)
+        return stored
+
+    # --- consumption ------------------------------------------------------------------
+    async def start(self) -> None:
+        self._stopping = False
+        loop = asyncio.get_running_loop()
+        await self._lease_round()  # own partitions before the first read
+        self._tasks = [loop.create_task(self._lease_loop()), loop.create_task(self._read_loop())]
+        log_event("inbox_started", platform=self.platform, owner=self.owner, partitions=sorted(self._owned))
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Stop reading; let handlers in flight finish within ``grace``; give leases back.
+
+        Entries not finished stay in their streams, so the next owner handles them: nothing
+        is dropped by a shutdown.
+        """
+        self._stopping = True
+        self._wake.set()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks = []
+        await self.dispatcher.join(timeout=self.cfg.shutdown_grace_seconds if grace is None else grace)
+        owned, self._owned = list(self._owned), {}
+        with contextlib.suppress(*REDIS_ERRORS):
+            for p in owned:
+                await self.core.store.scripts["lease_release"](keys=[K.inbox_lease(self.platform, p)],
+                                                               args=[self.owner])
+            await self.core.store.redis.zrem(K.inbox_members(self.platform), self.owner)
+        log_event("inbox_stopped", platform=self.platform, owner=self.owner, released=len(owned))
+
+    @property
+    def owned(self) -> list[int]:
+        return sorted(self._owned)
+
+    async def _lease_round(self) -> None:
+        """Renew our leases, then take free partitions up to a fair share of the live owners."""
+        r = self.core.store.redis
+        lease_ms = int(self.cfg.takeover_seconds * 1000)
+        now = self.core.clock.now_ms()
+        try:
+            for p in list(self._owned):
+                ok = await self.core.store.scripts["lease_renew"](keys=[K.inbox_lease(self.platform, p)],
+                                                                  args=[self.owner, lease_ms])
+                if not ok:
+                    self._owned.pop(p, None)
+                    log_event("inbox_lease_lost", level=logging.WARNING, platform=self.platform, partition=p)
+            members = K.inbox_members(self.platform)
+            async with r.pipeline(transaction=False) as pipe:
+                pipe.zadd(members, {self.owner: now})
+                pipe.zremrangebyscore(members, "-inf", now - lease_ms)
+                pipe.zcard(members)
+                _, _, live = await pipe.execute()
+            share = math.ceil(self.partitions / max(1, int(live)))
+            gained = []
+            for p in range(self.partitions):
+                if len(self._owned) >= share:
+                    break
+                if p in self._owned:
+                    continue
+                if await r.set(K.inbox_lease(self.platform, p), self.owner, nx=True, px=lease_ms):
+                    self._owned[p] = "0-0"  # read everything still pending in it
+                    gained.append(p)
+            if gained:
+                log_event("inbox_partitions_taken", platform=self.platform, owner=self.owner, partitions=gained)
+                self._wake.set()
+        except REDIS_ERRORS as exc:
+            log_event("redis_connection_error", level=logging.WARNING, operation="inbox.lease",
+                      error=type(exc).__name__)
+
+    async def _lease_loop(self) -> None:
+        while not self._stopping:
+            await asyncio.sleep(self.cfg.takeover_seconds / 3)
+            await self._lease_round()
+
+    async def _read_loop(self) -> None:
+        r = self.core.store.redis
+        while not self._stopping:
+            if not self._owned:
+                self._wake.clear()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+                continue
+            streams = {K.inbox_stream(self.platform, p): last for p, last in self._owned.items()}
+            try:
+                batches = await r.xread(streams, count=READ_COUNT, block=READ_BLOCK_MS)
+            except REDIS_ERRORS as exc:
+                log_event("redis_connection_error", level=logging.WARNING, operation="inbox.read",
+                          error=type(exc).__name__)
+                await asyncio.sleep(1.0)
+                continue
+            for stream, entries in batches or []:
+                p = int(stream.rsplit(":p", 1)[1])
+                if p not in self._owned:
+                    continue  # lost meanwhile: the new owner reads it
+                for entry_id, fields in entries:
+                    self._owned[p] = entry_id
+                    self._submit(p, entry_id, fields)
+
+    def _submit(self, p: int, entry_id: str, fields: dict[str, str]) -> None:
+        chat = fields.get("c", "")
+
+        async def job() -> None:
+            await self._run(p, entry_id, fields)
+
+        if not self.dispatcher.submit(chat, job):
+            self.core.metrics.discarded.labels(self.platform, "backlog").inc()
+            log_event("inbox_backlog_dropped", level=logging.WARNING, platform=self.platform, partition=p)
+            asyncio.get_running_loop().create_task(self._delete(p, entry_id))
+
+    async def _run(self, p: int, entry_id: str, fields: dict[str, str]) -> None:
+        plain = self.core.cipher.decrypt(fields.get("p", ""), f"inbox:{self.platform}")
+        if plain is None:  # unreadable (a key the process does not have): keep it for one that does
+            log_event("inbox_entry_unreadable", level=logging.ERROR, platform=self.platform, entry=entry_id)
+            return
+        entry = InboxEntry(p, entry_id, fields.get("c", ""), fields.get("s", ""), json.loads(plain))
+        delay = 0.5
+        while True:
+            try:
+                await self.handler(entry)
+                break
+            except asyncio.CancelledError:
+                raise  # shutdown past its grace: the entry stays for the next owner
+            except ServiceUnavailable:
+                # The handler could not finish something that must not be dropped (a payment
+                # grant): keep the entry and retry in place, which also keeps the chat's order.
+                if self._stopping:
+                    return
+                log_event("inbox_entry_retry", level=logging.WARNING, platform=self.platform, delay_s=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+            except Exception:  # handlers report their own errors; never lose the partition's worker
+                log_event("inbox_handler_failed", level=logging.ERROR, exc_info=True, platform=self.platform)
+                break
+        await self._delete(p, entry_id)
+
+    async def _delete(self, p: int, entry_id: str) -> None:
+        """Forget a handled entry; retried while Redis is down (else it would be handled again)."""
+        delay = 0.5
+        for _ in range(8):
+            try:
+                await self.core.store.redis.xdel(K.inbox_stream(self.platform, p), entry_id)
+                return
+            except REDIS_ERRORS:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+        log_event("inbox_delete_failed", level=logging.ERROR, platform=self.platform, entry=entry_id)
+
+    async def pending(self) -> int:
+        """Entries stored and not yet handled, over every partition (ops, tests)."""
+        async with redis_guard("inbox.pending"):
+            async with self.core.store.redis.pipeline(transaction=False) as pipe:
+                for p in range(self.partitions):
+                    pipe.xlen(K.inbox_stream(self.platform, p))
+                return sum(await pipe.execute())
+
