@@ -17,7 +17,8 @@ from bot.sentry import init_sentry
 
 __all__ = ["build_core", "run", "run_console"]
 
-HOLD_SWEEP_SECONDS = 30
+#: Holds of a crashed process come back within deadline + this (45 s + 10 s by default).
+HOLD_SWEEP_SECONDS = 10
 
 
 async def build_core(settings: Settings) -> Core:
@@ -40,10 +41,14 @@ async def run_console(settings: Settings) -> None:
 
     core = await build_core(settings)
     sweeper = asyncio.create_task(_sweep_holds(core))
+    await core.outbox.start()
     try:
         await ConsoleAdapter(core).run()
+        # End of input (a pipe): let answers still on their way (the AI) arrive first.
+        await core.outbox.drain(settings.product.ai.total_budget_seconds + 5)
     finally:
         sweeper.cancel()
+        await core.outbox.stop()
         await core.store.close()
 
 
@@ -72,13 +77,18 @@ async def run(settings: Settings) -> None:
             runner = await _start_broadcast(core)
             stoppers.append(runner.stop)
         http.app[CHECKS_KEY].update(readiness_checks(core, runner))
+        await core.outbox.start()  # paid answers and notices, also those of a dead process
         sweeper = asyncio.create_task(_sweep_holds(core))
         await stop.wait()
+        log_event("shutdown_started", grace_seconds=settings.product.delivery.shutdown_grace_seconds)
         sweeper.cancel()
     finally:
+        # Graceful: adapters stop taking updates and finish or hand back what they hold.
         for stopper in reversed(stoppers):
             with contextlib.suppress(Exception):
                 await stopper()
+        with contextlib.suppress(Exception):
+            await core.outbox.stop()
         await http.stop()
         ai = core.extras.get("ai")
         if ai is not None:

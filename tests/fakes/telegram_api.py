@@ -183,6 +183,10 @@ class FakeTelegramAPI:
         self._fail.append({"method": method.lower(), "times": times, "retry_after": retry_after,
                            "chat_id": chat_id, "code": code, "description": description})
 
+    def clear_failures(self) -> None:
+        """Forget every injected failure still pending (``fail_next``)."""
+        self._fail.clear()
+
     def enforce_rate(self, per_chat_per_second: int | None = 1, global_per_second: int | None = 30,
                      group_per_minute: int | None = 20, retry_after: int = 1, chat_burst_seconds: int = 3) -> None:
         """Answer 429 (``retry_after``) to sends over Telegram's limits; counts ``rate_violations``.

@@ -14,9 +14,33 @@ from bot.core.settings import Settings, load_settings
 from bot.core.store import Store
 from bot.core.store.connection import connect
 
-__all__ = ["test_settings", "make_core", "onboard", "TEST_KEY"]
+__all__ = ["test_settings", "make_core", "onboard", "TEST_KEY", "config_with"]
 
 TEST_KEY = base64.urlsafe_b64encode(b"k" * 32).decode()
+
+
+def config_with(tmp_path: Path, **sections: dict[str, Any]) -> Path:
+    """A copy of config/defaults.toml with ``key = value`` lines replaced per section (for
+    processes started by tests: they read ``CONFIG_FILE``)."""
+    import re
+
+    from bot.core.settings import DEFAULT_CONFIG
+
+    text = DEFAULT_CONFIG.read_text(encoding="utf-8")
+    for section, values in sections.items():
+        head = text.index(f"[{section}]\n")
+        end = text.find("\n[", head + 1)
+        end = len(text) if end < 0 else end
+        body = text[head:end]
+        for key, value in values.items():
+            rendered = repr(value) if not isinstance(value, str) else f'"{value}"'
+            body, n = re.subn(rf"(?m)^{key} = .*$", f"{key} = {rendered}", body)
+            if n == 0:
+                body = body.rstrip("\n") + f"\n{key} = {rendered}\n"
+        text = text[:head] + body + text[end:]
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
 
 
 def test_settings(redis_url: str, data_dir: Path, **env: Any) -> Settings:

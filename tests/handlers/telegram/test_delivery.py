@@ -1,0 +1,168 @@
+"""Charged only when delivered, nothing received lost: the real adapter against the fake Bot
+API and fake AI servers, real Redis, with chosen sends failing (500 / 429 / 403)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from collections.abc import AsyncIterator
+
+import pytest
+
+from bot.core.features.credits_cmd import invoice_payload
+from bot.handlers.telegram import TelegramAdapter
+from tests.fakes.ai_servers import FakeAI, answer, hang
+from tests.fakes.telegram_api import FakeTelegramAPI
+from tests.handlers.telegram.conftest import TG, tg_core
+from tests.support.factory import config_with, onboard
+from tests.support.redis_proc import RedisProcess
+
+USER = 5151
+UID = f"tg:{USER}"
+GROUP = -100777
+
+
+@pytest.fixture
+async def oa() -> AsyncIterator[FakeAI]:
+    async with FakeAI("openai", "별빛 같은 답변이에요") as server:
+        yield server
+
+
+@pytest.fixture
+async def ai_tg(redis_url: str, tmp_path: Path, tg_api: FakeTelegramAPI, oa: FakeAI) -> AsyncIterator[TG]:
+    """Polling Telegram with OpenAI configured; transient send failures retried for 3 s."""
+    cfg = config_with(tmp_path, delivery={"retry_seconds": 3.0, "backoff_base_seconds": 0.3},
+                      ai={"total_budget_seconds": 2.0, "answer_timeout_seconds": 1.5})
+    core = tg_core(redis_url, tmp_path, tg_api, OPENAI_API_KEY="sk-test", OPENAI_BASE_URL=oa.base_url,
+                   CONFIG_FILE=str(cfg))
+    adapter = TelegramAdapter(core, poll_timeout=1)
+    await adapter.start()
+    try:
+        yield TG(tg_api, core, adapter)
+    finally:
+        await adapter.stop(drain_seconds=1)
+        await core.extras["ai"].aclose()
+        await core.store.close()
+
+
+async def settled(tg: TG, uid: str = UID) -> dict[str, int]:
+    """Wait for the outbox to finish, then the account (balance, held) after reconciling."""
+    assert await tg.core.outbox.drain(15)
+    rec = await tg.core.ledger.reconcile(uid)
+    assert rec.ok, rec
+    return await tg.core.ledger.account(uid)
+
+
+def answers(tg: TG, chat: int) -> list[str]:
+    return [t for t in tg.api.texts(chat) if "별빛 같은 답변" in t]
+
+
+async def test_group_ask_is_answered_privately_and_charged_once(ai_tg: TG) -> None:
+    tg = ai_tg
+    await onboard(tg.core, UID)
+    await tg.say(USER, f"/ask@{tg.api.username} 요즘 마음이 복잡해요", chat_id=GROUP)
+    [note] = await tg.replies(GROUP, 1)
+    assert "1:1 대화로" in note["text"]
+    await tg.api.wait_for("sendMessage", 1, timeout=10, chat_id=USER, where=lambda c: "별빛" in c["text"])
+    acct = await settled(tg)
+    assert acct["balance"] == 2 and acct["held"] == 0
+    assert len(answers(tg, USER)) == 1 and answers(tg, GROUP) == []
+
+
+async def test_group_ask_from_a_user_who_never_started_the_bot_costs_nothing(ai_tg: TG) -> None:
+    tg = ai_tg
+    await onboard(tg.core, UID)
+    tg.api.block_chat(USER)  # Telegram: 403, the bot cannot start a conversation
+    await tg.say(USER, f"/ask@{tg.api.username} 질문이 있어요", chat_id=GROUP)
+    _, pointer = await tg.replies(GROUP, 2, timeout=10)
+    assert "1:1 대화를 먼저" in pointer["text"] and pointer.buttons[0]["url"].startswith("https://t.me/")
+    acct = await settled(tg)
+    assert acct["balance"] == 3 and acct["held"] == 0
+
+
+async def test_a_500_after_the_answer_is_ready_is_retried_and_charged_once(ai_tg: TG, oa: FakeAI) -> None:
+    tg = ai_tg
+    await onboard(tg.core, UID)
+    oa.always(answer("별빛 같은 답변이에요", delay=0.5))
+    await tg.say(USER, "/ask 오늘 어떨까요")
+    [working] = await tg.replies(USER, 1)
+    assert "🔮" in working["text"]
+    tg.api.fail_next("sendMessage", times=1, code=500, description="Internal Server Error", chat_id=USER)
+    await tg.api.wait_for("sendMessage", 1, timeout=10, chat_id=USER, where=lambda c: "별빛" in c["text"])
+    acct = await settled(tg)
+    assert acct["balance"] == 2 and acct["held"] == 0
+    assert len(answers(tg, USER)) == 1
+    assert [c.status for c in tg.api.calls_to("sendMessage", ok_only=False, chat_id=USER)].count(500) == 1
+
+
+async def test_429_past_the_retry_window_releases_and_keeps_the_answer_free(ai_tg: TG, oa: FakeAI) -> None:
+    tg = ai_tg
+    await onboard(tg.core, UID)
+    oa.always(answer("별빛 같은 답변이에요", delay=0.5))
+    await tg.say(USER, "/ask 오늘 어떨까요")
+    await tg.replies(USER, 1)
+    tg.api.fail_next("sendMessage", times=20, code=429, retry_after=1, chat_id=USER)
+    acct = await settled(tg)
+    assert acct["balance"] == 3 and acct["held"] == 0  # never delivered: never charged
+    assert answers(tg, USER) == []
+    tg.api.clear_failures()  # Telegram is well again
+    await tg.say(USER, "/ask last")
+    await tg.api.wait_for("sendMessage", 1, timeout=10, chat_id=USER, where=lambda c: "별빛" in c["text"])
+    assert (await tg.core.ledger.account(UID))["balance"] == 3  # reading it again is free
+
+
+async def test_403_on_the_paid_answer_charges_nothing(ai_tg: TG, oa: FakeAI) -> None:
+    tg = ai_tg
+    await onboard(tg.core, UID)
+    oa.always(answer("별빛 같은 답변이에요", delay=0.5))
+    await tg.say(USER, "/ask 오늘 어떨까요")
+    await tg.replies(USER, 1)
+    tg.api.block_chat(USER)
+    acct = await settled(tg)
+    assert acct["balance"] == 3 and acct["held"] == 0 and answers(tg, USER) == []
+    outcomes = [c for c in tg.api.calls_to("sendMessage", ok_only=False, chat_id=USER) if c.status == 403]
+    assert len(outcomes) == 1  # permanent: not retried
+
+
+async def test_ai_hanging_does_not_block_credits_and_ends_in_the_free_fallback(ai_tg: TG, oa: FakeAI) -> None:
+    tg = ai_tg
+    await onboard(tg.core, UID)
+    oa.always(hang())
+    await tg.say(USER, "/ask 답해 줄 수 있나요")
+    await tg.say(USER, "/credits")
+    working, credits = await tg.replies(USER, 2, timeout=5)
+    assert "🔮" in working["text"]  # at once: the user knows the answer is coming
+    assert "복채" in credits["text"] and "2" in credits["text"]  # answered while the AI thinks (2 held)
+    assert not answers(tg, USER) and "차감되지 않았어요" not in credits["text"]  # the AI is still thinking
+    _, _, fallback = await tg.replies(USER, 3, timeout=10)
+    assert "차감되지 않았어요" in fallback["text"]
+    acct = await settled(tg)
+    assert acct["balance"] == 3 and acct["held"] == 0
+
+
+async def test_redis_down_while_polling_loses_nothing(tmp_path: Path, tg_api: FakeTelegramAPI) -> None:
+    server = RedisProcess(appendonly=True).start()
+    core = tg_core(server.url, tmp_path, tg_api)
+    adapter = TelegramAdapter(core, poll_timeout=1)
+    await adapter.start()
+    try:
+        await onboard(core, UID)
+        server.stop()  # Redis goes away
+        pay = tg_api.payment_update(USER, invoice_payload("credit_10", UID), 50, charge_id="stxREDISDOWN")
+        await tg_api.deliver(pay)
+        await tg_api.deliver(tg_api.message_update(USER, "/credits"))
+        await asyncio.sleep(2.0)
+        assert tg_api.texts(USER) == []  # nothing could be kept, so nothing was confirmed or answered
+        polls = tg_api.calls_to("getUpdates")
+        server.start()  # back, with its data (append-only file)
+        [confirm] = await tg_api.wait_for("sendMessage", 1, timeout=20, chat_id=USER,
+                                          where=lambda c: "충전" in c["text"])
+        assert "13" in confirm["text"]
+        await tg_api.wait_for("sendMessage", 2, timeout=20, chat_id=USER)
+        assert await core.ledger.balance(UID) == 13 and (await core.ledger.reconcile(UID)).ok
+        assert len(polls) >= 1
+    finally:
+        await adapter.stop(drain_seconds=1)
+        await core.store.close()
+        server.cleanup()
+
