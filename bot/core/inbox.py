@@ -221,7 +221,7 @@ class Inbox:
 
         if not self.dispatcher.submit(chat, job):
             self.core.metrics.discarded.labels(self.platform, "backlog").inc()
-            log_event("inbox_backlog_dropped", level=logging.WARNING, platform=self.platform, partition=p)
+            log_event("inbox_backlog_dropped", level=logging.INFO, platform=self.platform, partition=p)
             asyncio.get_running_loop().create_task(self._delete(p, entry_id))
 
     async def _run(self, p: int, entry_id: str, fields: dict[str, str]) -> None:

@@ -21,7 +21,7 @@ from bot.core.i18n import Lang, normalize_lang, t
 from bot.core.logs import log_event, new_request_id, request_id_var
 from bot.core.ratelimit import RateLimited
 from bot.core.reply import Button, Reply
-from bot.core.store import K
+from bot.core.store import K, REDIS_ERRORS
 
 if TYPE_CHECKING:
     from bot.core.profiles import Profile
@@ -104,6 +104,7 @@ class Router:
         self.commands: dict[str, CommandSpec] = {}
         self.text_hooks: list[TextHook] = []
         self.onboarding: Handler | None = None  # set by the onboarding feature
+        self._noted_local: dict[tuple[str, str], float] = {}
 
     # --- registration ---------------------------------------------------------------
     def command(self, name: str, *, needs_profile: bool = True, help_key: str | None = None,
@@ -149,6 +150,14 @@ class Router:
         replies: list[Reply]
         try:
             replies = await self._dispatch(event, name, args, langbox)
+        except RateLimited as err:
+            # A flood: one "try again in N s" note per window; the rest is dropped quietly
+            # (counted), so a backlog drains at once and service returns with the window.
+            if await self._first_note(err, event.uid):
+                replies = [self.error_reply(err, langbox[0])]
+            else:
+                self.core.metrics.discarded.labels(event.platform, "rate_limited").inc()
+                replies = []
         except BotError as err:
             replies = [self.error_reply(err, langbox[0])]
         except Exception:
@@ -165,6 +174,23 @@ class Router:
         log_event("command_handled", command=label, user=event.uid, platform=event.platform,
                   ms=round(elapsed * 1000, 2), error=code, request_id=event.request_id)
         return replies
+
+    async def _first_note(self, err: RateLimited, uid: str) -> bool:
+        """True for the first limited request of a window (per user and scope), else False.
+
+        Shared through Redis (``SET NX PX``); while Redis is down, per process.
+        """
+        ms = max(1000, err.decision.retry_after_ms)
+        try:
+            return bool(await self.core.store.redis.set(K.inbox_noted(err.scope, uid), "1", nx=True, px=ms))
+        except REDIS_ERRORS:
+            now = time.monotonic()
+            if len(self._noted_local) > 10000:
+                self._noted_local = {k: v for k, v in self._noted_local.items() if v > now}
+            if self._noted_local.get((err.scope, uid), 0.0) > now:
+                return False
+            self._noted_local[(err.scope, uid)] = now + ms / 1000
+            return True
 
     def error_reply(self, err: BotError, lang: Lang) -> Reply:
         if isinstance(err, RateLimited):

@@ -166,3 +166,31 @@ async def test_redis_down_while_polling_loses_nothing(tmp_path: Path, tg_api: Fa
         await core.store.close()
         server.cleanup()
 
+
+
+async def test_a_flood_gets_one_note_per_window_and_service_returns(redis_url: str, tmp_path: Path,
+                                                                      tg_api: FakeTelegramAPI) -> None:
+    cfg = config_with(tmp_path, **{"limits.command": {"limit": 3, "window_seconds": 8}})
+    core = tg_core(redis_url, tmp_path, tg_api, CONFIG_FILE=str(cfg))
+    adapter = TelegramAdapter(core, poll_timeout=1)
+    await adapter.start()
+    try:
+        await onboard(core, UID)
+        for _ in range(200):
+            await tg_api.deliver(tg_api.message_update(USER, "/help"))
+        await tg_api.wait_for("sendMessage", 4, timeout=15, chat_id=USER)
+        while await adapter.inbox.pending():  # noqa: ASYNC110 - the backlog drains without sending
+            await asyncio.sleep(0.05)
+        texts = tg_api.texts(USER)
+        notes = [t for t in texts if "잠시" in t]
+        assert len(texts) == 4 and len(notes) == 1, texts  # 3 answers, 1 note, the rest dropped quietly
+        metric = core.metrics.discarded
+        dropped = metric.labels("tg", "rate_limited")._value.get() + metric.labels("tg", "backlog")._value.get()
+        assert dropped == 196
+        ready = float(notes[0].split("초")[0].split()[-1])  # "… N초 뒤에 다시 …"
+        await asyncio.sleep(ready + 0.5)  # the window passes: service is back at once
+        await tg_api.deliver(tg_api.message_update(USER, "/help"))
+        await tg_api.wait_for("sendMessage", 5, timeout=10, chat_id=USER)
+    finally:
+        await adapter.stop(drain_seconds=1)
+        await core.store.close()
