@@ -9,6 +9,7 @@ can refer to it without putting the question into 64 bytes of button data).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from datetime import date
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from bot.core.clock import local_day
 from bot.core.errors import BotError, ErrorCode
 from bot.core.fortune import Fortune, FortuneEngine
+from bot.core.outbox import Job, JobKind
 from bot.core.reply import Button, Image, Reply
 from bot.core.router import Ctx
 from bot.core.store import K, redis_guard
@@ -119,16 +121,39 @@ def register(router: Router) -> None:
         return Reply(fortune_engine().render_summary(f), buttons=buttons, private=True)
 
     async def _details(ctx: Ctx, f: Fortune, day: date) -> list[Reply]:
+        """Paid details, charged only once delivered (hold -> outbox -> capture + unlock).
+
+        One purchase per local day: the job id is per user and day, so a second tap while the
+        first is on its way adds nothing; a purchase whose delivery failed may be made again
+        (the failed job is replaced). Crash between the hold and the job: the sweeper releases
+        the hold. The unlock marker is written when the delivery is confirmed.
+        """
         core = ctx.core
         body = Reply(fortune_engine().render_details(f), private=True)
         if await details_unlocked(core, ctx.uid, day):
             return [body]
+        job_id = "details-" + hashlib.sha256(f"{ctx.uid}|{day.isoformat()}".encode()).hexdigest()[:24]
+        if (await core.outbox.state(job_id)) in ("new", "answered", "sent"):
+            return [ctx.reply("delivery.details_on_the_way")]
         cost = core.ledger.cost("fortune_details")
-        # One idempotency key per local day: tapping the button twice charges once.
-        result = await core.ledger.spend(ctx.uid, cost, "fortune details", f"fortune-details:{day.isoformat()}")
-        await unlock_details(core, ctx.uid, day)
-        note = ("fortune.details_again" if result.replayed else "fortune.details_paid")
-        return [body, Reply(ctx.t(note, cost=cost, balance=result.balance), private=True)]
+        hold = await core.ledger.hold(ctx.uid, cost, "fortune details",
+                                      f"fortune-details:{day.isoformat()}:{ctx.event.request_id}")
+        balance = await core.ledger.balance(ctx.uid)
+        reply = Reply(f"{body.text}\n\n{ctx.t('fortune.details_paid', cost=cost, balance=balance)}", private=True)
+        group = ctx.event.chat_kind == "group"
+        created = await core.outbox.enqueue(job_id, "details", ctx.uid, lang=ctx.lang, reply=reply, hold=hold,
+                                            data={"day": day.isoformat()}, replace_final=True,
+                                            origin=ctx.event.chat_id if group else "")
+        if not created:  # a concurrent tap (another chat) won: this hold is not needed
+            await core.ledger.release(hold, "duplicate purchase")
+            return [ctx.reply("delivery.details_on_the_way")]
+        return [ctx.reply("delivery.working_group")] if group else []
+
+    async def details_done(job: Job, outcome: str) -> None:
+        if outcome == "delivered":
+            await unlock_details(router.core, job.uid, date.fromisoformat(str(job.data["day"])))
+
+    router.core.outbox.register("details", JobKind(on_done=details_done))
 
     @router.command("tarot", help_key="help.tarot", aliases=("타로",))
     async def tarot(ctx: Ctx) -> Reply:

@@ -8,6 +8,7 @@ from bot.core.errors import ErrorCode
 from bot.core.router import Event
 from bot.core.service import Core
 from tests.support.factory import onboard
+from tests.support.platform import RecordingPlatform
 
 
 def ev(text: str, user: str = "700") -> Event:
@@ -23,14 +24,33 @@ async def test_fortune_is_free_and_the_same_all_day(core: Core) -> None:
     assert await core.ledger.balance("tg:700") == 3
 
 
-async def test_details_cost_one_credit_once_per_day(core: Core) -> None:
+async def test_details_cost_one_credit_once_per_day_charged_on_delivery(core: Core) -> None:
+    platform = RecordingPlatform.install(core)
     await onboard(core, "tg:700")
-    paid = await core.router.handle(ev("/fortune details"))
-    assert "남은 복채: 2" in paid[-1].text
+    assert await core.router.handle(ev("/fortune details")) == []  # it goes out through the outbox
+    assert await core.outbox.drain(5)
+    [paid] = platform.take("700")
+    assert "남은 복채: 2" in paid.text and paid.private
     again = await core.router.handle(ev("/fortune details"))
-    assert len(again) == 1 and again[0].text == paid[0].text
+    assert len(again) == 1 and paid.text.startswith(again[0].text)  # unlocked: free, at once
     assert await core.ledger.balance("tg:700") == 2
     assert (await core.ledger.reconcile("tg:700")).ok
+
+
+async def test_details_that_cannot_be_delivered_cost_nothing_and_can_be_bought_again(core: Core) -> None:
+    from bot.core.delivery import DeliveryBlocked
+
+    platform = RecordingPlatform.install(core)
+    await onboard(core, "tg:700")
+    platform.fail(DeliveryBlocked("Forbidden: bot was blocked by the user"))
+    await core.router.handle(ev("/fortune details"))
+    assert await core.outbox.drain(5)
+    assert platform.to("700") == [] and await core.ledger.balance("tg:700") == 3
+    acct = await core.ledger.account("tg:700")
+    assert acct["held"] == 0 and (await core.ledger.reconcile("tg:700")).ok
+    await core.router.handle(ev("/fortune details"))  # the user is back: a new purchase works
+    assert await core.outbox.drain(5)
+    assert len(platform.to("700")) == 1 and await core.ledger.balance("tg:700") == 2
 
 
 async def test_details_unlocked_by_a_pairing_are_free(core: Core) -> None:
