@@ -22,6 +22,21 @@ class Metrics:
         )
         self.ai_calls = Counter("soul_lab_ai_calls_total", "AI answers by provider", ["provider", "fallback"],
                                 registry=self.registry)
+        # AI safety and provider spend (bot/core/ai/safety.py, bot/core/ai/chain.py).
+        self.ai_crisis_replies = Counter("soul_lab_ai_crisis_replies_total",
+                                         "Fixed crisis replies with help lines", ["lang"], registry=self.registry)
+        self.ai_output_blocked = Counter("soul_lab_ai_output_blocked_total",
+                                         "AI answers replaced by the static text by the output check", ["reason"],
+                                         registry=self.registry)
+        self.ai_spend_usd = Counter("soul_lab_ai_spend_usd_total",
+                                    "Provider spend of real AI answers (USD, this process)", ["provider"],
+                                    registry=self.registry)
+        self.ai_spend_today_usd = Gauge("soul_lab_ai_spend_today_usd",
+                                        "The UTC day's provider spend, all processes (USD, as last seen)",
+                                        registry=self.registry)
+        self.ai_capped = Counter("soul_lab_ai_spend_capped_total",
+                                 "AI calls answered with the static text because the daily spend cap was reached",
+                                 registry=self.registry)
         self.rate_limited = Counter("soul_lab_rate_limited_total", "Requests refused by a limit", ["scope"],
                                     registry=self.registry)
         self.platform_429 = Counter("soul_lab_platform_429_total", "429 answers from platforms", ["platform"],

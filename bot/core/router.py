@@ -205,6 +205,10 @@ class Router:
         core = self.core
         lang = langbox[0]
         spec = self.commands.get(name) if name else None
+        # Crisis words first: a fixed help reply, before any limit, Redis read or charge.
+        from bot.core.ai.safety import crisis_replies
+        if (crisis := await crisis_replies(core, event, name, args)) is not None:
+            return crisis
         # One round trip: the per-user command limit and the caller's profile.
         decision, raw = await core.limiter.hit_and_read("command", event.uid, K.profile(event.uid))
         if not decision.allowed:

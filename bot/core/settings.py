@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings", "EnvSettings", "Product", "Pack", "Limit", "SettingsError", "load_settings"]
+__all__ = ["Settings", "EnvSettings", "Product", "Pack", "Limit", "ModelPrice", "SettingsError", "load_settings"]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = PROJECT_ROOT / "config" / "defaults.toml"
@@ -86,11 +86,22 @@ class SessionsConfig(_Frozen):
     ask_max_turns: int = Field(gt=0)
 
 
+class ModelPrice(_Frozen):
+    """A provider's price for one model, USD per million tokens."""
+
+    input_per_mtok: float = Field(ge=0)
+    output_per_mtok: float = Field(ge=0)
+
+
 class AIConfig(_Frozen):
     connect_timeout_seconds: float = Field(gt=0, le=3)
     answer_timeout_seconds: float = Field(gt=0)
-    #: The whole chain (every provider together) answers within this budget, or the static text.
+    #: The whole chain (every provider attempt) finishes within this, then the static text.
     total_budget_seconds: float = Field(default=15.0, gt=0)
+    #: Provider spend per UTC day (USD) after which readings use the static text; 0 = no cap.
+    daily_spend_cap_usd: float = Field(default=0.0, ge=0)
+    #: model name (or prefix: "gpt-4o-mini" prices "gpt-4o-mini-2024-07-18") -> price
+    prices: dict[str, ModelPrice] = Field(default_factory=dict)
     openai_model: str
     anthropic_model: str
     max_input_chars: int = Field(gt=0)
@@ -100,6 +111,18 @@ class AIConfig(_Frozen):
     breaker_failure_rate: float = Field(gt=0, le=1)
     breaker_open_seconds: int = Field(gt=0)
     auth_failure_open_seconds: int = Field(gt=0)
+
+    def price(self, *models: str | None) -> ModelPrice | None:
+        """The price of the first of ``models`` that has one (exact name, else longest prefix)."""
+        for model in models:
+            if not model:
+                continue
+            if model in self.prices:
+                return self.prices[model]
+            prefixes = [k for k in self.prices if model.startswith(k)]
+            if prefixes:
+                return self.prices[max(prefixes, key=len)]
+        return None
 
 
 class BroadcastConfig(_Frozen):
@@ -241,17 +264,26 @@ def _validation_message(err: ValidationError, prefix: str = "") -> str:
     return "; ".join(parts)
 
 
-def _check_consistency(product: Product) -> None:
-    """Settings that contradict each other stop start-up with a clear message."""
-    budget = product.ai.total_budget_seconds
-    if product.delivery.takeover_seconds < budget + 5:
+def _check_cross_section(product: Product) -> None:
+    """Rules that tie two config sections together; raises ``SettingsError``."""
+    ai, credits = product.ai, product.credits
+    # A hold (and the in-flight lock of a paid reading) must outlive the whole AI chain, or
+    # the sweeper could release a hold while its answer is still being written.
+    if credits.hold_deadline_seconds < ai.total_budget_seconds + 10:
+        raise SettingsError(
+            f"invalid config: credits.hold_deadline_seconds ({credits.hold_deadline_seconds}) must be at least "
+            f"ai.total_budget_seconds ({ai.total_budget_seconds:g}) + 10, so a hold outlives the whole AI chain")
+    if ai.daily_spend_cap_usd > 0:
+        unpriced = [m for m in (ai.openai_model, ai.anthropic_model) if ai.price(m) is None]
+        if unpriced:
+            raise SettingsError(
+                f"invalid config: ai.daily_spend_cap_usd is set but ai.prices has no price for "
+                f"{', '.join(unpriced)} (add [ai.prices.\"<model>\"] input_per_mtok / output_per_mtok)")
+    if product.delivery.takeover_seconds < ai.total_budget_seconds + 5:
         raise SettingsError(
             f"invalid config: delivery.takeover_seconds ({product.delivery.takeover_seconds:g}) must be at least "
-            f"ai.total_budget_seconds ({budget:g}) + 5, or a slow AI answer would be taken over while it runs")
-    if product.credits.hold_deadline_seconds < budget + 10:
-        raise SettingsError(
-            f"invalid config: credits.hold_deadline_seconds ({product.credits.hold_deadline_seconds}) must be at "
-            f"least ai.total_budget_seconds ({budget:g}) + 10, or holds would expire while the AI is answering")
+            f"ai.total_budget_seconds ({ai.total_budget_seconds:g}) + 5, or a slow AI answer would be taken over "
+            "while it runs")
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -294,11 +326,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         product = Product.model_validate(raw)
     except ValidationError as err:
         raise SettingsError(f"invalid config {config_path}: {_validation_message(err, prefix='')}") from err
-    _check_consistency(product)
     try:
         ZoneInfo(product.profile.default_timezone)
     except (ZoneInfoNotFoundError, ValueError) as err:
         raise SettingsError(f"invalid config: profile.default_timezone {product.profile.default_timezone!r}") from err
+
+    _check_cross_section(product)
 
     if env.app_env == "production":
         missing = [

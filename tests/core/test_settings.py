@@ -52,3 +52,55 @@ def test_a_broken_config_file_is_refused(tmp_path: Path) -> None:
     with pytest.raises(SettingsError) as info:
         load_settings({"CONFIG_FILE": str(cfg)})
     assert "ai_chat" in str(info.value)
+
+
+def _config_with(tmp_path: Path, *replacements: tuple[str, str]) -> str:
+    source = Path(__file__).resolve().parents[2] / "config" / "defaults.toml"
+    text = source.read_text()
+    for old, new in replacements:
+        assert old in text, old
+        text = text.replace(old, new)
+    cfg = tmp_path / "custom.toml"
+    cfg.write_text(text)
+    return str(cfg)
+
+
+def test_ai_budget_hold_deadline_and_spend_cap_defaults() -> None:
+    s = load_settings({})
+    ai = s.product.ai
+    assert ai.total_budget_seconds == 15 and s.product.credits.hold_deadline_seconds == 45
+    assert ai.answer_timeout_seconds <= ai.total_budget_seconds
+    assert ai.daily_spend_cap_usd > 0
+    # Both default models are priced; a dated model name uses the longest configured prefix.
+    assert ai.price(ai.openai_model) is not None and ai.price(ai.anthropic_model) is not None
+    dated = ai.price("gpt-4o-mini-2024-07-18")
+    assert dated is not None and (dated.input_per_mtok, dated.output_per_mtok) == (0.15, 0.60)
+    assert ai.price("some-other-model") is None
+
+
+def test_hold_deadline_must_outlive_the_ai_budget(tmp_path: Path) -> None:
+    cfg = _config_with(tmp_path, ("hold_deadline_seconds = 45", "hold_deadline_seconds = 24"))
+    with pytest.raises(SettingsError) as info:
+        load_settings({"CONFIG_FILE": cfg})
+    msg = str(info.value)
+    assert "credits.hold_deadline_seconds (24)" in msg and "ai.total_budget_seconds (15) + 10" in msg
+    # Exactly budget + 10 is fine; a smaller budget allows a shorter deadline.
+    ok = load_settings({"CONFIG_FILE": _config_with(tmp_path, ("hold_deadline_seconds = 45", "hold_deadline_seconds = 25"))})
+    assert ok.product.credits.hold_deadline_seconds == 25
+    ok = load_settings({"CONFIG_FILE": _config_with(tmp_path, ("hold_deadline_seconds = 45", "hold_deadline_seconds = 20"),
+                                                    ("total_budget_seconds = 15.0", "total_budget_seconds = 10.0"))})
+    assert ok.product.ai.total_budget_seconds == 10
+    with pytest.raises(SettingsError, match="total_budget_seconds"):
+        load_settings({"CONFIG_FILE": _config_with(tmp_path, ("total_budget_seconds = 15.0",
+                                                              "total_budget_seconds = 40.0"))})
+
+
+def test_spend_cap_needs_a_price_for_each_model(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError) as info:
+        load_settings({"OPENAI_MODEL": "gpt-9-preview"})
+    assert "gpt-9-preview" in str(info.value) and "ai.prices" in str(info.value)
+    no_cap = _config_with(tmp_path, ("daily_spend_cap_usd = 20.0", "daily_spend_cap_usd = 0"))
+    s = load_settings({"OPENAI_MODEL": "gpt-9-preview", "CONFIG_FILE": no_cap})
+    assert s.product.ai.daily_spend_cap_usd == 0 and s.product.ai.openai_model == "gpt-9-preview"
+    with pytest.raises(SettingsError, match="(?i)daily_spend_cap_usd"):
+        load_settings({"CONFIG_FILE": _config_with(tmp_path, ("daily_spend_cap_usd = 20.0", "daily_spend_cap_usd = -1"))})

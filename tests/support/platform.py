@@ -44,3 +44,23 @@ class RecordingPlatform:
         out = self.to(target)
         self.sent = [(t, r) for t, r in self.sent if t != target]
         return out
+
+
+async def handle_delivered(core: Core, event: object, timeout: float = 10.0) -> list[Reply]:
+    """Handle one event and return what the user ends up with: the direct replies, with the
+    "reading the cards…" note replaced by the answer the outbox delivered (a paid answer)."""
+    rec: RecordingPlatform | None = getattr(core, "_test_platform", None)
+    if rec is None:
+        rec = RecordingPlatform.install(core, getattr(event, "platform", "tg"))
+        core._test_platform = rec  # type: ignore[attr-defined]
+    from bot.core.errors import ServiceUnavailable
+
+    replies = await core.router.handle(event)  # type: ignore[arg-type]
+    try:
+        assert await core.outbox.drain(timeout)
+    except ServiceUnavailable:  # Redis is down in this test: nothing can be queued either
+        pass
+    delivered = rec.take(getattr(event, "user_id", ""))
+    if delivered:
+        replies = [r for r in replies if "🔮" not in r.text]
+    return replies + delivered

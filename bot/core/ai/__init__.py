@@ -6,7 +6,9 @@
 
 Pieces: ``providers`` (official async SDKs, no SDK retries, explicit timeouts), ``breaker``
 (Redis circuit breakers, one Lua script per transition), ``guard`` (length cap and
-prompt-injection neutralising), ``prompts`` (+ ``prompts.yaml``, ko/en), ``chain``.
+prompt-injection neutralising), ``prompts`` (+ ``prompts.yaml``, ko/en), ``safety`` (crisis
+replies before anything else, the output check before an answer is sent), ``chain`` (time
+budget, output check, daily provider-spend cap).
 """
 
 from bot.core.ai.breaker import Breakers, BreakerStatus, Permit

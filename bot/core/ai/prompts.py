@@ -1,7 +1,10 @@
 """System prompts from ``prompts.yaml`` (Korean and English), validated once at load.
 
-``system_prompt(kind, lang, context)`` = persona + rules + task + context header + context.
-The context is server-computed facts only (never user text, never a birth date).
+``system_prompt(kind, lang, context)`` = persona + rules + safety + task + context header +
+context. The context is server-computed facts only (never user text, never a birth date).
+The ``safety`` block (no predictions of death, illness, accidents or break-ups, no promised
+outcomes, no medical or financial directives, gentle referral to professional help, crisis
+lines) is required: a prompts.yaml without it does not load.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ class Prompts:
     def __init__(self, data: dict[str, Any]) -> None:
         self.persona = _both(data.get("persona"), "persona")
         self.rules = _both(data.get("rules"), "rules")
+        self.safety = _both(data.get("safety"), "safety")
         self.context_header = _both(data.get("context_header"), "context_header")
         self.quote = _both(data.get("quote"), "quote")
         for lang in LANGS:
@@ -46,7 +50,7 @@ class Prompts:
     def system_prompt(self, kind: str, lang: str, context: str) -> str:
         lang = lang if lang in LANGS else "ko"
         task = self.tasks.get(kind) or self.tasks["chat"]
-        parts = [self.persona[lang], self.rules[lang], task[lang]]
+        parts = [self.persona[lang], self.rules[lang], self.safety[lang], task[lang]]
         if context.strip():
             parts.append(f"{self.context_header[lang]}\n{context.strip()}")
         return "\n\n".join(parts)

@@ -113,6 +113,16 @@ class K:
         return f"aicache:{uid}:{kind}:{day}:{digest}:lock"
 
     @staticmethod
+    def ai_spend(utc_day: str) -> str:
+        """Integer micro-dollars spent on AI providers on one UTC day (expires after 3 days)."""
+        return f"ai:spend:{utc_day}"
+
+    @staticmethod
+    def ai_spend_capped(utc_day: str) -> str:
+        """Marker: ``ai_spend_cap_reached`` was logged for this UTC day (SET NX, once a day)."""
+        return f"ai:spend:{utc_day}:capped"
+
+    @staticmethod
     def pair(a: str, b: str) -> str:
         """Marker that users ``a`` and ``b`` are paired (written by invites; order-free)."""
         x, y = sorted((a, b))
