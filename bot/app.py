@@ -22,8 +22,14 @@ HOLD_SWEEP_SECONDS = 10
 
 
 async def build_core(settings: Settings) -> Core:
+    """Open the store and build the Core, resolving the signing secret first (``SIGNING_SECRET``,
+    or in development one random secret shared by every process on the same Redis)."""
     store = await open_store(settings.env.redis_url, settings.env.data_dir)
-    return Core(settings, store)
+    try:
+        return await Core.create(settings, store)
+    except BaseException:
+        await store.close()
+        raise
 
 
 async def _sweep_holds(core: Core) -> None:
@@ -149,6 +155,8 @@ def _platform_starters(settings: Settings) -> list[Callable[[Core, HttpServer], 
 
 
 def main_entry(mode: str) -> int:
+    from bot.core.errors import ServiceUnavailable
+    from bot.core.secrets import SigningSecretMissing
     from bot.core.settings import SettingsError
 
     try:
@@ -178,4 +186,11 @@ def main_entry(mode: str) -> int:
     except REDIS_ERRORS as err:
         log_event("redis_connection_error", level=50, error=str(err))
         return 1
+    except ServiceUnavailable:  # Redis down while resolving the signing secret
+        log_event("redis_connection_error", level=50, error="signing secret not resolved")
+        return 1
+    except SigningSecretMissing as err:
+        log_event("settings_invalid", level=50, error=str(err))
+        print(f"soul-lab: {err}", flush=True)
+        return 2
     return 0

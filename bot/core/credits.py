@@ -97,12 +97,12 @@ def _entry_id() -> str:
 class Ledger:
     """Credits service over one Redis store. Safe to share across tasks and processes."""
 
-    def __init__(self, store: Store, settings: Settings, clock: Clock) -> None:
+    def __init__(self, store: Store, settings: Settings, clock: Clock, secret: bytes) -> None:
         self._store = store
         self._r = store.redis
         self._cfg = settings.product.credits
         self._clock = clock
-        self._secret = (settings.env.signing_secret or "soul-lab-dev").encode()
+        self._secret = secret  # the Core's signing secret (bot.core.secrets): welcome-bonus marker
 
     # --- validation --------------------------------------------------------------
     def _check_amount(self, amount: Any) -> int:

@@ -7,7 +7,9 @@ Token format (a valid Telegram ``start`` payload: ``A–Z a–z 0–9 _ -``, 34 
 * invite id — 9 random bytes, base64url (no padding);
 * expiry — the invite's expiry in epoch seconds as 4 big-endian bytes, base64url;
 * signature — the first 12 bytes of ``HMAC-SHA256(k, "<id><expiry>")``, base64url, where
-  ``k = HMAC-SHA256(SIGNING_SECRET, "soul-lab/invite-token/v1")``.
+  ``k = HMAC-SHA256(signing secret, "soul-lab/invite-token/v1")`` and the signing secret is
+  ``core.signing_secret`` (``SIGNING_SECRET``, or the development secret shared through
+  Redis — see ``bot.core.secrets``), so every process on one Redis verifies every token.
 
 The signature covers the token *text*, and the id and signature use whole base64 groups, so
 changing any single character (or any other alteration) is detected; a garbage, truncated or
@@ -15,15 +17,31 @@ altered token is a ``VALIDATION_ERROR`` before Redis is touched. The expiry insi
 an expired invite be told apart even after its record is gone.
 
 Redis: ``invite:<id>`` hash (inviter, status pending|paired|revoked, token, created, exp, invitee,
-paired_at, day), kept ``ttl + 30 days``; ``invite:user:<uid>`` (the inviter's recent invites);
-``pair:<min>|<max>`` hash (who invited whom, when, which invite; other features check it exists);
-``pairs:<uid>`` (everyone a user is paired with); ``invite:pairseen:<hmac of the pair>`` (forever:
-this pair was counted on the leaderboard once).
+paired_at, day, rw_inviter, rw_invitee), kept ``ttl + 30 days``; ``invite:user:<uid>`` (the
+inviter's recent invites); ``pair:<min>|<max>`` hash (who invited whom, when, which invite; other
+features check it exists); ``pairs:<uid>`` (everyone a user is paired with);
+``invite:pairseen:<hmac of the pair>`` (forever: this pair was counted on the leaderboard once);
+``invite:inviteepaid:<hmac of the invitee>`` (forever: this person received the invitee reward);
+``invite:rewardday:<hmac of the inviter>:<day>`` (inviter rewards paid that local day; 2 days).
 
-Pairing is one Lua script (``invite_accept.lua``): exactly two people per invite, however many
-accept at the same moment. Rewards (inviter +5, invitee +3) go through the ledger as kind
-``reward`` with idempotency key ``pair-reward:<hmac of the sorted pair>`` kept forever, so a pair is
-paid once *ever* (even across several invites, either direction, or after /delete).
+Rewards (inviter +5, invitee +3) are paid only for a brand-new pair (never counted before), and:
+
+* the inviter: at most ``referral_rewards_per_day`` (``REFERRAL_REWARDS_PER_DAY``) per local
+  day of the inviter; a later pairing that day still pairs (compatibility shown), the inviter
+  is told kindly that today's rewards are used up;
+* the invitee: at most once per person *ever*, whoever invites them, also after /delete and
+  onboarding again (the marker is a keyed hash of the uid, so it reveals nothing).
+
+Atomicity: pairing and both reward *decisions* are one Lua script (``invite_accept.lua``):
+exactly two people per invite however many accept at once, and concurrent accepts of
+different invites by one inviter can never pass the daily cap (the counter is read and
+incremented inside the script). The decisions are stored on the invite. The grants follow
+through the ledger as kind ``reward`` with idempotency key ``pair-reward:<hmac of the sorted
+pair>`` kept forever, so a pair is paid once *ever*. Crash between the script and the grants:
+the pairing and decisions stand, the credits are missing; the invitee opening the invite again
+("replay") re-applies exactly the recorded grants, idempotently. Nothing is ever paid twice;
+the worst case of a crash that is never replayed is a reward slot used without its credits.
+Redis down: ``ServiceUnavailable`` before or after the script, never in the middle.
 """
 
 from __future__ import annotations
@@ -44,6 +62,7 @@ from bot.core.clock import local_day
 from bot.core.credits import LedgerResult
 from bot.core.errors import BotError, ErrorCode
 from bot.core.i18n import t
+from bot.core.inputs import clean_display_name
 from bot.core.leaderboard import WEEK_TTL_SECONDS, Leaderboard, week_id
 from bot.core.logs import log_event
 from bot.core.store import K, redis_guard
@@ -70,6 +89,8 @@ RECORD_RETENTION_SECONDS = 30 * 86400
 #: How many of the newest invites are searched for a pending one (``/invite new``).
 HISTORY_SIZE = 20
 REWARD_FEATURE = "fortune_details"
+#: The per-inviter daily reward counter outlives the longest local day (any time zone).
+REWARD_DAY_TTL_SECONDS = 2 * 86400
 
 
 def _b64(raw: bytes) -> str:
@@ -175,6 +196,20 @@ class Acceptance:
     invitee_reward: LedgerResult | None = None
     inviter_amount: int = 0
     invitee_amount: int = 0
+    #: Reward outcomes decided by the pairing script: "1" paid, "0" none (pair rewarded before /
+    #: not configured), "c" inviter over today's cap, "o" invitee already rewarded once ever.
+    inviter_outcome: str = "0"
+    invitee_outcome: str = "0"
+
+    @property
+    def inviter_capped(self) -> bool:
+        """The inviter got nothing for this new pair because today's reward cap was reached."""
+        return self.inviter_outcome == "c"
+
+    @property
+    def invitee_rewarded_before(self) -> bool:
+        """The invitee got nothing because they received an invitee reward once before."""
+        return self.invitee_outcome == "o"
 
     @property
     def new_pair(self) -> bool:
@@ -203,15 +238,20 @@ class Invites:
         self._core = core
         self._r = core.store.redis
         self.cfg = core.settings.product.invites
-        secret = (core.settings.env.signing_secret or "soul-lab-dev").encode()
+        secret = core.signing_secret
         self.codec = TokenCodec(secret)
         self._pair_key = hmac.new(secret, b"soul-lab/pair/v1", hashlib.sha256).digest()
+        self._person_key = hmac.new(secret, b"soul-lab/referral-person/v1", hashlib.sha256).digest()
         self.leaderboard: Leaderboard = core.extras.get("leaderboard") or Leaderboard(core)
 
     # --- helpers ---------------------------------------------------------------------
     def pair_digest(self, a: str, b: str) -> str:
         x, y = sorted((a, b))
         return hmac.new(self._pair_key, f"{x}|{y}".encode(), hashlib.sha256).hexdigest()[:32]
+
+    def person_digest(self, uid: str) -> str:
+        """A keyed hash of one uid for the reward markers (no raw id in those keys)."""
+        return hmac.new(self._person_key, uid.encode(), hashlib.sha256).hexdigest()[:32]
 
     def _now_ms(self) -> int:
         return self._core.clock.now_ms()
@@ -337,10 +377,15 @@ class Invites:
         me = await core.profiles.get(uid)
         tz = me.tz if me else core.settings.product.profile.default_timezone
         day = local_day(core.clock, tz).isoformat()
+        inviter_day = local_day(core.clock, inviter_profile.tz).isoformat()  # the cap's day is the inviter's
         keys = [K.invite(invite.id), K.pair(inviter, uid), K.pairs_of(inviter), K.pairs_of(uid),
                 K.pair_seen(self.pair_digest(inviter, uid)), K.leaderboard_all(),
-                K.leaderboard_week(week_id(now_ms / 1000))]
-        args = [inviter, uid, now_ms, invite.id, self.leaderboard.member(inviter), WEEK_TTL_SECONDS, day]
+                K.leaderboard_week(week_id(now_ms / 1000)),
+                K.referral_rewards_day(self.person_digest(inviter), inviter_day),
+                K.invitee_rewarded(self.person_digest(uid))]
+        args = [inviter, uid, now_ms, invite.id, self.leaderboard.member(inviter), WEEK_TTL_SECONDS, day,
+                self.cfg.referral_rewards_per_day, REWARD_DAY_TTL_SECONDS,
+                1 if self.cfg.inviter_reward > 0 else 0, 1 if self.cfg.invitee_reward > 0 else 0]
         async with redis_guard("invites.accept"):
             res = await core.store.scripts["invite_accept"](keys=keys, args=args)
         status = str(res[0])
@@ -358,22 +403,27 @@ class Invites:
         paired_at_ms = int(res[1] or 0)
         day = str(res[2] or day)
         counted = status == "paired" and int(res[3]) == 1
+        outcomes = (str(res[4]), str(res[5]))
         if status == "paired":
-            log_event("invite_paired", inviter=inviter, invitee=uid, invite=invite.id, new_pair=counted)
-        inviter_res, invitee_res = await self._settle(inviter, inviter_profile, uid, me, paired_at_ms)
+            log_event("invite_paired", inviter=inviter, invitee=uid, invite=invite.id, new_pair=counted,
+                      inviter_reward=outcomes[0], invitee_reward=outcomes[1])
+        inviter_res, invitee_res = await self._settle(inviter, inviter_profile, uid, me, paired_at_ms,
+                                                      outcomes)
         return Acceptance(status, invite.id, inviter, uid, day, counted, inviter_res, invitee_res,
-                          self.cfg.inviter_reward, self.cfg.invitee_reward)
+                          self.cfg.inviter_reward, self.cfg.invitee_reward, outcomes[0], outcomes[1])
 
     async def _settle(self, inviter: str, inviter_profile: Profile, invitee: str,
-                      invitee_profile: Profile | None, paired_at_ms: int
+                      invitee_profile: Profile | None, paired_at_ms: int, outcomes: tuple[str, str],
                       ) -> tuple[LedgerResult | None, LedgerResult | None]:
-        """Rewards (once per pair ever) and today's fortune-details unlock. Idempotent."""
+        """The rewards the pairing script decided (``outcomes``, "1" = pay) and today's
+        fortune-details unlock. Idempotent (ledger key per pair, kept forever)."""
         core = self._core
         idem = f"pair-reward:{self.pair_digest(inviter, invitee)}"
         results: list[LedgerResult | None] = []
-        for who, amount, reason in ((inviter, self.cfg.inviter_reward, "invite reward (inviter)"),
-                                    (invitee, self.cfg.invitee_reward, "invite reward (invitee)")):
-            if amount > 0:
+        for who, amount, reason, outcome in (
+                (inviter, self.cfg.inviter_reward, "invite reward (inviter)", outcomes[0]),
+                (invitee, self.cfg.invitee_reward, "invite reward (invitee)", outcomes[1])):
+            if amount > 0 and outcome == "1":
                 results.append(await core.ledger.grant(who, amount, reason, idem, kind="reward",
                                                        keep_forever=True))
             else:
@@ -420,10 +470,9 @@ def partner_name(profile: Profile | None, lang: str) -> str:
 
     Never the leaderboard pseudonym (that would tell a friend which board entry is theirs).
     """
-    if profile is not None and profile.display_name:
-        name = " ".join(profile.display_name.split())[:32]
-        if name:
-            return f"{name}님" if lang == "ko" else name
+    name = clean_display_name(profile.display_name) if profile is not None else None
+    if name:  # no control, zero-width or bidi-override characters; at most NAME_MAX characters
+        return f"{name}님" if lang == "ko" else name
     return t(lang, "invite.friend_fallback")
 
 

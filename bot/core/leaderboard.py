@@ -8,7 +8,8 @@ Two boards, both Redis sorted sets (member -> pairings):
   each weekly key expires a few weeks after its last write.
 
 Privacy: a member is never a platform id or a name. It is a keyed hash of the uid
-(``HMAC-SHA256(SIGNING_SECRET, "leaderboard|" + uid)``, 16 hex chars), and what people see is a
+(``HMAC-SHA256(k, uid)`` with ``k = HMAC-SHA256(signing secret, "soul-lab/leaderboard/v1")``,
+16 hex chars; the signing secret is ``core.signing_secret``, see ``bot.core.secrets``), and what people see is a
 stable pseudonym derived from it, e.g. "별빛 여우 #3f2a" / "Starlit Fox #3f2a". Nobody can
 get from the pseudonym back to the user; the user can find themselves because their own row
 is marked. ``erase`` removes a user's entries from every board (``/delete``).
@@ -81,7 +82,7 @@ class Leaderboard:
     def __init__(self, core: Core) -> None:
         self._core = core
         self._r = core.store.redis
-        secret = (core.settings.env.signing_secret or "soul-lab-dev").encode()
+        secret = core.signing_secret
         self._key = hmac.new(secret, b"soul-lab/leaderboard/v1", hashlib.sha256).digest()
 
     # --- identities and keys -----------------------------------------------------

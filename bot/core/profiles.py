@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import date, datetime
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.core.clock import Clock
 from bot.core.crypto import FieldCipher
 from bot.core.errors import BotError, ErrorCode
 from bot.core.i18n import Lang, normalize_lang
+from bot.core.inputs import clean_display_name, parse_hhmm
 from bot.core.store import K, Store, redis_guard
+from bot.core.timezones import parse_timezone, stored_timezone
 
 __all__ = ["Profile", "Profiles", "parse_birth_date", "parse_birth_time", "parse_timezone", "STEPS"]
 
@@ -63,22 +64,11 @@ def parse_birth_date(text: str, today: date) -> date:
 
 
 def parse_birth_time(text: str) -> str:
-    text = text.strip()
-    try:
-        return datetime.strptime(text, "%H:%M").strftime("%H:%M")
-    except ValueError:
-        raise BotError(ErrorCode.VALIDATION_ERROR, "profile.bad_birth_time") from None
-
-
-def parse_timezone(text: str) -> str:
-    name = text.strip()
-    if not name or len(name) > 64 or name.startswith("/") or ".." in name:
-        raise BotError(ErrorCode.VALIDATION_ERROR, "profile.bad_timezone", value=name[:40])
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise BotError(ErrorCode.VALIDATION_ERROR, "profile.bad_timezone", value=name[:40]) from None
-    return name
+    """``HH:MM`` with the colon (or ``H시 MM분``); bare digits like ``0730`` are refused."""
+    value = parse_hhmm(text)
+    if value is None:
+        raise BotError(ErrorCode.VALIDATION_ERROR, "profile.bad_birth_time")
+    return value
 
 
 def _int_or_none(raw: str | None) -> int | None:
@@ -109,14 +99,14 @@ class Profiles:
         return Profile(
             uid=uid,
             lang=normalize_lang(raw.get("lang")),
-            tz=raw.get("tz") or self._default_tz,
+            tz=stored_timezone(raw.get("tz"), self._default_tz),  # links -> canonical; bad -> default
             step=raw.get("step", "lang"),
             created=int(raw.get("created", 0)),
             terms_at=_int_or_none(raw.get("terms_at")),
             share_at=_int_or_none(raw.get("share_at")),
             birth=birth,
             birth_time=birth_time,
-            display_name=raw.get("name") or None,
+            display_name=clean_display_name(raw.get("name")),
         )
 
     async def create(self, uid: str, lang: Lang, display_name: str | None = None) -> Profile:

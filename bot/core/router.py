@@ -5,6 +5,13 @@ back a list of platform-neutral ``Reply`` objects. Feature modules register comm
 with ``Router.command``. The router owns the cross-cutting rules: the per-user command
 limit, onboarding before features that need a profile, error codes to localised text,
 and an ``INTERNAL_ERROR`` reply with a reference id instead of a stack trace.
+
+Input hygiene is central: before parsing, every event's text is cleaned
+(``bot.core.inputs.clean_text``: control, zero-width, format and bidi characters removed)
+and its display name made safe to show (``clean_display_name``). Command arguments that are
+invisible-only become empty (so ``/ask <zero-width space>`` gets the usage message), and
+plain text that is invisible-only is answered "say that again?" without reaching any text
+hook — nothing is held, charged or stored for it.
 """
 
 from __future__ import annotations
@@ -12,12 +19,13 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Literal
 from collections.abc import Awaitable, Callable
 
 from bot.core.errors import BotError, ErrorCode, ServiceUnavailable
 from bot.core.i18n import Lang, normalize_lang, t
+from bot.core.inputs import clean_display_name, clean_text, is_blank
 from bot.core.logs import log_event, new_request_id, request_id_var
 from bot.core.ratelimit import RateLimited
 from bot.core.reply import Button, Reply
@@ -131,18 +139,32 @@ class Router:
 
     # --- dispatch -------------------------------------------------------------------
     @staticmethod
+    def clean(event: Event) -> Event:
+        """The event with its text cleaned and its display name made safe (see module docstring)."""
+        text = clean_text(event.text)
+        name = clean_display_name(event.display_name)
+        if text == event.text and name == event.display_name:
+            return event
+        return replace(event, text=text, display_name=name)
+
+    @staticmethod
     def parse(text: str) -> tuple[str | None, str]:
-        """``"/tarot@SoulLabBot three love?"`` -> ``("tarot", "three love?")``; plain text -> (None, text)."""
+        """``"/tarot@SoulLabBot three love?"`` -> ``("tarot", "three love?")``; plain text -> (None, text).
+
+        Arguments with nothing visible in them are ``""``.
+        """
         text = text.strip()
         if not text.startswith("/"):
-            return None, text
+            return None, ("" if is_blank(text) else text)
         head, _, rest = text[1:].partition(" ")
         name = head.split("@", 1)[0].lower()
-        return name, rest.strip()
+        rest = rest.strip()
+        return name, ("" if is_blank(rest) else rest)
 
     async def handle(self, event: Event) -> list[Reply]:
         token = request_id_var.set(event.request_id)
         started = time.perf_counter()
+        event = self.clean(event)
         name, args = self.parse(event.text)
         label = name if name in self.commands else ("text" if name is None else "unknown")
         # The profile's language once it is loaded, so errors speak the user's language too.
@@ -223,6 +245,8 @@ class Router:
             lang = langbox[0] = profile.lang
         ctx = Ctx(core, event, profile, lang, name or "", args)
         if name is None:
+            if not args:  # empty or invisible-only text: never offered to a hook (no hold, no turn)
+                return [ctx.reply("router.empty_text")]
             for hook in self.text_hooks:
                 out = await hook(ctx)
                 if out is not None:

@@ -3,6 +3,12 @@
 Adapters hold one Core and call ``core.router.handle(event)``. Engines (fortune, tarot)
 are pure and loaded lazily. ``notify`` reaches a user on their own platform through the
 sender the platform adapter registered (pairing news, broadcasts).
+
+Signing: ``core.signing_secret`` (bytes) is the one secret every HMAC in the bot is keyed
+with (see ``bot.core.secrets``). ``SIGNING_SECRET`` provides it synchronously; without it
+build the Core with ``await Core.create(settings, store)``, which resolves the development
+secret shared through Redis. A Core with no secret refuses to be built
+(``SigningSecretMissing``) rather than fall back to any literal.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from bot.core.profiles import Profiles
 from bot.core.ratelimit import RateLimiter
 from bot.core.reply import Reply
 from bot.core.router import Router
+from bot.core.secrets import SigningSecretMissing, configured_signing_secret, resolve_signing_secret
 from bot.core.sessions import Sessions
 from bot.core.settings import Settings
 from bot.core.store import Store
@@ -35,7 +42,14 @@ Sender = Callable[..., Awaitable[None]]
 
 
 class Core:
-    def __init__(self, settings: Settings, store: Store, clock: Clock | None = None) -> None:
+    def __init__(self, settings: Settings, store: Store, clock: Clock | None = None, *,
+                 signing_secret: bytes | None = None) -> None:
+        secret = signing_secret or configured_signing_secret(settings)
+        if not secret:
+            raise SigningSecretMissing("no signing secret: set SIGNING_SECRET or build the Core with "
+                                       "`await Core.create(settings, store)`")
+        #: The one key material for every HMAC (invites, markers, pseudonyms, webhook secret).
+        self.signing_secret: bytes = secret
         self.settings = settings
         self.store = store
         self.clock = clock or SystemClock()
@@ -44,7 +58,7 @@ class Core:
                else load_or_create_dev_key(settings.env.data_dir))
         self.cipher = FieldCipher(key)
         self.metrics = Metrics()
-        self.ledger = Ledger(store, settings, self.clock)
+        self.ledger = Ledger(store, settings, self.clock, secret)
         self.limiter = RateLimiter(store, settings, self.clock)
         self.profiles = Profiles(store, self.cipher, self.clock, settings.product.profile.default_timezone)
         self.sessions = Sessions(store)
@@ -57,6 +71,13 @@ class Core:
         from bot.core.features import register_all
 
         register_all(self.router)
+
+    @classmethod
+    async def create(cls, settings: Settings, store: Store, clock: Clock | None = None) -> Core:
+        """A Core whose signing secret is resolved first (``SIGNING_SECRET``, or the development
+        secret shared through Redis). Raises ``ServiceUnavailable`` when Redis is down."""
+        secret = await resolve_signing_secret(store, settings)
+        return cls(settings, store, clock, signing_secret=secret)
 
     # --- notifications ----------------------------------------------------------------
     def register_sender(self, platform: str, sender: Sender) -> None:

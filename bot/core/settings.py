@@ -2,12 +2,15 @@
 
 ``load_settings()`` is the only place the environment is read. An invalid value raises
 ``SettingsError`` naming the variable, and ``APP_ENV=production`` refuses to start without
-``REDIS_URL``, ``SIGNING_SECRET`` and ``PROFILE_ENCRYPTION_KEY``.
+``REDIS_URL``, ``SIGNING_SECRET`` and ``PROFILE_ENCRYPTION_KEY``. Webhook mode
+(``TELEGRAM_WEBHOOK_URL``) refuses to start without ``TELEGRAM_WEBHOOK_SECRET`` or
+``SIGNING_SECRET`` in every environment.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings", "EnvSettings", "Product", "Pack", "Limit", "ModelPrice", "SettingsError", "load_settings"]
+
+_WEBHOOK_SECRET_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = PROJECT_ROOT / "config" / "defaults.toml"
@@ -73,6 +78,9 @@ class InvitesConfig(_Frozen):
     ttl_seconds: int = Field(gt=0)
     inviter_reward: int = Field(ge=0)
     invitee_reward: int = Field(ge=0)
+    #: Inviter rewards paid per inviter per local day; later pairings that day pay the inviter
+    #: nothing (they still pair). Env ``REFERRAL_REWARDS_PER_DAY``.
+    referral_rewards_per_day: int = Field(default=5, ge=0)
 
 
 class StreaksConfig(_Frozen):
@@ -209,6 +217,7 @@ class EnvSettings(BaseSettings):
     invite_limit_per_ip: int | None = Field(default=None, gt=0)
     invite_limit_per_user: int | None = Field(default=None, gt=0)
     reward_limit_per_user: int | None = Field(default=None, gt=0)
+    referral_rewards_per_day: int | None = Field(default=None, ge=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     config_file: Path | None = None
 
@@ -219,6 +228,14 @@ class EnvSettings(BaseSettings):
             return None
         if v is not None and not v.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
+        return v
+
+    @field_validator("telegram_webhook_secret")
+    @classmethod
+    def _webhook_secret_charset(cls, v: str | None) -> str | None:
+        # Telegram's setWebhook accepts 1-256 characters of A-Z a-z 0-9 _ -
+        if v is not None and v.strip() and not _WEBHOOK_SECRET_RE.fullmatch(v.strip()):
+            raise ValueError("must be 1-256 characters of A-Z a-z 0-9 _ -")
         return v
 
     @field_validator(
@@ -315,6 +332,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         value = getattr(env, var)
         if value is not None:
             limits.setdefault(scope, {})["limit"] = value
+    if env.referral_rewards_per_day is not None:
+        raw.setdefault("invites", {})["referral_rewards_per_day"] = env.referral_rewards_per_day
     ai = raw.setdefault("ai", {})
     if env.openai_model:
         ai["openai_model"] = env.openai_model
@@ -326,10 +345,16 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         product = Product.model_validate(raw)
     except ValidationError as err:
         raise SettingsError(f"invalid config {config_path}: {_validation_message(err, prefix='')}") from err
+    from bot.core.timezones import canonical_timezone
+
+    default_tz = product.profile.default_timezone
     try:
-        ZoneInfo(product.profile.default_timezone)
+        ZoneInfo(default_tz)
     except (ZoneInfoNotFoundError, ValueError) as err:
-        raise SettingsError(f"invalid config: profile.default_timezone {product.profile.default_timezone!r}") from err
+        raise SettingsError(f"invalid config: profile.default_timezone {default_tz!r}") from err
+    if canonical_timezone(default_tz) != default_tz:
+        raise SettingsError(f"invalid config: profile.default_timezone {default_tz!r} is not a canonical "
+                            f"IANA zone (use {canonical_timezone(default_tz)!r})")
 
     _check_cross_section(product)
 
@@ -341,6 +366,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ]
         if missing:
             raise SettingsError(f"APP_ENV=production requires {', '.join(missing)}")
+    if env.telegram_webhook_url and not (env.telegram_webhook_secret or env.signing_secret):
+        # Whatever APP_ENV says: an unauthenticated webhook would accept forged updates
+        # (including forged successful payments).
+        raise SettingsError("webhook mode (TELEGRAM_WEBHOOK_URL) requires TELEGRAM_WEBHOOK_SECRET "
+                            "or SIGNING_SECRET")
     return Settings(
         env=env,
         product=product,

@@ -316,3 +316,65 @@ async def test_history_forgets_invites_whose_records_expired(fcore: Core) -> Non
     second = await svc(fcore).issue(INVITER)
     ids = await fcore.store.redis.zrange(K.invites_of(INVITER), 0, -1)
     assert ids == [second.id] and first.id not in ids
+
+
+# --- referral reward caps (atomic, in invite_accept.lua) ---------------------------------------
+
+async def test_concurrent_accepts_never_pass_the_inviters_daily_cap(fcore: Core) -> None:
+    await onboard(fcore, INVITER, bonus=False)
+    friends = [f"tg:{2000 + i}" for i in range(20)]
+    await asyncio.gather(*(onboard(fcore, u, bonus=False) for u in friends))
+    invites = [await svc(fcore).issue(INVITER) for _ in friends]
+    results = await asyncio.gather(*(svc(fcore).accept(u, inv.token) for u, inv in zip(friends, invites)))
+    assert all(a.status == "paired" and a.counted for a in results)
+    paid = [a for a in results if a.paid(INVITER) == 5]
+    capped = [a for a in results if a.inviter_capped]
+    assert len(paid) == 5 and len(capped) == 15
+    assert all(a.paid(INVITER) == 0 for a in capped)
+    assert await fcore.ledger.balance(INVITER) == 25
+    assert len(await fcore.ledger.history(INVITER, 50)) == 5
+    for u in friends:  # every invitee still gets their own once-ever reward
+        assert await fcore.ledger.balance(u) == 3
+    assert await fcore.ledger.reconcile_all() == []
+    assert await svc(fcore).pair_count(INVITER) == 20
+    # a replay repeats the recorded decision: a capped pairing never pays later
+    again = await svc(fcore).accept(capped[0].invitee, invites[friends.index(capped[0].invitee)].token)
+    assert again.status == "replay" and again.inviter_capped and again.paid(INVITER) == 0
+    assert await fcore.ledger.balance(INVITER) == 25
+
+
+async def test_concurrent_invites_to_one_person_pay_the_invitee_once(fcore: Core) -> None:
+    inviters = [f"tg:{3000 + i}" for i in range(10)]
+    await asyncio.gather(*(onboard(fcore, u, bonus=False) for u in [*inviters, FRIEND]))
+    tokens = [(await svc(fcore).issue(u)).token for u in inviters]
+    results = await asyncio.gather(*(svc(fcore).accept(FRIEND, t) for t in tokens))
+    assert all(a.status == "paired" for a in results)
+    assert sum(a.paid(FRIEND) for a in results) == 3
+    assert sum(1 for a in results if a.invitee_rewarded_before) == 9
+    assert await fcore.ledger.balance(FRIEND) == 3
+    for u in inviters:  # each inviter made a brand-new pair and is paid
+        assert await fcore.ledger.balance(u) == 5
+    assert await fcore.ledger.reconcile_all() == []
+
+
+async def test_reward_markers_hold_no_raw_user_ids(fcore: Core) -> None:
+    token = await _pair_setup(fcore)
+    await svc(fcore).accept(FRIEND, token)
+    keys = [k async for k in fcore.store.redis.scan_iter(match="invite:*")]
+    markers = [k for k in keys if k.startswith(("invite:inviteepaid:", "invite:rewardday:"))]
+    assert len(markers) == 2
+    assert all(INVITER not in k and FRIEND not in k for k in markers)
+    day_key = next(k for k in markers if k.startswith("invite:rewardday:"))
+    assert 0 < await fcore.store.redis.ttl(day_key) <= 2 * 86400
+    assert await fcore.store.redis.ttl(next(k for k in markers if k.startswith("invite:inviteepaid:"))) == -1
+
+
+async def test_a_zero_daily_cap_pays_no_inviter_rewards(redis_url: str, tmp_path: Path) -> None:
+    core = make_core(redis_url, tmp_path, clock=FixedClock(T0), REFERRAL_REWARDS_PER_DAY=0)
+    try:
+        token = await _pair_setup(core)
+        acc = await svc(core).accept(FRIEND, token)
+        assert acc.status == "paired" and acc.inviter_capped
+        assert await core.ledger.balance(INVITER) == 0 and await core.ledger.balance(FRIEND) == 3
+    finally:
+        await core.store.close()

@@ -104,3 +104,44 @@ def test_spend_cap_needs_a_price_for_each_model(tmp_path: Path) -> None:
     assert s.product.ai.daily_spend_cap_usd == 0 and s.product.ai.openai_model == "gpt-9-preview"
     with pytest.raises(SettingsError, match="(?i)daily_spend_cap_usd"):
         load_settings({"CONFIG_FILE": _config_with(tmp_path, ("daily_spend_cap_usd = 20.0", "daily_spend_cap_usd = -1"))})
+
+@pytest.mark.parametrize("app_env", ["development", "test", "production"])
+def test_webhook_mode_refuses_to_start_without_a_secret(app_env: str) -> None:
+    env = {"APP_ENV": app_env, "TELEGRAM_WEBHOOK_URL": "https://bot.example/tg/hook",
+           "REDIS_URL": "redis://127.0.0.1:6379/0", "PROFILE_ENCRYPTION_KEY": "k" * 43}
+    if app_env == "production":
+        env["SIGNING_SECRET"] = ""  # production names it among its own requirements too
+    with pytest.raises(SettingsError) as info:
+        load_settings(env)
+    assert "SIGNING_SECRET" in str(info.value)
+    if app_env != "production":
+        assert "TELEGRAM_WEBHOOK_SECRET" in str(info.value)
+    assert load_settings({**env, "TELEGRAM_WEBHOOK_SECRET": "abc_DEF-123", "SIGNING_SECRET": "s"}).env.telegram_webhook_url
+    if app_env != "production":
+        assert load_settings({**env, "TELEGRAM_WEBHOOK_SECRET": "abc_DEF-123"}).env.telegram_webhook_secret
+        assert load_settings({**env, "SIGNING_SECRET": "s"}).env.signing_secret == "s"
+
+
+def test_webhook_secret_must_be_what_telegram_accepts() -> None:
+    with pytest.raises(SettingsError) as info:
+        load_settings({"TELEGRAM_WEBHOOK_SECRET": "has spaces and $"})
+    assert "TELEGRAM_WEBHOOK_SECRET" in str(info.value)
+
+
+def test_referral_rewards_per_day_default_and_env_override() -> None:
+    assert load_settings({}).product.invites.referral_rewards_per_day == 5
+    assert load_settings({"REFERRAL_REWARDS_PER_DAY": "2"}).product.invites.referral_rewards_per_day == 2
+    assert load_settings({"REFERRAL_REWARDS_PER_DAY": "0"}).product.invites.referral_rewards_per_day == 0
+    with pytest.raises(SettingsError) as info:
+        load_settings({"REFERRAL_REWARDS_PER_DAY": "-1"})
+    assert "REFERRAL_REWARDS_PER_DAY" in str(info.value)
+
+
+def test_default_timezone_must_be_a_canonical_iana_zone(tmp_path: Path) -> None:
+    source = Path(__file__).resolve().parents[2] / "config" / "defaults.toml"
+    for bad in ("localtime", "Asia/Calcutta", "posix/Asia/Seoul"):
+        cfg = tmp_path / "tz.toml"
+        cfg.write_text(source.read_text().replace('default_timezone = "Asia/Seoul"', f'default_timezone = "{bad}"'))
+        with pytest.raises(SettingsError) as info:
+            load_settings({"CONFIG_FILE": str(cfg)})
+        assert "default_timezone" in str(info.value)

@@ -29,7 +29,7 @@ async def _run(action: str, as_json: bool) -> int:
     settings = load_settings()
     store = await open_store(settings.env.redis_url, settings.env.data_dir)
     try:
-        core = Core(settings, store)
+        core = await Core.create(settings, store)
         if action == "pause":
             await pause_broadcast(core, by="cli")
         elif action == "resume":

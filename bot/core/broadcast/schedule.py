@@ -10,15 +10,14 @@ and times are computed with ``zoneinfo``, so daylight-saving changes are handled
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-__all__ = ["parse_hhmm", "due_instant", "next_due", "plan", "Plan", "zone"]
+from bot.core.inputs import parse_hhmm as _parse_hhmm
 
-_HHMM = re.compile(r"^([01]?\d|2[0-3])[:시]?\s*([0-5]\d)분?$")
+__all__ = ["parse_hhmm", "due_instant", "next_due", "plan", "Plan", "zone"]
 
 
 @lru_cache(maxsize=1024)
@@ -27,11 +26,9 @@ def zone(tz: str) -> ZoneInfo:
 
 
 def parse_hhmm(text: str) -> str | None:
-    """``"8:05"`` / ``"08:05"`` / ``"0805"`` -> ``"08:05"``; anything else -> None."""
-    m = _HHMM.match(text.strip())
-    if not m:
-        return None
-    return f"{int(m.group(1)):02d}:{m.group(2)}"
+    """``"8:05"`` / ``"08:05"`` / ``"8시 5분"`` -> ``"08:05"``; bare digits (``"0805"``) and
+    anything else -> None. The rule lives in ``bot.core.inputs.parse_hhmm``."""
+    return _parse_hhmm(text)
 
 
 def due_instant(day: date, hhmm: str, tz: str) -> int:

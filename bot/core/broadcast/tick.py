@@ -17,6 +17,7 @@ from bot.core.broadcast.options import BroadcastOptions
 from bot.core.broadcast.schedule import plan
 from bot.core.logs import log_event
 from bot.core.store import K
+from bot.core.timezones import stored_timezone
 
 if TYPE_CHECKING:
     from bot.core.service import Core
@@ -76,7 +77,7 @@ async def tick(core: Core, options: BroadcastOptions | None = None) -> TickResul
             if not hhmm or (tz is None and step is None):  # unsubscribed, or the profile is gone
                 args += [uid, expected, "0", "", "d"]
                 continue
-            p = plan(hhmm, tz or default_tz, now)
+            p = plan(hhmm, stored_timezone(tz, default_tz), now)
             args += [uid, expected, str(p.next_due), p.day.isoformat(), "s" if p.send else "r"]
         for platform, args in groups.items():
             q, ri, dr, ra, al = await script(

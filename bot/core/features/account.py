@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from bot.core.clock import local_day
 from bot.core.errors import BotError, ErrorCode
-from bot.core.profiles import parse_timezone
+from bot.core.timezones import parse_timezone
 from bot.core.reply import Button, Reply
 from bot.core.router import Ctx
 

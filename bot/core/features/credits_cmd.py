@@ -1,12 +1,23 @@
-"""/credits (balance, recent entries, prices) and /buy (packs; invoices on Telegram)."""
+"""/credits (balance, recent entries, prices), /buy (packs; invoices on Telegram), and the
+payment pages Telegram asks every bot that sells with Stars to answer: /terms and /paysupport.
+
+/paysupport with a charge reference (the transaction id of Telegram's payment confirmation)
+looks the payment up *for the caller only* (someone else's reference reads as not found),
+tells them where it stands, and logs ``payment_support_request`` (warning level) so operators
+can find it; refunds are made by operators (``/ops refund``), never automatically. Read-only:
+nothing is written to Redis; Redis down answers SERVICE_UNAVAILABLE.
+"""
 
 from __future__ import annotations
 
+import logging
+import re
 from datetime import datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from bot.core.errors import BotError, ErrorCode
+from bot.core.logs import log_event
 from bot.core.reply import Button, Invoice, Reply
 from bot.core.router import Ctx
 
@@ -16,6 +27,8 @@ if TYPE_CHECKING:
 __all__ = ["register", "invoice_payload", "parse_invoice_payload"]
 
 HISTORY_LINES = 5
+#: What a Telegram charge id can look like (letters, digits and a few separators).
+_CHARGE_REF_RE = re.compile(r"^[A-Za-z0-9_.:-]{4,128}$")
 
 
 def invoice_payload(pack_id: str, uid: str) -> str:
@@ -81,6 +94,35 @@ def register(router: Router) -> None:
             amount=pack.stars,
         )
         return Reply(invoice.title, invoice=invoice, private=True)
+
+    @router.command("terms", needs_profile=False, help_key="help.terms")
+    async def terms(ctx: Ctx) -> Reply:
+        return ctx.reply("terms.summary")
+
+    @router.command("paysupport", needs_profile=False, help_key="help.paysupport")
+    async def paysupport(ctx: Ctx) -> Reply:
+        parts = ctx.args.split()
+        if not parts:
+            return ctx.reply("paysupport.info")
+        ref = parts[0]
+        if not _CHARGE_REF_RE.fullmatch(ref):
+            raise BotError(ErrorCode.VALIDATION_ERROR, "paysupport.bad_reference")
+        from bot.core.payments import payment_info  # payments imports this module
+
+        info = await payment_info(ctx.core, ref)
+        status = info.get("status", "") if info.get("uid") == ctx.uid else ""
+        log_event("payment_support_request", level=logging.WARNING, user=ctx.uid, charge=ref,
+                  status=status or "not_found")
+        if status == "paid":
+            tz = ZoneInfo(ctx.profile.tz) if ctx.profile else ZoneInfo(
+                ctx.core.settings.product.profile.default_timezone)
+            when = datetime.fromtimestamp(int(info.get("ts") or 0) / 1000, tz).strftime("%Y-%m-%d %H:%M")
+            head = ctx.t("paysupport.status_paid", credits=info.get("credits", "?"), when=when)
+        elif status in ("refunding", "refunded", "rejected"):
+            head = ctx.t(f"paysupport.status_{status}")
+        else:
+            head = ctx.t("paysupport.status_not_found")
+        return Reply(head + "\n\n" + ctx.t("paysupport.logged"), private=True)
 
 
 def _kind_label(ctx: Ctx, kind: str) -> str:

@@ -102,7 +102,16 @@ def pairing_reply(core: Core, me: Profile, other: Profile, acc: Acceptance, day:
     if paid > 0:
         extra.append(t(lang, "invite.reward", amount=paid))
     elif acc.status == "paired":
-        extra.append(t(lang, "invite.reward_once"))
+        mine_is_inviter = me.uid == acc.inviter
+        outcome = acc.inviter_outcome if mine_is_inviter else acc.invitee_outcome
+        amount = acc.inviter_amount if mine_is_inviter else acc.invitee_amount
+        if outcome == "c":  # the inviter's rewards for today are used up; the pairing stands
+            extra.append(t(lang, "invite.reward_capped",
+                           limit=core.settings.product.invites.referral_rewards_per_day))
+        elif outcome == "o":  # the invitee reward is once per person, ever
+            extra.append(t(lang, "invite.reward_invitee_once"))
+        elif amount > 0:  # this pair was rewarded before
+            extra.append(t(lang, "invite.reward_once"))
     if acc.status == "paired":
         extra.append(t(lang, "invite.unlocked"))
     if extra:

@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING
 from bot.core.clock import local_day
 from bot.core.errors import BotError, ErrorCode
 from bot.core.i18n import normalize_lang
-from bot.core.profiles import Profile, parse_birth_date, parse_birth_time, parse_timezone
+from bot.core.profiles import Profile, parse_birth_date, parse_birth_time
 from bot.core.reply import Button, Reply
 from bot.core.router import Ctx, Event
+from bot.core.timezones import parse_timezone
 
 if TYPE_CHECKING:
     from bot.core.router import Router

@@ -61,6 +61,13 @@ class K:
         """Hash describing one Telegram Stars payment (uid, pack, amount, status)."""
         return f"payment:tg:{charge_id}"
 
+    # --- secrets --------------------------------------------------------------------
+    @staticmethod
+    def dev_signing_secret() -> str:
+        """Development only (no SIGNING_SECRET): the random signing secret every process shares
+        (64 hex chars, created once with SET NX, never expires)."""
+        return "secret:signing:dev"
+
     # --- rate limits ----------------------------------------------------------------
     @staticmethod
     def ratelimit(scope: str, subject: str) -> str:
@@ -148,6 +155,18 @@ class K:
     def pair_seen(digest: str) -> str:
         """Forever marker (keyed hash of the sorted pair, no raw ids): this pair was counted once."""
         return f"invite:pairseen:{digest}"
+
+    @staticmethod
+    def invitee_rewarded(digest: str) -> str:
+        """Forever marker (keyed hash of the invitee's uid, no raw id): this person received the
+        invitee reward once; survives /delete so it is paid at most once per person ever."""
+        return f"invite:inviteepaid:{digest}"
+
+    @staticmethod
+    def referral_rewards_day(digest: str, day: str) -> str:
+        """Counter of inviter rewards paid to one inviter (keyed hash of the uid) on their local
+        ``day``; expires two days later. Caps referral rewards per inviter per day."""
+        return f"invite:rewardday:{digest}:{day}"
 
     @staticmethod
     def streak(uid: str) -> str:

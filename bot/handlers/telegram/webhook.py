@@ -35,11 +35,22 @@ DEFAULT_PATH = "/telegram/webhook"
 
 
 def webhook_secret(settings: Settings) -> str:
-    """TELEGRAM_WEBHOOK_SECRET, or one derived from SIGNING_SECRET (Telegram allows [A-Za-z0-9_-])."""
-    env = settings.env
-    if env.telegram_webhook_secret:
-        return env.telegram_webhook_secret
-    key = (env.signing_secret or "soul-lab-dev").encode()
+    """TELEGRAM_WEBHOOK_SECRET, or one derived from SIGNING_SECRET (Telegram allows [A-Za-z0-9_-]).
+
+    The derived one is keyed with the configured signing secret — the same bytes the Core
+    signs with (``core.signing_secret``) — and never with the development secret kept in
+    Redis: webhook mode must be explicitly configured. With neither variable set this raises
+    ``SettingsError``, so the webhook route is never mounted and ``setWebhook`` never called
+    (``load_settings`` refuses the same configuration up front).
+    """
+    from bot.core.secrets import configured_signing_secret
+    from bot.core.settings import SettingsError
+
+    if settings.env.telegram_webhook_secret:
+        return settings.env.telegram_webhook_secret
+    key = configured_signing_secret(settings)
+    if key is None:
+        raise SettingsError("webhook mode requires TELEGRAM_WEBHOOK_SECRET or SIGNING_SECRET")
     return hmac.new(key, b"telegram-webhook-secret", hashlib.sha256).hexdigest()
 
 

@@ -218,3 +218,93 @@ async def test_delete_erases_invites_streak_and_board(fcore: Core) -> None:
         assert await r.exists(key) == 0, key
     assert await r.zcard(K.leaderboard_all()) == 0
     assert await r.zcard(K.pairs_of("tg:2")) == 0
+
+
+# --- referral reward caps --------------------------------------------------------------------
+
+async def _invite_and_join(core: Core, inviter: str, friend: str) -> Reply:
+    token = token_of(await say(core, inviter, "/invite"))
+    [joined] = await say(core, friend, f"/join {token}")
+    assert joined.error is None, joined.text
+    return joined
+
+
+async def test_sixth_pairing_of_a_day_pays_the_inviter_nothing_and_says_so(fcore: Core) -> None:
+    outbox = Outbox()
+    fcore.register_sender("tg", outbox)
+    await onboard(fcore, "tg:1", lang="en", bonus=False)
+    friends = [f"tg:{10 + i}" for i in range(7)]
+    for f in friends:
+        await onboard(fcore, f, bonus=False)
+    for f in friends[:5]:
+        await _invite_and_join(fcore, "tg:1", f)
+    assert await fcore.ledger.balance("tg:1") == 25
+    assert all("5 credits" in note.text for _, note in outbox.sent)
+
+    sixth = await _invite_and_join(fcore, "tg:1", friends[5])
+    # the pairing itself stands: compatibility for both, the invitee still gets their own reward
+    assert "궁합 점수" in sixth.text and "복채 3개" in sixth.text
+    assert await fcore.store.redis.exists(K.pair("tg:1", friends[5]))
+    assert await fcore.ledger.balance(friends[5]) == 3
+    # the inviter is paid nothing and told kindly
+    assert await fcore.ledger.balance("tg:1") == 25
+    _, note = outbox.sent[-1]
+    assert "accepted your invite" in note.text and "compatibility" in note.text.lower()
+    assert "today's 5 invite rewards" in note.text and "tomorrow" in note.text
+    assert "5 credits" not in note.text
+    assert (await fcore.ledger.reconcile("tg:1")).ok
+    # the leaderboard still counts the real pairing
+    lb = fcore.extras["leaderboard"]
+    assert await fcore.store.redis.zscore(K.leaderboard_all(), lb.member("tg:1")) == 6
+
+    # the inviter's next local day pays again
+    assert isinstance(fcore.clock, FixedClock)
+    fcore.clock.advance(86400)
+    await _invite_and_join(fcore, "tg:1", friends[6])
+    assert await fcore.ledger.balance("tg:1") == 30
+    assert "5 credits" in outbox.sent[-1][1].text
+
+
+async def test_the_cap_message_in_korean(fcore: Core) -> None:
+    outbox = Outbox()
+    fcore.register_sender("tg", outbox)
+    await onboard(fcore, "tg:1", lang="ko", bonus=False)
+    for i in range(6):
+        await onboard(fcore, f"tg:{20 + i}", bonus=False)
+        await _invite_and_join(fcore, "tg:1", f"tg:{20 + i}")
+    _, note = outbox.sent[-1]
+    assert "오늘은 초대 보상을 이미 5번" in note.text and "내일" in note.text
+
+
+async def test_an_invitee_is_rewarded_once_ever_whoever_invites_them(fcore: Core) -> None:
+    outbox = Outbox()
+    fcore.register_sender("tg", outbox)
+    for uid in ("tg:1", "tg:2", "tg:3"):
+        await onboard(fcore, uid, lang="en", bonus=False)
+    await _invite_and_join(fcore, "tg:1", "tg:3")
+    assert await fcore.ledger.balance("tg:3") == 3
+    # a second inviter: a new pair, so the inviter is paid; the invitee is not paid again
+    second = await _invite_and_join(fcore, "tg:2", "tg:3")
+    assert await fcore.ledger.balance("tg:2") == 5
+    assert await fcore.ledger.balance("tg:3") == 3
+    assert "once per person" in second.text and "compatibility" in second.text
+    assert (await fcore.ledger.reconcile("tg:3")).ok
+
+
+async def test_an_invitee_gets_no_second_reward_after_delete_and_onboarding_again(fcore: Core) -> None:
+    for uid in ("tg:1", "tg:2", "tg:3"):
+        await onboard(fcore, uid, bonus=False)
+    await _invite_and_join(fcore, "tg:1", "tg:3")
+    assert await fcore.ledger.balance("tg:3") == 3
+    await say(fcore, "tg:3", "/delete")
+    [done] = await say(fcore, "tg:3", "/delete confirm")
+    assert done.error is None
+    assert await fcore.ledger.balance("tg:3") == 0
+    await onboard(fcore, "tg:3", bonus=False)
+    again = await _invite_and_join(fcore, "tg:2", "tg:3")
+    assert await fcore.ledger.balance("tg:3") == 0
+    assert "한 번만" in again.text
+    assert await fcore.ledger.balance("tg:2") == 5
+    # and the same pair as before (re-paired after the delete) pays neither side again
+    await _invite_and_join(fcore, "tg:1", "tg:3")
+    assert await fcore.ledger.balance("tg:1") == 5 and await fcore.ledger.balance("tg:3") == 0
