@@ -71,7 +71,13 @@ async def test_a_limited_user_is_told_rate_limited_with_seconds(redis_url: str, 
         reply = (await core.router.handle(ev))[0]
         assert reply.error is ErrorCode.RATE_LIMITED
         assert "60초" in reply.text
-        en = (await core.router.handle(Event("tg", "77", "/help", lang_hint="en")))[0]
+        # the same window: further messages are dropped quietly (one note per window), counted
+        assert await core.router.handle(Event("tg", "77", "/help", lang_hint="en")) == []
+        assert core.metrics.discarded.labels("tg", "rate_limited")._value.get() == 1
+        en_user = Event("tg", "78", "/help", lang_hint="en")
+        for _ in range(3):
+            await core.router.handle(en_user)
+        en = (await core.router.handle(en_user))[0]
         assert "try again in 60 s" in en.text
     finally:
         await core.store.close()

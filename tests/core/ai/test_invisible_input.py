@@ -12,6 +12,7 @@ from bot.core.router import Event
 from bot.core.service import Core
 from tests.fakes.ai_servers import FakeAI
 from tests.support.factory import onboard
+from tests.support.platform import handle_delivered
 
 UID = "tg:710"
 INVISIBLE = [
@@ -26,7 +27,7 @@ INVISIBLE = [
 
 
 async def _say(core: Core, text: str) -> list:
-    return await core.router.handle(Event("tg", UID.partition(":")[2], text, chat_id="710"))
+    return await handle_delivered(core, Event("tg", UID.partition(":")[2], text, chat_id="710"))
 
 
 async def _open_ask_session(core: Core) -> dict:
