@@ -12,6 +12,7 @@ from typing import Any
 from collections.abc import Awaitable, Callable
 
 from bot.core.clock import Clock, SystemClock
+from bot.core import pseudonym
 from bot.core.crypto import FieldCipher, load_or_create_dev_key, parse_key
 from bot.core.credits import Ledger
 from bot.core.logs import log_event
@@ -36,6 +37,7 @@ class Core:
         self.store = store
         self.clock = clock or SystemClock()
         self.started_at = time.time()
+        pseudonym.configure(pseudonym.key_from_settings(settings))  # user ids in logs and Sentry
         key = (parse_key(settings.env.profile_encryption_key) if settings.env.profile_encryption_key
                else load_or_create_dev_key(settings.env.data_dir))
         self.cipher = FieldCipher(key)
