@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 
 from bot.core.clock import Clock, SystemClock
 from bot.core import pseudonym
-from bot.core.crypto import FieldCipher, load_or_create_dev_key, parse_key
+from bot.core.crypto import FieldCipher, load_keys
 from bot.core.credits import Ledger
 from bot.core.logs import log_event
 from bot.core.metrics import Metrics
@@ -38,9 +38,7 @@ class Core:
         self.clock = clock or SystemClock()
         self.started_at = time.time()
         pseudonym.configure(pseudonym.key_from_settings(settings))  # user ids in logs and Sentry
-        key = (parse_key(settings.env.profile_encryption_key) if settings.env.profile_encryption_key
-               else load_or_create_dev_key(settings.env.data_dir))
-        self.cipher = FieldCipher(key)
+        self.cipher = FieldCipher(load_keys(settings.env))  # current key first; older ones decrypt
         self.metrics = Metrics()
         self.ledger = Ledger(store, settings, self.clock)
         self.limiter = RateLimiter(store, settings, self.clock)
