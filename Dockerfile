@@ -1,4 +1,4 @@
-# Soul Lab bot. Production needs REDIS_URL, SIGNING_SECRET and PROFILE_ENCRYPTION_KEY.
+# Soul Lab bot. Production needs REDIS_URL, SIGNING_SECRET and PROFILE_ENCRYPTION_KEY(S).
 FROM python:3.11-slim-bookworm
 
 RUN apt-get update \

@@ -1,4 +1,4 @@
-"""``python -m bot [run|console|broadcast status|pause|resume]``.
+"""``python -m bot [run|console|broadcast status|pause|resume|rotate-keys]``.
 
 With no subcommand: the console chat when no platform token is set, else the platforms.
 """
@@ -6,9 +6,52 @@ With no subcommand: the console chat when no platform token is set, else the pla
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 
-__all__ = ["main"]
+__all__ = ["main", "rotate_keys_cli"]
+
+
+async def _rotate_keys(batch: int, cursor: int) -> int:
+    from bot.core.logs import configure_logging
+    from bot.core.service import Core
+    from bot.core.settings import load_settings
+    from bot.core.store import open_store
+
+    settings = load_settings()
+    configure_logging(settings.env.log_level)
+    store = await open_store(settings.env.redis_url, settings.env.data_dir)
+    try:
+        core = Core(settings, store)
+        print(f"rotate-keys: current key {core.cipher.current_kid}; can read {', '.join(core.cipher.kids)}",
+              flush=True)
+        report = await core.profiles.rotate_keys(
+            batch=batch, cursor=cursor,
+            progress=lambda r: print(f"  cursor={r.cursor} {r.line()}", flush=True))
+    finally:
+        await store.close()
+    print(f"rotate-keys: done. {report.line()}", flush=True)
+    if report.unknown_key:
+        print("rotate-keys: some profiles use a key that is not configured: add it to "
+              "PROFILE_ENCRYPTION_KEYS (after the current key) and run again.", flush=True)
+    if report.busy:
+        print("rotate-keys: some profiles kept changing; run again to finish them.", flush=True)
+    return 1 if (report.unknown_key or report.busy) else 0
+
+
+def rotate_keys_cli(batch: int = 200, cursor: int = 0) -> int:
+    """Re-encrypt stored profiles under the current key; prints counts. Safe to re-run."""
+    from bot.core.errors import ServiceUnavailable
+    from bot.core.settings import SettingsError
+
+    try:
+        return asyncio.run(_rotate_keys(batch, cursor))
+    except SettingsError as err:
+        print(f"soul-lab: {err}", flush=True)
+        return 2
+    except ServiceUnavailable:
+        print("soul-lab: Redis is not reachable; nothing half-written, run rotate-keys again", flush=True)
+        return 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,7 +62,12 @@ def main(argv: list[str] | None = None) -> int:
     bc = sub.add_parser("broadcast", help="daily broadcast: status figures, pause, resume")
     bc.add_argument("action", choices=("status", "pause", "resume"))
     bc.add_argument("--json", action="store_true", help="print the figures as JSON")
+    rk = sub.add_parser("rotate-keys", help="re-encrypt stored birth data under the current key")
+    rk.add_argument("--batch", type=int, default=200, help="profiles per SCAN step")
+    rk.add_argument("--cursor", type=int, default=0, help="resume from a printed SCAN cursor")
     args = parser.parse_args(argv)
+    if args.cmd == "rotate-keys":
+        return rotate_keys_cli(args.batch, args.cursor)
     if args.cmd == "broadcast":
         from bot.core.broadcast.cli import broadcast_cli
 

@@ -22,14 +22,17 @@ HOLD_SWEEP_SECONDS = 10
 
 
 async def build_core(settings: Settings) -> Core:
-    """Open the store and build the Core, resolving the signing secret first (``SIGNING_SECRET``,
-    or in development one random secret shared by every process on the same Redis)."""
+    """Open the store, build the Core (resolving the signing secret first: ``SIGNING_SECRET``,
+    or in development one random secret shared by every process on the same Redis), then the
+    encryption-key check (``KeyCheckError`` stops start-up)."""
     store = await open_store(settings.env.redis_url, settings.env.data_dir)
     try:
-        return await Core.create(settings, store)
+        core = await Core.create(settings, store)
+        await core.profiles.check_keys()
     except BaseException:
         await store.close()
         raise
+    return core
 
 
 async def _sweep_holds(core: Core) -> None:
@@ -183,6 +186,10 @@ def main_entry(mode: str) -> int:
             asyncio.run(run(settings))
     except KeyboardInterrupt:
         pass
+    except SettingsError as err:  # e.g. encryption keys that cannot read the stored data
+        log_event("startup_refused", level=50, error=str(err))
+        print(f"soul-lab: {err}", flush=True)
+        return 2
     except REDIS_ERRORS as err:
         log_event("redis_connection_error", level=50, error=str(err))
         return 1

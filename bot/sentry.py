@@ -1,42 +1,81 @@
-"""Sentry set-up with personal data scrubbed before anything leaves the process."""
+"""Sentry set-up: personal data is redacted before anything leaves the process.
+
+- Every event and breadcrumb passes ``bot.core.redact`` (the same rules as the JSON logs):
+  user ids become keyed pseudonyms in every field (extra, breadcrumbs, tags, contexts,
+  messages, exception values), dates in any common format become ``[date]``, token shapes
+  and secret-named fields are dropped. Inside a pairing (``pair_scope``) ids are hidden.
+- The Redis integration is off: its breadcrumbs name keys, and keys name users (a pair
+  key names both people of a pair).
+- One event per failure: the logging integration only records breadcrumbs; ERROR log lines
+  become events through our own handler, which skips lines marked ``captured=True``
+  (their caller sends the exception with ``Core.capture_exception``, with its tags).
+"""
 
 from __future__ import annotations
 
-import re
+import logging
 from typing import Any
 
+from bot.core.logs import CAPTURED_ATTR
+from bot.core.redact import redact_value
 from bot.core.settings import Settings
 
-__all__ = ["init_sentry", "scrub_event"]
-
-_DATE = re.compile(r"\b(19|20)\d{2}-\d{2}-\d{2}\b")
-_TOKEN = re.compile(r"\b\d{6,12}:[A-Za-z0-9_-]{30,}\b|\bsk-[A-Za-z0-9_-]{10,}\b")
-_SENSITIVE = ("birth", "token", "secret", "password", "api_key", "encryption", "authorization", "cookie")
+__all__ = ["init_sentry", "scrub_event", "scrub_breadcrumb", "close_sentry"]
 
 
-def _scrub(value: Any) -> Any:
-    if isinstance(value, str):
-        return _TOKEN.sub("[token]", _DATE.sub("[date]", value))
-    if isinstance(value, dict):
-        return {k: "[scrubbed]" if any(s in str(k).lower() for s in _SENSITIVE) else _scrub(v)
-                for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_scrub(v) for v in value]
-    return value
+#: The SDK's own times (ISO strings by the time ``before_send`` runs) are not personal dates.
+_KEEP = frozenset({"timestamp", "start_timestamp"})
 
 
 def scrub_event(event: dict[str, Any], hint: Any = None) -> dict[str, Any]:
-    """Drop birth dates (any YYYY-MM-DD), tokens and sensitive fields from an event."""
-    return _scrub(event)  # type: ignore[no-any-return]
+    """The event with ids pseudonymised, dates, tokens and secret-named fields removed."""
+    return redact_value(None, event, keep=_KEEP)
 
 
-def init_sentry(settings: Settings) -> bool:
+def scrub_breadcrumb(crumb: dict[str, Any], hint: Any = None) -> dict[str, Any]:
+    return redact_value(None, crumb, keep=_KEEP)
+
+
+class _NotCaptured(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not getattr(record, CAPTURED_ATTR, False)
+
+
+def _event_handler() -> logging.Handler:
+    from sentry_sdk.integrations.logging import EventHandler
+
+    handler = EventHandler(level=logging.ERROR)
+    handler.addFilter(_NotCaptured())
+    handler.keep_on_reconfigure = True  # type: ignore[attr-defined]
+    return handler
+
+
+def close_sentry() -> None:
+    """Flush and stop Sentry and remove its log handler (shutdown, tests)."""
+    import sentry_sdk
+    from sentry_sdk.integrations.logging import EventHandler
+
+    root = logging.getLogger()
+    root.handlers[:] = [h for h in root.handlers if not isinstance(h, EventHandler)]
+    client = sentry_sdk.get_client()
+    if client.is_active():
+        client.close(timeout=2)
+    sentry_sdk.get_global_scope().set_client(None)
+
+
+def init_sentry(settings: Settings, transport: Any = None) -> bool:
+    """Start Sentry when ``SENTRY_DSN`` is set (``transport``: tests record envelopes)."""
     if not settings.env.sentry_dsn:
         return False
     import sentry_sdk
+    from sentry_sdk.integrations.logging import EventHandler, LoggingIntegration
+    from sentry_sdk.integrations.redis import RedisIntegration
 
     from bot import __version__
 
+    options: dict[str, Any] = {}
+    if transport is not None:
+        options["transport"] = transport
     sentry_sdk.init(
         dsn=settings.env.sentry_dsn,
         environment=settings.env.app_env,
@@ -44,6 +83,11 @@ def init_sentry(settings: Settings) -> bool:
         send_default_pii=False,
         include_local_variables=False,
         before_send=scrub_event,  # type: ignore[arg-type]
-        before_breadcrumb=lambda crumb, hint: _scrub(crumb),
+        before_breadcrumb=scrub_breadcrumb,
+        integrations=[LoggingIntegration(level=logging.INFO, event_level=None)],
+        disabled_integrations=[RedisIntegration],
+        **options,
     )
+    root = logging.getLogger()
+    root.handlers[:] = [h for h in root.handlers if not isinstance(h, EventHandler)] + [_event_handler()]
     return True

@@ -64,7 +64,7 @@ from bot.core.errors import BotError, ErrorCode
 from bot.core.i18n import t
 from bot.core.inputs import clean_display_name
 from bot.core.leaderboard import WEEK_TTL_SECONDS, Leaderboard, week_id
-from bot.core.logs import log_event
+from bot.core.logs import log_event, pair_scope
 from bot.core.store import K, redis_guard
 
 if TYPE_CHECKING:
@@ -282,7 +282,7 @@ class Invites:
             if status == "missing":
                 raise BotError(ErrorCode.NOT_FOUND, "invite.not_found")
             if status == "forbidden":
-                log_event("invite_reissue_forbidden", user=uid, invite=replace)
+                log_event("invite_reissue_forbidden", user=uid)  # not the invite id: it names its owner
                 raise BotError(ErrorCode.FORBIDDEN, "invite.not_yours")
             if status == "not_pending":
                 raise BotError(ErrorCode.CONFLICT, "invite.not_pending")
@@ -299,7 +299,7 @@ class Invites:
                     raise BotError(ErrorCode.CONFLICT, "invite.not_pending")
                 raise BotError(ErrorCode.NOT_FOUND, "invite.not_found")
             if old.inviter != uid:
-                log_event("invite_reissue_forbidden", user=uid, invite=old.id)
+                log_event("invite_reissue_forbidden", user=uid)
                 raise BotError(ErrorCode.FORBIDDEN, "invite.not_yours")
         else:
             found = await self.latest_pending(uid)
@@ -356,7 +356,14 @@ class Invites:
         Raises ``BotError``: ``VALIDATION_ERROR`` forged/altered/garbage token, ``CONFLICT``
         already used by someone else, ``NOT_FOUND`` expired / replaced / unknown invite,
         ``RATE_LIMITED``. Rewards and the day's unlock are applied here, idempotently.
+
+        Logged inside ``pair_scope``: no line written while accepting names either side
+        (the invitee is named once, by the router's ``command_handled`` line).
         """
+        with pair_scope():
+            return await self._accept(uid, token, client_ip=client_ip)
+
+    async def _accept(self, uid: str, token: str, *, client_ip: str | None) -> Acceptance:
         core = self._core
         parsed = self.codec.parse(token)
         if client_ip:
@@ -392,7 +399,7 @@ class Invites:
         if status == "self":
             return Acceptance("self", invite.id, inviter, uid)
         if status == "used":
-            log_event("invite_used", user=uid, invite=invite.id)
+            log_event("invite_used")
             raise BotError(ErrorCode.CONFLICT, "invite.used")
         if status == "expired":
             raise BotError(ErrorCode.NOT_FOUND, "invite.expired")
@@ -405,8 +412,8 @@ class Invites:
         counted = status == "paired" and int(res[3]) == 1
         outcomes = (str(res[4]), str(res[5]))
         if status == "paired":
-            log_event("invite_paired", inviter=inviter, invitee=uid, invite=invite.id, new_pair=counted,
-                      inviter_reward=outcomes[0], invitee_reward=outcomes[1])
+            log_event("invite_paired", new_pair=counted, inviter_reward=outcomes[0],
+                      invitee_reward=outcomes[1])  # no ids and no invite id: they would link the pair
         inviter_res, invitee_res = await self._settle(inviter, inviter_profile, uid, me, paired_at_ms,
                                                       outcomes)
         return Acceptance(status, invite.id, inviter, uid, day, counted, inviter_res, invitee_res,

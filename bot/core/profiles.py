@@ -1,24 +1,72 @@
 """User profiles: language, time zone, consents, onboarding step, encrypted birth data.
 
 A profile is one Redis hash (``profile:<uid>``). Birth date and time are stored only as
-AES-GCM ciphertext (see ``crypto``) and never logged. Redis down: every method raises
-``ServiceUnavailable``.
+AES-GCM ciphertext bound to the owner and the field (see ``crypto``) and never logged.
+Redis down: every method raises ``ServiceUnavailable`` (``check_keys`` logs and skips).
+
+Key rotation: ``rotate_keys`` re-encrypts every stored profile under the current key, one
+profile at a time, each rewritten atomically (WATCH/MULTI); ``check_keys`` runs at start-up
+and refuses to start when stored data names a key this process does not have.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 
+from redis.exceptions import WatchError
+
 from bot.core.clock import Clock
-from bot.core.crypto import FieldCipher
+from bot.core.crypto import FieldCipher, UnknownKeyId
 from bot.core.errors import BotError, ErrorCode
 from bot.core.i18n import Lang, normalize_lang
 from bot.core.inputs import clean_display_name, parse_hhmm
-from bot.core.store import K, Store, redis_guard
+from bot.core.logs import log_event
+from bot.core.settings import SettingsError
+from bot.core.store import REDIS_ERRORS, K, Store, redis_guard
 from bot.core.timezones import parse_timezone, stored_timezone
 
-__all__ = ["Profile", "Profiles", "parse_birth_date", "parse_birth_time", "parse_timezone", "STEPS"]
+__all__ = ["Profile", "Profiles", "parse_birth_date", "parse_birth_time", "parse_timezone", "STEPS",
+           "ENCRYPTED_FIELDS", "KeyCheckError", "KeyCheck", "RotationReport"]
+
+#: Hash fields stored encrypted; the field name is part of each value's associated data.
+ENCRYPTED_FIELDS = ("birth", "birth_time")
+#: How many profiles the start-up check samples.
+KEY_CHECK_SAMPLE = 200
+
+
+class KeyCheckError(SettingsError):
+    """Stored birth data cannot be read with the configured keys: start-up must stop."""
+
+
+@dataclass(frozen=True, slots=True)
+class KeyCheck:
+    """What the start-up check saw in its sample of profiles."""
+
+    sampled: int = 0
+    kids: dict[str, int] = field(default_factory=dict)  # key id -> values seen
+    legacy: int = 0  # v1 values (no key id)
+    legacy_readable: int = 0
+    skipped: bool = False  # Redis was unreachable
+
+
+@dataclass
+class RotationReport:
+    """Counts from ``rotate_keys`` (one profile counts once per pass)."""
+
+    scanned: int = 0
+    rewritten: int = 0
+    current: int = 0
+    missing: int = 0
+    unreadable: int = 0
+    unknown_key: int = 0
+    busy: int = 0
+    cursor: int = 0
+
+    def line(self) -> str:
+        return " ".join(f"{k}={getattr(self, k)}" for k in (
+            "scanned", "rewritten", "current", "unreadable", "unknown_key", "missing", "busy"))
 
 #: Onboarding steps in order; "done" means onboarded.
 STEPS = ("lang", "terms", "share", "birth", "time", "tz", "done")
@@ -93,9 +141,12 @@ class Profiles:
             return None
         birth = None
         if raw.get("birth"):
-            plain = self._cipher.decrypt(raw["birth"], uid)
-            birth = date.fromisoformat(plain) if plain else None
-        birth_time = self._cipher.decrypt(raw["birth_time"], uid) if raw.get("birth_time") else None
+            plain = self._cipher.decrypt(raw["birth"], uid, "birth")
+            try:
+                birth = date.fromisoformat(plain) if plain else None
+            except ValueError:  # a legacy (v1) value moved from another field
+                birth = None
+        birth_time = self._cipher.decrypt(raw["birth_time"], uid, "birth_time") if raw.get("birth_time") else None
         return Profile(
             uid=uid,
             lang=normalize_lang(raw.get("lang")),
@@ -130,10 +181,10 @@ class Profiles:
         fields: dict[str, str] = {}
         for name, value in changes.items():
             if name == "birth":
-                fields["birth"] = (self._cipher.encrypt(value.isoformat(), profile.uid)
+                fields["birth"] = (self._cipher.encrypt(value.isoformat(), profile.uid, "birth")
                                    if isinstance(value, date) else "")
             elif name == "birth_time":
-                fields["birth_time"] = self._cipher.encrypt(str(value), profile.uid) if value else ""
+                fields["birth_time"] = self._cipher.encrypt(str(value), profile.uid, "birth_time") if value else ""
             elif name in ("lang", "tz", "step"):
                 fields[name] = str(value)
             elif name in ("terms_at", "share_at"):
@@ -160,3 +211,117 @@ class Profiles:
             removed += await self._r.delete(K.profile(uid))
             await self._r.srem(K.profiles_index(), uid)
         return removed
+
+    # --- keys ------------------------------------------------------------------------------
+    async def check_keys(self, sample: int = KEY_CHECK_SAMPLE) -> KeyCheck:
+        """Start-up check: can this process read the stored birth data?
+
+        Samples up to ``sample`` profiles (random members of the profiles index) and raises
+        ``KeyCheckError`` when a value names a key id that is not configured, or when
+        legacy ``v1`` values are present and none decrypts with any configured key (the key
+        was changed without keeping the old one). Read-only. Redis down: logs and returns
+        ``skipped`` (a value under a missing key still fails loudly when read).
+        """
+        try:
+            uids = list(await self._r.srandmember(K.profiles_index(), sample) or [])
+            async with self._r.pipeline(transaction=False) as pipe:
+                for uid in uids:
+                    pipe.hmget(K.profile(uid), list(ENCRYPTED_FIELDS))
+                rows = await pipe.execute() if uids else []
+        except REDIS_ERRORS as exc:
+            log_event("profile_key_check_skipped", level=30, error=type(exc).__name__)
+            return KeyCheck(skipped=True)
+        kids: dict[str, int] = {}
+        legacy = legacy_ok = 0
+        for uid, values in zip(uids, rows):
+            for name, token in zip(ENCRYPTED_FIELDS, values):
+                if not token:
+                    continue
+                version, kid = self._cipher.describe(token)
+                if kid is not None:
+                    kids[kid] = kids.get(kid, 0) + 1
+                elif version == "v1":
+                    legacy += 1
+                    legacy_ok += self._cipher.decrypt(token, uid, name) is not None
+        result = KeyCheck(len(uids), kids, legacy, legacy_ok)
+        unknown = sorted(set(kids) - set(self._cipher.kids))
+        configured = ", ".join(self._cipher.kids)
+        if unknown:
+            raise KeyCheckError(
+                f"stored birth data is encrypted with key id(s) {', '.join(unknown)}, which this process "
+                f"does not have (configured: {configured}). Add the missing key(s) to PROFILE_ENCRYPTION_KEYS "
+                "after the current key and restart; see docs/OPERATIONS.md \"Encryption keys\".")
+        if legacy and not legacy_ok:
+            raise KeyCheckError(
+                f"stored birth data (older v1 format) does not decrypt with any configured key "
+                f"(configured: {configured}): PROFILE_ENCRYPTION_KEY was changed. Put the previous key in "
+                "PROFILE_ENCRYPTION_KEYS after the new one, restart, then run `python -m bot rotate-keys`.")
+        log_event("profile_keys_checked", sampled=result.sampled, kids=",".join(sorted(kids)) or "-",
+                  legacy=legacy, current=self._cipher.current_kid)
+        return result
+
+    async def rotate_keys(self, *, batch: int = 200, cursor: int = 0,
+                          progress: Callable[[RotationReport], None] | None = None) -> RotationReport:
+        """Re-encrypt every stored profile's birth data under the current key (and as ``v2``).
+
+        Walks the keyspace with SCAN (``profile:*`` hashes, so a profile missing from the
+        index is not missed), starting at ``cursor`` (0 = from the start). Each profile is
+        rewritten atomically with WATCH/MULTI: if it changes in between (the user edits it,
+        /delete), the transaction aborts and is retried on fresh data, so no edit is lost and a
+        deleted profile is never recreated. Idempotent and resumable: values already under the
+        current key are left alone, so an interrupted run is simply run again (or resumed from
+        the last printed cursor). A profile with an unreadable value or a value under a key
+        this process lacks is left unchanged and counted. Redis down: raises ``ServiceUnavailable``
+        (nothing half-written: each profile is one transaction).
+        """
+        report = RotationReport(cursor=cursor)
+        prefix = K.profile("")
+        while True:
+            async with redis_guard("profiles.rotate_keys"):
+                next_cursor, keys = await self._r.scan(cursor=report.cursor, match=K.profile("*"),
+                                                       count=batch, _type="hash")
+                for key in keys:
+                    report.scanned += 1
+                    outcome = await self._rotate_one(key, key[len(prefix):])
+                    setattr(report, outcome, getattr(report, outcome) + 1)
+            report.cursor = int(next_cursor)
+            if progress is not None:
+                progress(report)
+            if report.cursor == 0:
+                break
+        log_event("profile_keys_rotated", current=self._cipher.current_kid, scanned=report.scanned,
+                  rewritten=report.rewritten, unreadable=report.unreadable, unknown_key=report.unknown_key,
+                  missing=report.missing, busy=report.busy)
+        return report
+
+    async def _rotate_one(self, key: str, uid: str, attempts: int = 10) -> str:
+        """One profile: "rewritten", "current", "missing", "unreadable", "unknown_key" or "busy"."""
+        for _ in range(attempts):
+            async with self._r.pipeline(transaction=True) as pipe:
+                try:
+                    await pipe.watch(key)
+                    values = await pipe.hmget(key, list(ENCRYPTED_FIELDS))
+                    if not any(values) and not await pipe.exists(key):
+                        return "missing"
+                    changes: dict[str, str] = {}
+                    for name, token in zip(ENCRYPTED_FIELDS, values):
+                        if not token or not self._cipher.needs_rotation(token):
+                            continue
+                        try:
+                            plain = self._cipher.decrypt(token, uid, name)
+                        except UnknownKeyId:
+                            log_event("profile_rotate_unknown_key", level=30, user=uid, field=name)
+                            return "unknown_key"
+                        if plain is None:
+                            log_event("profile_rotate_unreadable", level=30, user=uid, field=name)
+                            return "unreadable"
+                        changes[name] = self._cipher.encrypt(plain, uid, name)
+                    if not changes:
+                        return "current"
+                    pipe.multi()
+                    pipe.hset(key, mapping=changes)
+                    await pipe.execute()
+                    return "rewritten"
+                except WatchError:
+                    continue
+        return "busy"

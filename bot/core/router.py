@@ -184,8 +184,8 @@ class Router:
             replies = [self.error_reply(err, langbox[0])]
         except Exception:
             ref = uuid.uuid4().hex[:8]
-            log_event("command_failed", level=logging.ERROR, exc_info=True, command=label, ref=ref,
-                      user=event.uid)
+            log_event("command_failed", level=logging.ERROR, exc_info=True, captured=True, command=label,
+                      ref=ref, user=event.uid)
             self.core.capture_exception(ref=ref, command=label)
             replies = [Reply(t(langbox[0], "error.internal_error_ref", ref=ref), error=ErrorCode.INTERNAL_ERROR)]
         finally:

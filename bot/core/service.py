@@ -18,7 +18,8 @@ from typing import Any
 from collections.abc import Awaitable, Callable
 
 from bot.core.clock import Clock, SystemClock
-from bot.core.crypto import FieldCipher, load_or_create_dev_key, parse_key
+from bot.core import pseudonym
+from bot.core.crypto import FieldCipher, load_keys
 from bot.core.credits import Ledger
 from bot.core.logs import log_event
 from bot.core.metrics import Metrics
@@ -54,9 +55,8 @@ class Core:
         self.store = store
         self.clock = clock or SystemClock()
         self.started_at = time.time()
-        key = (parse_key(settings.env.profile_encryption_key) if settings.env.profile_encryption_key
-               else load_or_create_dev_key(settings.env.data_dir))
-        self.cipher = FieldCipher(key)
+        pseudonym.configure(pseudonym.key_from_secret(secret))  # user ids in logs and Sentry
+        self.cipher = FieldCipher(load_keys(settings.env))  # current key first; older ones decrypt
         self.metrics = Metrics()
         self.ledger = Ledger(store, settings, self.clock, secret)
         self.limiter = RateLimiter(store, settings, self.clock)

@@ -2,9 +2,9 @@
 
 ``load_settings()`` is the only place the environment is read. An invalid value raises
 ``SettingsError`` naming the variable, and ``APP_ENV=production`` refuses to start without
-``REDIS_URL``, ``SIGNING_SECRET`` and ``PROFILE_ENCRYPTION_KEY``. Webhook mode
-(``TELEGRAM_WEBHOOK_URL``) refuses to start without ``TELEGRAM_WEBHOOK_SECRET`` or
-``SIGNING_SECRET`` in every environment.
+``REDIS_URL``, ``SIGNING_SECRET`` and ``PROFILE_ENCRYPTION_KEY`` (or ``PROFILE_ENCRYPTION_KEYS``).
+Webhook mode (``TELEGRAM_WEBHOOK_URL``) refuses to start without ``TELEGRAM_WEBHOOK_SECRET``
+or ``SIGNING_SECRET`` in every environment.
 """
 
 from __future__ import annotations
@@ -200,6 +200,8 @@ class EnvSettings(BaseSettings):
     redis_url: str | None = None
     signing_secret: str | None = None
     profile_encryption_key: str | None = None
+    #: Comma separated, current key first, older keys after (they only decrypt).
+    profile_encryption_keys: str | None = None
     openai_api_key: str | None = None
     anthropic_api_key: str | None = None
     openai_base_url: str | None = None
@@ -239,7 +241,8 @@ class EnvSettings(BaseSettings):
         return v
 
     @field_validator(
-        "signing_secret", "profile_encryption_key", "openai_api_key", "anthropic_api_key",
+        "signing_secret", "profile_encryption_key", "profile_encryption_keys", "openai_api_key",
+        "anthropic_api_key",
         "sentry_dsn", "telegram_bot_token", "telegram_webhook_url", "discord_bot_token",
         "openai_base_url", "anthropic_base_url", "openai_model", "anthropic_model",
         "telegram_webhook_secret",
@@ -363,6 +366,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             name.upper()
             for name in ("redis_url", "signing_secret", "profile_encryption_key")
             if not getattr(env, name)
+            and not (name == "profile_encryption_key" and env.profile_encryption_keys)
         ]
         if missing:
             raise SettingsError(f"APP_ENV=production requires {', '.join(missing)}")

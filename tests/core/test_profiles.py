@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
-from datetime import date
+import asyncio
+import base64
+import logging
+import os
+from collections.abc import AsyncIterator
+from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from bot.__main__ import main as cli_main
+from bot.app import build_core, main_entry
+from bot.core.crypto import key_id
 from bot.core.errors import BotError, ErrorCode
-from bot.core.profiles import parse_birth_date
+from bot.core.profiles import KeyCheckError, RotationReport, parse_birth_date
 from bot.core.router import Event
 from bot.core.service import Core
 from bot.core.store import K
-from tests.support.factory import onboard
+from tests.support.factory import TEST_KEY, make_core, onboard
+from tests.support.factory import test_settings as settings_for
 
 
 def ev(text: str, user: str = "500", lang: str | None = "ko") -> Event:
@@ -54,7 +65,7 @@ async def test_onboarding_by_text_grants_the_welcome_bonus(core: Core) -> None:
 async def test_birth_date_is_encrypted_at_rest(core: Core) -> None:
     await _onboard_by_text(core)
     raw = await core.store.redis.hgetall(K.profile("tg:500"))
-    assert raw["birth"].startswith("v1:")
+    assert raw["birth"].startswith(f"v2:{core.cipher.current_kid}:")
     assert "1991" not in raw["birth"] and "03-21" not in str(raw)
     # A ciphertext copied to another profile does not decrypt there.
     await onboard(core, "tg:501", birth=date(2000, 1, 1))
@@ -112,3 +123,236 @@ async def test_unknown_command_and_plain_text_get_a_hint(core: Core) -> None:
     assert "/help" in unknown.text and unknown.error is None
     text = (await core.router.handle(ev("안녕하세요")))[0]
     assert "/fortune" in text.text
+
+
+# --- encryption keys: field binding, legacy values, rotation, the start-up check ---------------
+
+KEY_A = bytes(range(32))
+KEY_B = bytes(range(32, 64))
+
+
+def b64(key: bytes) -> str:
+    return base64.urlsafe_b64encode(key).decode()
+
+
+def legacy_v1(key: bytes, plaintext: str, owner: str) -> str:
+    """A value exactly as the first release wrote it (associated data = owner, no key id)."""
+    nonce = os.urandom(12)
+    return "v1:" + base64.urlsafe_b64encode(nonce + AESGCM(key).encrypt(nonce, plaintext.encode(),
+                                                                          owner.encode())).decode()
+
+
+@pytest.fixture
+async def two_cores(redis_url: str, tmp_path: Path) -> AsyncIterator[tuple[Core, Core]]:
+    """A core with only the old key A, and one after rotation began: keys B (current), A."""
+    old = make_core(redis_url, tmp_path, profile_encryption_key="", profile_encryption_keys=b64(KEY_A))
+    new = make_core(redis_url, tmp_path, profile_encryption_key="",
+                    profile_encryption_keys=f"{b64(KEY_B)},{b64(KEY_A)}")
+    yield old, new
+    await old.store.close()
+    await new.store.close()
+
+
+async def test_birth_date_and_time_cannot_be_swapped(core: Core) -> None:
+    profile = await onboard(core, "tg:500", birth=date(1990, 5, 17))
+    await core.profiles.update(profile, birth_time="07:30")
+    raw = await core.store.redis.hgetall(K.profile("tg:500"))
+    await core.store.redis.hset(K.profile("tg:500"), mapping={"birth": raw["birth_time"],
+                                                              "birth_time": raw["birth"]})
+    swapped = await core.profiles.get("tg:500")
+    assert swapped is not None and swapped.birth is None and swapped.birth_time is None
+    await core.store.redis.hset(K.profile("tg:500"), mapping=raw)
+    back = await core.profiles.get("tg:500")
+    assert back is not None and back.birth == date(1990, 5, 17) and back.birth_time == "07:30"
+
+
+async def test_legacy_v1_profiles_are_still_read(core: Core) -> None:
+    await onboard(core, "tg:500")
+    await core.store.redis.hset(K.profile("tg:500"), mapping={
+        "birth": legacy_v1(base64.urlsafe_b64decode(TEST_KEY), "1985-12-22", "tg:500"),
+        "birth_time": legacy_v1(base64.urlsafe_b64decode(TEST_KEY), "23:10", "tg:500")})
+    profile = await core.profiles.get("tg:500")
+    assert profile is not None and profile.birth == date(1985, 12, 22) and profile.birth_time == "23:10"
+    assert profile.onboarded
+
+
+async def _seed(core: Core, n: int) -> dict[str, date]:
+    """``n`` onboarded profiles with a birth date and a birth time ("HH:15", HH = i % 24)."""
+    births = {}
+    for i in range(n):
+        uid = f"tg:{7000 + i}"
+        births[uid] = date(1960 + i % 40, 1 + i % 12, 1 + i % 28)
+        profile = await onboard(core, uid, birth=births[uid], bonus=False)
+        await core.profiles.update(profile, birth_time=f"{i % 24:02d}:15")
+    return births
+
+
+async def _kids(core: Core) -> set[str]:
+    out = set()
+    async for key in core.store.redis.scan_iter(match="profile:*", _type="hash"):
+        for name in ("birth", "birth_time"):
+            token = await core.store.redis.hget(key, name)
+            if token:
+                out.add(token.split(":")[1] if token.startswith("v2:") else "v1")
+    return out
+
+
+async def test_rotation_with_two_keys_is_resumable_and_idempotent(two_cores: tuple[Core, Core]) -> None:
+    old, new = two_cores
+    births = await _seed(old, 40)
+    legacy_uid = "tg:6999"  # one profile still in the first release's format
+    legacy = await onboard(old, legacy_uid, birth=date(1970, 1, 1), bonus=False)
+    await old.store.redis.hset(K.profile(legacy_uid), "birth", legacy_v1(KEY_A, "1971-02-03", legacy_uid))
+    births[legacy_uid] = date(1971, 2, 3)
+    assert legacy.uid == legacy_uid and await _kids(old) == {key_id(KEY_A), "v1"}
+
+    class Interrupted(Exception):
+        pass
+
+    seen: list[RotationReport] = []
+
+    def stop_once_some_are_done(report: RotationReport) -> None:
+        if report.rewritten and report.cursor:
+            seen.append(report)
+            raise Interrupted  # as if the operator pressed Ctrl-C half way
+
+    with pytest.raises(Interrupted):
+        await new.profiles.rotate_keys(batch=10, progress=stop_once_some_are_done)
+    assert 0 < seen[0].rewritten < len(births)
+    half_way = await _kids(new)
+    assert key_id(KEY_B) in half_way and half_way - {key_id(KEY_B)}  # part done, part left
+    second = await new.profiles.rotate_keys(batch=10)
+    assert second.rewritten > 0 and second.unreadable == second.unknown_key == second.busy == 0
+    assert await _kids(new) == {key_id(KEY_B)}
+    third = await new.profiles.rotate_keys(batch=10)
+    assert third.rewritten == 0 and third.current == third.scanned == len(births)
+    # The old key can now be dropped: a process with only key B reads everything.
+    only_b = make_core(new.settings.env.redis_url or "", new.settings.env.data_dir, profile_encryption_key="",
+                       profile_encryption_keys=b64(KEY_B))
+    try:
+        for uid, birth in births.items():
+            profile = await only_b.profiles.get(uid)
+            assert profile is not None and profile.birth == birth and profile.onboarded
+            if uid != legacy_uid:
+                assert profile.birth_time == f"{(int(uid[3:]) - 7000) % 24:02d}:15"
+        assert (await only_b.profiles.check_keys()).kids == {key_id(KEY_B): 2 * len(births) - 1}
+    finally:
+        await only_b.store.close()
+
+
+async def test_rotation_never_loses_a_concurrent_edit(two_cores: tuple[Core, Core]) -> None:
+    """A process not yet switched keeps writing with the old key (it can read the new one: keys
+    A,B) while rotation runs: every profile ends with its last edit (WATCH/MULTI retries), and
+    a deleted profile stays deleted."""
+    _, new = two_cores
+    old = make_core(new.settings.env.redis_url or "", new.settings.env.data_dir, profile_encryption_key="",
+                    profile_encryption_keys=f"{b64(KEY_A)},{b64(KEY_B)}")
+    births = await _seed(old, 6)
+    last: dict[str, date] = {}
+    running = True
+
+    async def keep_editing(uid: str, i: int) -> None:
+        day = 0
+        while running:
+            day += 1
+            profile = await old.profiles.get(uid)
+            # Rotation may re-encrypt, never bring back an older value.
+            assert profile is not None and profile.birth == last.get(uid, births[uid])
+            last[uid] = date(2000 + i, 1, 1) + timedelta(days=day)
+            await old.profiles.update(profile, birth=last[uid])
+
+    editors = [asyncio.create_task(keep_editing(uid, i)) for i, uid in enumerate(births) if uid != "tg:7001"]
+    reports = []
+    for n in range(8):
+        if n == 3:
+            await new.profiles.delete("tg:7001")
+        reports.append(await new.profiles.rotate_keys(batch=2))
+    running = False
+    await asyncio.gather(*editors)
+    assert sum(r.rewritten for r in reports) > 0 and all(r.unreadable == r.unknown_key == 0 for r in reports)
+    assert await new.store.redis.exists(K.profile("tg:7001")) == 0  # not recreated by a rewrite
+    for uid in last:
+        profile = await new.profiles.get(uid)
+        assert profile is not None and profile.birth == last[uid], uid
+    final = await new.profiles.rotate_keys()  # the editors have stopped: everything is rotated now
+    assert final.busy == 0 and await _kids(new) == {key_id(KEY_B)}
+    await old.store.close()
+
+
+async def test_start_up_refuses_data_under_a_key_it_does_not_have(two_cores: tuple[Core, Core],
+                                                                   redis_url: str, tmp_path: Path) -> None:
+    old, new = two_cores
+    await _seed(old, 5)
+    assert (await new.profiles.check_keys()).kids == {key_id(KEY_A): 10}
+    settings = settings_for(redis_url, tmp_path, profile_encryption_key="", profile_encryption_keys=b64(KEY_B))
+    with pytest.raises(KeyCheckError, match=key_id(KEY_A)) as info:
+        await build_core(settings)
+    assert "PROFILE_ENCRYPTION_KEYS" in str(info.value)
+    good = await build_core(settings_for(redis_url, tmp_path, profile_encryption_key="",
+                                          profile_encryption_keys=f"{b64(KEY_B)},{b64(KEY_A)}"))
+    await good.store.close()
+
+
+async def test_start_up_refuses_legacy_data_after_the_key_was_changed(core: Core, redis_url: str,
+                                                                      tmp_path: Path) -> None:
+    await onboard(core, "tg:500")
+    await core.store.redis.hset(K.profile("tg:500"), "birth", legacy_v1(KEY_A, "1990-05-17", "tg:500"))
+    with pytest.raises(KeyCheckError, match="PROFILE_ENCRYPTION_KEY was changed"):
+        await build_core(settings_for(redis_url, tmp_path, profile_encryption_key=b64(KEY_B)))
+    fine = await build_core(settings_for(redis_url, tmp_path, profile_encryption_key="",
+                                          profile_encryption_keys=f"{b64(KEY_B)},{b64(KEY_A)}"))
+    assert (await fine.profiles.check_keys()).legacy_readable == 1
+    await fine.store.close()
+
+
+async def test_main_refuses_to_start_with_a_clear_message(two_cores: tuple[Core, Core], redis_url: str,
+                                                          tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    old, _ = two_cores
+    await _seed(old, 2)
+    for name, value in {"APP_ENV": "test", "REDIS_URL": redis_url, "DATA_DIR": str(tmp_path), "PORT": "0",
+                        "SIGNING_SECRET": "s", "PROFILE_ENCRYPTION_KEY": "",
+                        "PROFILE_ENCRYPTION_KEYS": b64(KEY_B), "TELEGRAM_BOT_TOKEN": "",
+                        "DISCORD_BOT_TOKEN": "", "SENTRY_DSN": ""}.items():
+        monkeypatch.setenv(name, value)
+    root = logging.getLogger()
+    saved = root.handlers[:]
+    try:
+        code = await asyncio.to_thread(main_entry, "run")
+    finally:
+        root.handlers[:] = saved
+    assert code == 2
+    assert f"key id(s) {key_id(KEY_A)}" in capsys.readouterr().out
+
+
+async def test_rotate_keys_command_prints_counts(two_cores: tuple[Core, Core], redis_url: str, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    old, new = two_cores
+    births = await _seed(old, 3)
+    for name, value in {"APP_ENV": "test", "REDIS_URL": redis_url, "DATA_DIR": str(tmp_path),
+                        "SIGNING_SECRET": "s", "PROFILE_ENCRYPTION_KEY": "",
+                        "PROFILE_ENCRYPTION_KEYS": f"{b64(KEY_B)},{b64(KEY_A)}"}.items():
+        monkeypatch.setenv(name, value)
+    root = logging.getLogger()
+    saved = root.handlers[:]
+    try:
+        first = await asyncio.to_thread(cli_main, ["rotate-keys", "--batch", "50"])
+        again = await asyncio.to_thread(cli_main, ["rotate-keys"])
+    finally:
+        root.handlers[:] = saved
+    out = capsys.readouterr().out
+    assert first == again == 0
+    assert f"done. scanned={len(births)} rewritten={len(births)} current=0" in out
+    assert f"done. scanned={len(births)} rewritten=0 current={len(births)}" in out
+    assert await _kids(new) == {key_id(KEY_B)}
+
+
+async def test_a_value_under_a_missing_key_is_an_error_not_a_missing_birth_date(
+        two_cores: tuple[Core, Core]) -> None:
+    old, new = two_cores
+    await onboard(new, "tg:500", birth=date(1990, 5, 17))  # written with key B
+    before = await new.store.redis.hgetall(K.profile("tg:500"))
+    reply = (await old.router.handle(ev("/credits")))[0]  # a process that only has key A
+    assert reply.error is ErrorCode.INTERNAL_ERROR and "간단한 설정" not in reply.text  # no re-onboarding
+    assert await old.store.redis.hgetall(K.profile("tg:500")) == before

@@ -20,7 +20,7 @@ from bot.core.errors import BotError, ErrorCode
 from bot.core.i18n import t
 from bot.core.invites import Acceptance, Invite, Invites, partner_name
 from bot.core.leaderboard import Leaderboard
-from bot.core.logs import log_event
+from bot.core.logs import log_event, pair_scope
 from bot.core.reply import MAX_BUTTON_DATA_BYTES, Button, Reply
 from bot.core.router import Ctx
 
@@ -159,6 +159,12 @@ async def join_flow(core: Core, uid: str, token: str, *, profile: Profile | None
     await core.sessions.drop(uid, JOIN_SESSION)
     if acc.status == "self":
         return [Reply(t(lang, "invite.self"))]
+    with pair_scope():  # the inviter is read and notified here: no log line may name both sides
+        return await _answer_pairing(core, profile, acc)
+
+
+async def _answer_pairing(core: Core, profile: Profile, acc: Acceptance) -> list[Reply]:
+    """Both sides' pairing messages: the invitee's is returned, the inviter's pushed."""
     inviter = await core.profiles.get(acc.inviter)
     if inviter is None:
         raise BotError(ErrorCode.NOT_FOUND, "invite.not_found")
@@ -169,7 +175,7 @@ async def join_flow(core: Core, uid: str, token: str, *, profile: Profile | None
         try:
             await core.notify(acc.inviter, theirs)
         except Exception:  # a failed push must not undo or hide the pairing
-            log_event("invite_notify_failed", level=40, exc_info=True, user=acc.inviter)
+            log_event("invite_notify_failed", level=40, exc_info=True)
         return [mine]
     # replay: show today's compatibility again; nothing new is paid
     return [pairing_reply(core, profile, inviter, acc, local_day(core.clock, profile.tz))]

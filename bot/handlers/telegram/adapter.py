@@ -276,7 +276,7 @@ class TelegramAdapter:
 
     async def _failed(self, update: Update) -> None:
         ref = uuid.uuid4().hex[:8]
-        log_event("telegram_handler_error", level=logging.ERROR, exc_info=True, ref=ref,
+        log_event("telegram_handler_error", level=logging.ERROR, exc_info=True, captured=True, ref=ref,
                   update_id=update.update_id)
         self.core.capture_exception(ref=ref, update_id=str(update.update_id))
         user = update.effective_user
