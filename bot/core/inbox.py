@@ -89,7 +89,7 @@ class Inbox:
 
     def _seal(self, payload: dict[str, Any]) -> str:
         return self.core.cipher.encrypt(json.dumps(payload, ensure_ascii=False, separators=(",", ":")),
-                                        f"inbox:{self.platform}")
+                                        f"inbox:{self.platform}", "update")
 
     async def put(self, items: Sequence[tuple[str, str, dict[str, Any]]]) -> list[bool]:
         """Store ``(update id, chat key, payload)`` items; True for each stored now.
@@ -225,7 +225,10 @@ class Inbox:
             asyncio.get_running_loop().create_task(self._delete(p, entry_id))
 
     async def _run(self, p: int, entry_id: str, fields: dict[str, str]) -> None:
-        plain = self.core.cipher.decrypt(fields.get("p", ""), f"inbox:{self.platform}")
+        try:
+            plain = self.core.cipher.decrypt(fields.get("p", ""), f"inbox:{self.platform}", "update")
+        except Exception:  # a key id this process does not have
+            plain = None
         if plain is None:  # unreadable (a key the process does not have): keep it for one that does
             log_event("inbox_entry_unreadable", level=logging.ERROR, platform=self.platform, entry=entry_id)
             return

@@ -141,12 +141,12 @@ class Outbox:
         self.kinds[name] = kind
 
     def _seal(self, job_id: str, value: Any) -> str:
-        return self.core.cipher.encrypt(json.dumps(value, ensure_ascii=False), f"outbox:{job_id}")
+        return self.core.cipher.encrypt(json.dumps(value, ensure_ascii=False), f"outbox:{job_id}", "job")
 
     def _open(self, job_id: str, token: str | None) -> Any:
         if not token:
             return None
-        plain = self.core.cipher.decrypt(token, f"outbox:{job_id}")
+        plain = self.core.cipher.decrypt(token, f"outbox:{job_id}", "job")
         return json.loads(plain) if plain is not None else None
 
     async def enqueue(self, job_id: str, kind: str, uid: str, *, lang: str, data: dict[str, Any] | None = None,
@@ -187,7 +187,8 @@ class Outbox:
     async def state(self, job_id: str) -> str | None:
         """The job's state (new, answered, sent, delivered, failed, unknown) or None."""
         async with redis_guard("outbox.state"):
-            return await self.core.store.redis.hget(K.outbox_job(job_id), "state")  # type: ignore[no-any-return]
+            state: str | None = await self.core.store.redis.hget(K.outbox_job(job_id), "state")
+        return state
 
     # --- running ----------------------------------------------------------------------
     def kick(self, job_id: str) -> None:
@@ -196,13 +197,17 @@ class Outbox:
             return
         task = asyncio.get_running_loop().create_task(self._guarded_run(job_id))
         self._running[job_id] = task
-        task.add_done_callback(lambda _t, j=job_id: self._running.pop(j, None))
+
+        def forget(_: asyncio.Task[None]) -> None:
+            self._running.pop(job_id, None)
+
+        task.add_done_callback(forget)
 
     async def _guarded_run(self, job_id: str) -> None:
         async with self._slots:
             try:
                 await self.run_once(job_id)
-            except (ServiceUnavailable, *REDIS_ERRORS):
+            except (ServiceUnavailable, *REDIS_ERRORS):  # type: ignore[misc]
                 log_event("outbox_redis_unavailable", level=logging.WARNING, job=job_id)
             except asyncio.CancelledError:
                 raise

@@ -364,7 +364,7 @@ def register(router: Router) -> None:
         text = guard(ctx, question, kind).text if question.strip() else prompts().default_question(kind, ctx.lang)
         return (Message("user", text),)
 
-    async def reading_fortune(ctx: Ctx) -> Reply:
+    async def reading_fortune(ctx: Ctx) -> Reply | list[Reply]:
         p = ctx.profile
         assert p is not None and p.birth is not None
         birth = p.birth
@@ -383,7 +383,7 @@ def register(router: Router) -> None:
 
         return await paid_reading(ctx, "fortune", day, "today", build)
 
-    async def reading_tarot(ctx: Ctx, args: str) -> Reply:
+    async def reading_tarot(ctx: Ctx, args: str) -> Reply | list[Reply]:
         from bot.core.features.content_cmd import draw_tarot, parse_tarot_args
         from bot.core.tarot import TarotEngine, normalize_question
 
@@ -419,7 +419,7 @@ def register(router: Router) -> None:
 
         return await paid_reading(ctx, "tarot", day, _digest(reading.spread, normalize_question(question)), build)
 
-    async def reading_pair(ctx: Ctx, args: str) -> Reply:
+    async def reading_pair(ctx: Ctx, args: str) -> Reply | list[Reply]:
         from bot.core.chemistry import compatibility, render_compat
 
         p = ctx.profile
@@ -448,7 +448,7 @@ def register(router: Router) -> None:
 
         return await paid_reading(ctx, "pair", day, _digest(*sorted((ctx.uid, other))), build)
 
-    async def report_reading(ctx: Ctx) -> Reply:
+    async def report_reading(ctx: Ctx) -> Reply | list[Reply]:
         p = ctx.profile
         assert p is not None and p.birth is not None
         birth = p.birth
@@ -472,7 +472,7 @@ def register(router: Router) -> None:
         return await paid_reading(ctx, "report", day, _digest("week", week_start.isoformat()), build)
 
     @router.command("reading", help_key="help.reading", aliases=("풀이",))
-    async def reading(ctx: Ctx) -> Reply:
+    async def reading(ctx: Ctx) -> Reply | list[Reply]:
         kind, _, rest = ctx.args.strip().partition(" ")
         kind, rest = kind.lower(), rest.strip()
         if kind == "fortune":
@@ -493,5 +493,5 @@ def register(router: Router) -> None:
         ])
 
     @router.command("report", help_key="help.report", aliases=("리포트",))
-    async def report(ctx: Ctx) -> Reply:
+    async def report(ctx: Ctx) -> Reply | list[Reply]:
         return await report_reading(ctx)
