@@ -412,8 +412,7 @@ class Invites:
         counted = status == "paired" and int(res[3]) == 1
         outcomes = (str(res[4]), str(res[5]))
         if status == "paired":
-            log_event("invite_paired", new_pair=counted, inviter_reward=outcomes[0],
-                      invitee_reward=outcomes[1])  # no ids and no invite id: they would link the pair
+            log_event("invite_paired", new_pair=counted)  # no ids and no invite id: they would link the pair
         inviter_res, invitee_res = await self._settle(inviter, inviter_profile, uid, me, paired_at_ms,
                                                       outcomes)
         return Acceptance(status, invite.id, inviter, uid, day, counted, inviter_res, invitee_res,

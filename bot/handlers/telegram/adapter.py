@@ -54,6 +54,8 @@ __all__ = ["TelegramAdapter", "ALLOWED_UPDATES", "command_list", "chat_key"]
 ALLOWED_UPDATES = ["message", "callback_query", "pre_checkout_query"]
 GROUP_TYPES = ("group", "supergroup")
 POLL_BACKOFF_MAX = 30.0
+#: While Redis is down the unconfirmed batch is re-tried this often at most (resume quickly).
+STORE_RETRY_MAX = 5.0
 
 
 def chat_key(update: dict[str, Any]) -> str:
@@ -243,7 +245,7 @@ class TelegramAdapter:
                     if self._stopping:
                         return  # not confirmed: Telegram delivers them again to the next process
                     await asyncio.sleep(backoff)
-                    backoff = min(POLL_BACKOFF_MAX, backoff * 2)
+                    backoff = min(STORE_RETRY_MAX, backoff * 2)
             backoff = 0.5
             offset = max(int(u["update_id"]) for u in updates) + 1
 
