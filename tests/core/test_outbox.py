@@ -1,0 +1,189 @@
+"""The durable outbox on real Redis: every delivery outcome with the money checked, crashes
+between steps, takeover by another process, fencing of a stalled owner."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.core.clock import FixedClock
+from bot.core.delivery import DeliveryBlocked, DeliveryFailed, DeliveryRetryAfter, DeliveryUnknown
+from bot.core.outbox import Job, JobKind, Produced
+from bot.core.reply import Reply
+from bot.core.service import Core
+from bot.core.store import K
+from tests.support.factory import make_core, onboard
+from tests.support.platform import RecordingPlatform
+
+UID = "tg:4100"
+T0 = 1_800_000_000.0
+
+
+def two_processes(redis_url: str, tmp_path: Path) -> tuple[Core, Core, FixedClock]:
+    clock = FixedClock(T0)
+    return make_core(redis_url, tmp_path, clock=clock), make_core(redis_url, tmp_path, clock=clock), clock
+
+
+class Counting:
+    """A job kind whose ``produce`` counts calls (stands in for the AI chain)."""
+
+    def __init__(self, charge: bool = True) -> None:
+        self.calls = 0
+        self.done: list[str] = []
+        self.charge = charge
+
+    async def produce(self, job: Job) -> Produced:
+        self.calls += 1
+        return Produced(Reply(f"answer {self.calls}", private=True), charge=self.charge, data={"n": self.calls})
+
+    async def on_done(self, job: Job, outcome: str) -> None:
+        self.done.append(outcome)
+
+    def install(self, *cores: Core) -> None:
+        for c in cores:
+            c.outbox.register("counting", JobKind(self.produce, self.on_done))
+
+
+async def paid_job(core: Core, job_id: str = "job-1") -> None:
+    hold = await core.ledger.hold(UID, 1, "test", f"idem-{job_id}")
+    created = await core.outbox.enqueue(job_id, "counting", UID, lang="ko", hold=hold, kick=False)
+    assert created
+
+
+async def money(core: Core) -> dict[str, int]:
+    assert (await core.ledger.reconcile(UID)).ok
+    return await core.ledger.account(UID)
+
+
+async def test_delivered_is_captured_once_and_enqueue_is_idempotent(redis_url: str, tmp_path: Path) -> None:
+    core, _, _ = two_processes(redis_url, tmp_path)
+    kind = Counting()
+    kind.install(core)
+    rec = RecordingPlatform.install(core)
+    await onboard(core, UID)
+    await paid_job(core)
+    assert not await core.outbox.enqueue("job-1", "counting", UID, lang="ko", kick=False)  # re-handled update
+    assert await core.outbox.run_once("job-1") == "delivered"
+    assert [r.text for r in rec.to("4100")] == ["answer 1"]
+    acct = await money(core)
+    assert acct["balance"] == 2 and acct["held"] == 0 and acct["spent"] == 1
+    assert kind.done == ["delivered"] and await core.outbox.state("job-1") == "delivered"
+    assert await core.outbox.run_once("job-1") is None  # finished: nothing runs again
+    assert 0 < await core.store.redis.ttl(K.outbox_job("job-1")) <= core.settings.product.delivery.keep_seconds
+
+
+async def test_a_fallback_is_sent_but_never_charged(redis_url: str, tmp_path: Path) -> None:
+    core, _, _ = two_processes(redis_url, tmp_path)
+    Counting(charge=False).install(core)
+    rec = RecordingPlatform.install(core)
+    await onboard(core, UID)
+    await paid_job(core)
+    assert await core.outbox.run_once("job-1") == "delivered"
+    assert len(rec.to("4100")) == 1 and (await money(core))["balance"] == 3
+
+
+async def test_transient_failures_are_retried_with_the_hold_renewed(redis_url: str, tmp_path: Path) -> None:
+    core, _, clock = two_processes(redis_url, tmp_path)
+    Counting().install(core)
+    rec = RecordingPlatform.install(core)
+    await onboard(core, UID)
+    await paid_job(core)
+    rec.fail(DeliveryFailed("500 Internal Server Error"), DeliveryRetryAfter(60))
+    assert await core.outbox.run_once("job-1") == "answered"  # 500: due again after backoff
+    assert await core.outbox.run_once("job-1") is None  # not due yet
+    clock.advance(core.settings.product.delivery.backoff_base_seconds + 0.01)
+    assert await core.outbox.run_once("job-1") == "answered"  # 429: due after retry_after (60 s)
+    # Past the hold's original deadline (45 s): the outbox renewed it, so the sweeper keeps it.
+    clock.advance(core.settings.product.credits.hold_deadline_seconds + 5)
+    assert await core.ledger.release_expired() == 0
+    assert (await core.ledger.account(UID))["held"] == 1
+    assert await core.outbox.run_once("job-1") is None  # still waiting out the 429
+    clock.advance(10)
+    assert await core.outbox.run_once("job-1") == "delivered"
+    acct = await money(core)
+    assert acct["balance"] == 2 and acct["held"] == 0 and rec.attempts == 3
+
+
+async def test_retries_exhausted_and_blocked_release_the_hold(redis_url: str, tmp_path: Path) -> None:
+    core, _, clock = two_processes(redis_url, tmp_path)
+    kind = Counting()
+    kind.install(core)
+    rec = RecordingPlatform.install(core)
+    await onboard(core, UID)
+    await paid_job(core, "job-a")
+    rec.fail(DeliveryFailed("502"))
+    assert await core.outbox.run_once("job-a") == "answered"
+    clock.advance(core.settings.product.delivery.retry_seconds + 1)
+    rec.fail(DeliveryFailed("502"))
+    assert await core.outbox.run_once("job-a") == "failed"
+    await paid_job(core, "job-b")
+    rec.fail(DeliveryBlocked("403 blocked"))
+    assert await core.outbox.run_once("job-b") == "failed"
+    acct = await money(core)
+    assert acct["balance"] == 3 and acct["held"] == 0 and rec.sent == []
+    assert kind.done == ["failed", "failed"]
+
+
+async def test_unknown_outcome_is_not_charged_and_not_resent(redis_url: str, tmp_path: Path) -> None:
+    core, _, clock = two_processes(redis_url, tmp_path)
+    kind = Counting()
+    kind.install(core)
+    rec = RecordingPlatform.install(core)
+    await onboard(core, UID)
+    await paid_job(core)
+    rec.fail(DeliveryUnknown("read timeout after the request left"))
+    assert await core.outbox.run_once("job-1") == "unknown"
+    clock.advance(3600)
+    assert await core.outbox.run_once("job-1") is None
+    assert rec.attempts == 1 and kind.done == ["unknown"]
+    assert (await money(core))["balance"] == 3
+
+
+async def test_crash_after_the_answer_was_saved_sends_it_without_asking_again(redis_url: str,
+                                                                               tmp_path: Path) -> None:
+    first, second, clock = two_processes(redis_url, tmp_path)
+    kind = Counting()
+    kind.install(first, second)
+    RecordingPlatform.install(first)
+    rec2 = RecordingPlatform.install(second)
+    await onboard(first, UID)
+    await paid_job(first)
+
+    class Crash(BaseException):
+        pass
+
+    async def dies(*_: object, **__: object) -> None:
+        raise Crash  # the process dies between saving the answer and the send
+
+    first.register_sender("tg", dies)
+    try:
+        await first.outbox.run_once("job-1")
+    except Crash:
+        pass
+    assert kind.calls == 1 and await first.outbox.state("job-1") == "answered"
+    assert await second.outbox.run_once("job-1") is None  # the dead owner's lease still runs
+    clock.advance(first.settings.product.delivery.takeover_seconds + 0.01)
+    assert await second.outbox.run_once("job-1") == "delivered"
+    assert kind.calls == 1 and [r.text for r in rec2.to("4100")] == ["answer 1"]  # the saved answer
+    acct = await money(second)
+    assert acct["balance"] == 2 and acct["held"] == 0
+
+
+async def test_a_stalled_owner_cannot_finish_a_job_taken_over(redis_url: str, tmp_path: Path) -> None:
+    first, second, clock = two_processes(redis_url, tmp_path)
+    kind = Counting()
+    kind.install(first, second)
+    RecordingPlatform.install(first)
+    RecordingPlatform.install(second)
+    await onboard(first, UID)
+    await paid_job(first)
+    # first claims the job, then stalls (its lease runs out); second takes it over and finishes.
+    flat = await first.store.scripts["outbox_claim"](
+        keys=[K.outbox_job("job-1"), K.outbox_due()], args=["job-1", clock.now_ms(), clock.now_ms() + 1000,
+                                                           first.outbox.owner])
+    assert flat
+    clock.advance(2)
+    assert await second.outbox.run_once("job-1") == "delivered"
+    # the stalled owner wakes up and tries to record progress: fenced off, nothing changes
+    assert not await first.outbox._step("job-1", clock.now_ms() + 1000, state="answered")
+    assert await first.outbox.state("job-1") == "delivered"
+    assert (await money(first))["balance"] == 2
