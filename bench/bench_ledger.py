@@ -7,6 +7,7 @@ Run by hand: ``.venv/bin/python bench/bench_ledger.py [--spends 20000] [--concur
 Prints, over ``--repeat`` rounds (min / median / max):
 - concurrent spends per second and p50/p99 latency (16 accounts, one spend per call);
 - sequential single-client spends per second;
+- Redis CPU time in scripts per spend (``INFO commandstats``; includes compaction);
 - ``reconcile`` of one account that has written ``--old-entries`` entries (with compaction
   the list holds ``credits.ledger_keep_entries`` of them and the rest is in the checkpoint;
   without it reconcile reads every entry);
@@ -70,6 +71,7 @@ async def main(spends: int, concurrency: int, repeat: int, old_entries: int) -> 
         # warm-up (script load, connections)
         await asyncio.gather(*(core.ledger.spend(u, 1, "warm", "warm") for u in users))
 
+        await core.store.redis.config_resetstat()
         rate: list[float] = []
         p50: list[float] = []
         p99: list[float] = []
@@ -87,6 +89,12 @@ async def main(spends: int, concurrency: int, repeat: int, old_entries: int) -> 
         print(f"  p50   {spread(p50, '{:.2f}')} ms")
         print(f"  p99   {spread(p99, '{:.2f}')} ms")
         print(f"sequential spends/s: {spread(seq_rate)}")
+        # Redis CPU time spent in scripts (spends plus any compaction), per spend: far less
+        # sensitive to a busy machine than wall-clock rates.
+        stats = await core.store.redis.info("commandstats")
+        script_usec = sum(int(v["usec"]) for k, v in stats.items() if k in ("cmdstat_evalsha", "cmdstat_eval"))
+        total_spends = (per_worker * concurrency + 2000) * repeat
+        print(f"redis script time per spend (incl. compaction): {script_usec / total_spends:.1f} us")
 
         old = "tg:old"
         await core.ledger.grant(old, old_entries + 10, "bench seed", "old-seed")

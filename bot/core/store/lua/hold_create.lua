@@ -24,19 +24,19 @@ balance = redis.call('HINCRBY', KEYS[1], 'balance', -amount)
 redis.call('HINCRBY', KEYS[1], 'held', amount)
 local entry = {id = ARGV[4], ts = tonumber(ARGV[3]), kind = 'hold', amount = -amount,
                balance = balance, reason = ARGV[2], idem = KEYS[3], hold = ARGV[7]}
-local len = redis.call('LPUSH', KEYS[2], cjson.encode(entry))
+local entry_json = cjson.encode(entry)
+local len = redis.call('LPUSH', KEYS[2], entry_json)
 redis.call('SADD', KEYS[4], ARGV[6])
 redis.call('HSET', KEYS[5], 'account', ARGV[6], 'amount', amount, 'status', 'held',
            'reason', ARGV[2], 'created', ARGV[3], 'deadline', ARGV[8],
            'account_key', KEYS[1], 'ledger_key', KEYS[2])
 redis.call('ZADD', KEYS[6], ARGV[8], ARGV[9])
-local r = {status = 'ok', balance = balance, entry = entry, hold = ARGV[7]}
-local result = cjson.encode(r)
+local result = '{"status":"ok","balance":' .. string.format('%d', balance) .. ',"entry":' .. entry_json ..
+               ',"hold":' .. cjson.encode(ARGV[7]) .. '}'
 local ttl = tonumber(ARGV[5])
 if ttl > 0 then
   redis.call('SET', KEYS[3], result, 'EX', ttl)
 else
   redis.call('SET', KEYS[3], result)
 end
-r['len'] = len
-return cjson.encode(r)
+return string.sub(result, 1, -2) .. ',"len":' .. len .. '}'

@@ -40,15 +40,15 @@ local entry = {id = ARGV[5], ts = tonumber(ARGV[4]), kind = ARGV[2], amount = am
 if gen then
   entry['gen'] = gen
 end
-local len = redis.call('LPUSH', KEYS[2], cjson.encode(entry))
+-- The entry is encoded once and spliced into the result (the hot path of every spend).
+local entry_json = cjson.encode(entry)
+local len = redis.call('LPUSH', KEYS[2], entry_json)
 redis.call('SADD', KEYS[4], ARGV[7])
-local r = {status = 'ok', balance = balance, entry = entry}
-local result = cjson.encode(r)
+local result = '{"status":"ok","balance":' .. string.format('%d', balance) .. ',"entry":' .. entry_json .. '}'
 local ttl = tonumber(ARGV[6])
 if ttl > 0 then
   redis.call('SET', KEYS[3], result, 'EX', ttl)
 else
   redis.call('SET', KEYS[3], result)
 end
-r['len'] = len
-return cjson.encode(r)
+return string.sub(result, 1, -2) .. ',"len":' .. len .. '}'
