@@ -1,7 +1,18 @@
-"""Ledger spends per second and latency against a local redis-server, single process.
+"""Ledger spends per second and latency against a local redis-server, single process, plus
+reconciliation of an old (long) account.
 
-Run by hand: ``.venv/bin/python bench/bench_ledger.py [--spends 20000] [--concurrency 32]``.
-Starts its own redis-server on a free loopback port; prints throughput and p50/p99.
+Run by hand: ``.venv/bin/python bench/bench_ledger.py [--spends 20000] [--concurrency 16]
+[--repeat 5] [--old-entries 5000]``. Starts its own redis-server on a free loopback port.
+
+Prints, over ``--repeat`` rounds (min / median / max):
+- concurrent spends per second and p50/p99 latency (16 accounts, one spend per call);
+- sequential single-client spends per second;
+- Redis CPU time in scripts per spend (``INFO commandstats``; includes compaction);
+- ``reconcile`` of one account that has written ``--old-entries`` entries (with compaction
+  the list holds ``credits.ledger_keep_entries`` of them and the rest is in the checkpoint;
+  without it reconcile reads every entry);
+- ``reconcile_all`` over every account.
+Only public ledger calls are used, so the same file measures the code before and after a change.
 """
 
 from __future__ import annotations
@@ -12,52 +23,95 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bot.core.service import Core  # noqa: E402
+from bot.core.store import K  # noqa: E402
 from tests.support.factory import make_core  # noqa: E402
 from tests.support.redis_proc import RedisProcess  # noqa: E402
 
 
-async def main(spends: int, concurrency: int) -> None:
+def spread(values: list[float], fmt: str = "{:,.0f}") -> str:
+    return " / ".join(fmt.format(v) for v in (min(values), statistics.median(values), max(values)))
+
+
+async def timed(fn: Callable[[], Awaitable[object]]) -> float:
+    t0 = time.perf_counter()
+    await fn()
+    return time.perf_counter() - t0
+
+
+async def spend_round(core: Core, users: list[str], per_worker: int, tag: str) -> tuple[float, float, float]:
+    """One round of concurrent spends: (spends/s, p50 ms, p99 ms)."""
+    latencies: list[float] = []
+
+    async def worker(uid: str) -> None:
+        for i in range(per_worker):
+            t0 = time.perf_counter()
+            await core.ledger.spend(uid, 1, "bench", f"{tag}-{i}")
+            latencies.append(time.perf_counter() - t0)
+
+    elapsed = await timed(lambda: asyncio.gather(*(worker(u) for u in users)))
+    latencies.sort()
+    n = len(latencies)
+    return n / elapsed, latencies[n // 2] * 1000, latencies[int(n * 0.99)] * 1000
+
+
+async def main(spends: int, concurrency: int, repeat: int, old_entries: int) -> None:
     server = RedisProcess().start()
     core = make_core(server.url, Path(tempfile.mkdtemp()))
     try:
         users = [f"tg:{i}" for i in range(concurrency)]
-        for u in users:
-            await core.ledger.grant(u, spends, "bench seed", "seed")
-        latencies: list[float] = []
         per_worker = spends // concurrency
-
-        async def worker(uid: str) -> None:
-            for i in range(per_worker):
-                t0 = time.perf_counter()
-                await core.ledger.spend(uid, 1, "bench", f"b-{i}")
-                latencies.append(time.perf_counter() - t0)
-
+        for u in users:
+            await core.ledger.grant(u, (per_worker + 2000) * repeat + 10, "bench seed", "seed")
         # warm-up (script load, connections)
         await asyncio.gather(*(core.ledger.spend(u, 1, "warm", "warm") for u in users))
-        t0 = time.perf_counter()
-        await asyncio.gather(*(worker(u) for u in users))
-        elapsed = time.perf_counter() - t0
-        latencies.sort()
-        n = len(latencies)
-        print(f"ledger spends: {n} in {elapsed:.2f} s -> {n / elapsed:,.0f} spends/s "
-              f"(concurrency {concurrency})")
-        print(f"latency p50 {latencies[n // 2] * 1000:.2f} ms  p99 {latencies[int(n * 0.99)] * 1000:.2f} ms  "
-              f"mean {statistics.fmean(latencies) * 1000:.2f} ms")
-        bad = await core.ledger.reconcile_all()
-        print(f"reconcile: {'ok' if not bad else f'{len(bad)} accounts off'}")
-        # sequential single-client latency (no queueing)
-        seq: list[float] = []
-        for i in range(2000):
-            t1 = time.perf_counter()
-            await core.ledger.spend(users[0], 1, "seq", f"s-{i}")
-            seq.append(time.perf_counter() - t1)
-        seq.sort()
-        print(f"sequential: {2000 / sum(seq):,.0f} spends/s  p50 {seq[1000] * 1000:.2f} ms  "
-              f"p99 {seq[1980] * 1000:.2f} ms")
+
+        await core.store.redis.config_resetstat()
+        rate: list[float] = []
+        p50: list[float] = []
+        p99: list[float] = []
+        seq_rate: list[float] = []
+        for r in range(repeat):
+            a, b, c = await spend_round(core, users, per_worker, f"r{r}")
+            rate.append(a)
+            p50.append(b)
+            p99.append(c)
+            seq = [await timed(lambda k=f"s{r}-{i}": core.ledger.spend(users[0], 1, "seq", k)) for i in range(2000)]
+            seq_rate.append(2000 / sum(seq))
+        print(f"concurrent spends/s ({per_worker * concurrency} per round, concurrency {concurrency}, "
+              f"{repeat} rounds), min / median / max:")
+        print(f"  rate  {spread(rate)}")
+        print(f"  p50   {spread(p50, '{:.2f}')} ms")
+        print(f"  p99   {spread(p99, '{:.2f}')} ms")
+        print(f"sequential spends/s: {spread(seq_rate)}")
+        # Redis CPU time spent in scripts (spends plus any compaction), per spend: far less
+        # sensitive to a busy machine than wall-clock rates.
+        stats = await core.store.redis.info("commandstats")
+        script_usec = sum(int(v["usec"]) for k, v in stats.items() if k in ("cmdstat_evalsha", "cmdstat_eval"))
+        total_spends = (per_worker * concurrency + 2000) * repeat
+        print(f"redis script time per spend (incl. compaction): {script_usec / total_spends:.1f} us")
+
+        old = "tg:old"
+        await core.ledger.grant(old, old_entries + 10, "bench seed", "old-seed")
+        for i in range(old_entries - 1):
+            await core.ledger.spend(old, 1, "old", f"old-{i}")
+        rec = await core.ledger.reconcile(old)
+        kept = await core.store.redis.llen(K.ledger(old))
+        rec_ms = [await timed(lambda: core.ledger.reconcile(old)) * 1000 for _ in range(max(20, repeat * 10))]
+        print(f"reconcile of an account with {old_entries} entries ({kept} in the list): "
+              f"{'ok' if rec.ok else 'OFF'}, ms min / median / max: {spread(rec_ms, '{:.2f}')}")
+        all_ms: list[float] = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            bad = await core.ledger.reconcile_all()
+            all_ms.append((time.perf_counter() - t0) * 1000)
+        print(f"reconcile_all ({len(users) + 1} accounts): {'ok' if not bad else f'{len(bad)} accounts off'}, "
+              f"ms min / median / max: {spread(all_ms, '{:.1f}')}")
     finally:
         await core.store.close()
         server.cleanup()
@@ -67,5 +121,7 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--spends", type=int, default=20000)
     ap.add_argument("--concurrency", type=int, default=16)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--old-entries", type=int, default=5000)
     a = ap.parse_args()
-    asyncio.run(main(a.spends, a.concurrency))
+    asyncio.run(main(a.spends, a.concurrency, a.repeat, a.old_entries))

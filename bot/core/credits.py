@@ -4,7 +4,16 @@ Invariants, enforced inside Redis by one Lua script per change:
 - balance and ledger change together, atomically; balance never goes negative;
 - every change carries an idempotency key; replaying a key changes nothing and returns
   the first result (``status == "replay"``);
-- for every account, balance == sum of its ledger entries' amounts (``reconcile``).
+- for every account, balance == sum of its ledger entries' amounts (``reconcile``);
+- money only moves on a hold's own account (``hold_settle.lua`` refuses other keys).
+
+Compaction: each account's ledger list keeps the newest ``credits.ledger_keep_entries``
+entries; once it is a quarter longer, ``ledger_compact.lua`` folds the oldest into the
+account's checkpoint (``K.ledger_checkpoint``: count, sum, running balance, and the holds
+whose hold entry was folded while they were still open). Reconciliation reads the checkpoint
+plus the kept entries, so it stays exact and O(keep) for accounts of any age. Compaction is one
+script (atomic, crash-safe, re-runnable) and runs after a write pushed the list past the
+threshold; a failed compaction is logged and retried by the next write, never surfaced.
 
 Paid AI work is a *hold*: the cost is debited when the hold is created, then the hold is
 either *captured* (a real answer was delivered; ledger amount 0) or *released* (fallback or
@@ -20,19 +29,23 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from bot.core.clock import Clock
-from bot.core.errors import BotError, ErrorCode
+from bot.core.errors import BotError, ErrorCode, ServiceUnavailable
 from bot.core.logs import log_event
 from bot.core.settings import Settings
 from bot.core.store import K, Store, redis_guard
 
-__all__ = ["Ledger", "LedgerResult", "Hold", "Entry", "Reconciliation", "AmountError"]
+__all__ = ["Ledger", "LedgerResult", "Hold", "Entry", "Reconciliation", "AmountError", "Checkpoint"]
 
 SETTLED_HOLD_TTL = 7 * 86400
+#: Most entries one ``ledger_compact.lua`` call folds (bounds the time Redis is busy with it).
+COMPACT_BATCH = 1000
+LEGACY_GEN = "legacy"
 
 
 class AmountError(BotError):
@@ -50,11 +63,36 @@ class Entry:
     amount: int
     balance: int
     reason: str
+    gen: str = LEGACY_GEN  # the account generation it was written on (see ledger_apply.lua)
 
     @classmethod
     def from_json(cls, raw: str) -> Entry:
-        d = json.loads(raw)
-        return cls(d["id"], int(d["ts"]), d["kind"], int(d["amount"]), int(d["balance"]), d.get("reason", ""))
+        return cls.from_dict(json.loads(raw))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Entry:
+        return cls(d["id"], int(d["ts"]), d["kind"], int(d["amount"]), int(d["balance"]), d.get("reason", ""),
+                   str(d.get("gen") or LEGACY_GEN))
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """The compacted-away part of one ledger (all zero when nothing was folded yet)."""
+
+    count: int = 0
+    sum: int = 0
+    balance_at: int = 0
+    ts: int = 0
+    open_holds: dict[str, int] | None = None
+    legacy_purchases: tuple[str, ...] = ()
+
+    @classmethod
+    def from_hash(cls, raw: dict[str, str]) -> Checkpoint:
+        if not raw:
+            return cls()
+        return cls(int(raw.get("count", 0)), int(raw.get("sum", 0)), int(raw.get("balance_at", 0)),
+                   int(raw.get("ts", 0)), {k: int(v) for k, v in json.loads(raw.get("open") or "{}").items()},
+                   tuple(json.loads(raw.get("purchases") or "[]")))
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +122,7 @@ class Reconciliation:
     ledger_sum: int
     held: int
     open_holds: int
+    entries: int = 0  # all entries ever written: checkpoint count + kept entries
 
     @property
     def ok(self) -> bool:
@@ -101,6 +140,9 @@ class Ledger:
         self._store = store
         self._r = store.redis
         self._cfg = settings.product.credits
+        self._keep = self._cfg.ledger_keep_entries
+        # Compact once the list is a quarter over ``keep``: one fold per ~keep/4 writes.
+        self._compact_at = self._keep + max(16, self._keep // 4)
         self._clock = clock
         self._secret = secret  # the Core's signing secret (bot.core.secrets): welcome-bonus marker
 
@@ -134,6 +176,7 @@ class Ledger:
         return {k: int(raw.get(k, 0)) for k in ("balance", "held", "earned", "spent")}
 
     async def history(self, uid: str, limit: int = 5) -> list[Entry]:
+        """The newest ``limit`` entries, newest first (at most ``ledger_keep_entries`` are kept)."""
         async with redis_guard("credits.history"):
             rows = await self._r.lrange(K.ledger(uid), 0, max(0, limit - 1))
         return [Entry.from_json(r) for r in rows]
@@ -147,7 +190,58 @@ class Ledger:
         args = [amount, kind, reason[:120], self._clock.now_ms(), _entry_id(),
                 self._cfg.idempotency_ttl_seconds if ttl is None else ttl, uid]
         async with redis_guard(f"credits.{kind}"):
-            return json.loads(await script(keys=keys, args=args))
+            res: dict[str, Any] = json.loads(await script(keys=keys, args=args))
+        await self._after_write(uid, res)
+        return res
+
+    async def _after_write(self, uid: str, res: dict[str, Any]) -> None:
+        """Compact when a write pushed the list past the threshold. Never raises for Redis:
+        the write itself succeeded, and the next write (or ``compact``) tries again."""
+        if res.get("status") != "ok" or int(res.get("len", 0)) <= self._compact_at:
+            return
+        try:
+            await self.compact(uid)
+        except ServiceUnavailable:
+            log_event("credits_compact_deferred", level=logging.WARNING, account=uid)
+
+    async def compact(self, uid: str) -> int:
+        """Fold all but the newest ``ledger_keep_entries`` entries into the checkpoint.
+
+        Each ``ledger_compact.lua`` call is atomic (a crash leaves the old or the new state,
+        never a half) and folds at most ``COMPACT_BATCH`` entries; calls repeat until the
+        list is at ``keep``. Idempotent: an already-compact ledger is left alone. Safe to run
+        concurrently with spends and holds and with itself. Returns the entries folded.
+        """
+        script = self._store.scripts["ledger_compact"]
+        keys = [K.ledger(uid), K.ledger_checkpoint(uid)]
+        folded = 0
+        while True:
+            async with redis_guard("credits.compact"):
+                n, _left = await script(keys=keys, args=[self._keep, COMPACT_BATCH, self._clock.now_ms()])
+            folded += int(n)
+            if int(n) < COMPACT_BATCH:
+                break
+        if folded:
+            log_event("credits_compacted", account=uid, folded=folded)
+        return folded
+
+    async def compact_all(self) -> int:
+        """Compact every account over its threshold (old ledgers written before compaction
+        existed). Returns the entries folded."""
+        async with redis_guard("credits.compact_all"):
+            members = [m async for m in self._r.sscan_iter(K.accounts_index(), count=500)]
+        folded = 0
+        for account in members:
+            async with redis_guard("credits.compact_all"):
+                length = int(await self._r.llen(K.ledger(account)))
+            if length > self._keep:
+                folded += await self.compact(account)
+        return folded
+
+    async def checkpoint(self, uid: str) -> Checkpoint:
+        async with redis_guard("credits.checkpoint"):
+            raw = await self._r.hgetall(K.ledger_checkpoint(uid))
+        return Checkpoint.from_hash(raw)
 
     async def grant(self, uid: str, amount: int, reason: str, idem_key: str, *, kind: str = "grant",
                     keep_forever: bool = False) -> LedgerResult:
@@ -177,14 +271,40 @@ class Ledger:
         if not raw:
             return None
         entry = json.loads(raw).get("entry")
-        return Entry.from_json(json.dumps(entry)) if entry else None
+        return Entry.from_dict(entry) if entry else None
 
-    async def contains(self, uid: str, entry_id: str) -> bool:
-        """Whether ``uid``'s current ledger holds the entry (false after /delete moved it)."""
-        needle = f'"id":"{entry_id}"'
-        async with redis_guard("credits.contains"):
+    async def owned_entry(self, uid: str, idem_key: str) -> Entry | None:
+        """The entry change ``idem_key`` wrote, if it belongs to ``uid``'s *current* account.
+
+        None when the change never happened, or when its account was detached by /delete
+        (a new account under the same uid must never answer for an old one's entries).
+        Found through the idempotency record, not the ledger list, so it works for entries
+        compacted into the checkpoint. Kept-forever records only (payment grants) are
+        guaranteed to be found. Ownership: the entry's account generation equals the
+        account's; for accounts from before generations existed ("legacy"), the entry must be
+        in the kept list or among the checkpoint's folded legacy purchases. Read-only.
+        """
+        entry = await self.first_result(uid, idem_key)
+        if entry is None:
+            return None
+        async with redis_guard("credits.owned_entry"):
+            async with self._r.pipeline(transaction=True) as pipe:
+                pipe.hget(K.account(uid), "gen")
+                pipe.exists(K.account(uid))
+                acct_gen, exists = await pipe.execute()
+        if not exists:
+            return None
+        if (acct_gen or LEGACY_GEN) != entry.gen:
+            return None
+        if entry.gen != LEGACY_GEN:
+            return entry
+        # A legacy entry on a legacy account: the account may itself be a re-creation after an
+        # old /delete, so look for the entry itself.
+        if entry.id in (await self.checkpoint(uid)).legacy_purchases:
+            return entry
+        async with redis_guard("credits.owned_entry"):
             rows = await self._r.lrange(K.ledger(uid), 0, -1)
-        return any(needle in row for row in rows)
+        return entry if any(json.loads(row).get("id") == entry.id for row in rows) else None
 
     async def hold(self, uid: str, amount: int, reason: str, idem_key: str) -> Hold:
         """Reserve ``amount`` before paid work. Idempotent: a replay returns the same hold."""
@@ -200,6 +320,7 @@ class Ledger:
             res = json.loads(await script(keys=keys, args=args))
         if res["status"] == "insufficient":
             raise BotError(ErrorCode.INSUFFICIENT_CREDITS, cost=amount, balance=int(res["balance"]))
+        await self._after_write(uid, res)
         if res["status"] == "replay":
             async with redis_guard("credits.hold"):
                 status = await self._r.hget(K.hold(res["hold"]), "status")
@@ -207,15 +328,34 @@ class Ledger:
         return Hold(uid, res["hold"], amount)
 
     async def _settle(self, hold: Hold, action: str, reason: str) -> str:
+        """Capture or release through ``hold_settle.lua`` on the hold's *own* account.
+
+        The account is read from the hold hash and the keys are built from it; a ``Hold``
+        naming another account is refused ("mismatch", logged) and the script checks the keys
+        again, so money never moves on an account the hold does not belong to. Settles at
+        most once; a replay reports the hold's status. Returns "captured" / "released", or
+        the hold's status ("captured", "released", "not_found", "mismatch").
+        """
+        async with redis_guard(f"credits.{action}"):
+            owner = await self._r.hget(K.hold(hold.hold_id), "account")
+        if owner is not None and owner != hold.account:
+            log_event("credits_hold_account_mismatch", level=logging.ERROR, account=hold.account,
+                      hold=hold.hold_id)
+            return "mismatch"
+        account = owner or hold.account  # gone: the script reports not_found and drops the deadline
         script = self._store.scripts["hold_settle"]
-        keys = [K.hold(hold.hold_id), K.account(hold.account), K.ledger(hold.account), K.hold_deadlines()]
-        args = [action, self._clock.now_ms(), _entry_id(), f"{hold.account} {hold.hold_id}", reason[:120],
-                SETTLED_HOLD_TTL]
+        keys = [K.hold(hold.hold_id), K.account(account), K.ledger(account), K.hold_deadlines()]
+        args = [action, self._clock.now_ms(), _entry_id(), f"{account} {hold.hold_id}", reason[:120],
+                SETTLED_HOLD_TTL, account]
         async with redis_guard(f"credits.{action}"):
             res = json.loads(await script(keys=keys, args=args))
         if res["status"] == "ok":
-            log_event(f"credits_hold_{action}d", account=hold.account, amount=hold.amount, reason=reason)
+            log_event(f"credits_hold_{action}d", account=account, amount=int(res["amount"]), reason=reason)
+            await self._after_write(account, res)
             return action + "d"
+        if res["status"] == "mismatch":
+            log_event("credits_hold_account_mismatch", level=logging.ERROR, account=account, hold=hold.hold_id)
+            return "mismatch"
         return str(res.get("hold_status", res["status"]))
 
     async def capture(self, hold: Hold, reason: str = "") -> str:
@@ -271,22 +411,33 @@ class Ledger:
 
     # --- reconciliation and erasure ------------------------------------------------
     async def reconcile(self, uid: str) -> Reconciliation:
-        """Check balance == sum(ledger) and held == sum(open holds) for one account."""
+        """Check balance == checkpoint sum + sum(kept entries) and held == open holds.
+
+        Open holds are those of the checkpoint (hold entry folded, settle entry not) plus the
+        kept hold entries, minus any settled by a kept capture/release. One MULTI snapshot of
+        account, checkpoint and list, so concurrent writes and compactions never skew it.
+        Reads O(ledger_keep_entries) entries however old the account is.
+        """
         async with redis_guard("credits.reconcile"):
             async with self._r.pipeline(transaction=True) as pipe:
                 pipe.hgetall(K.account(uid))
+                pipe.hgetall(K.ledger_checkpoint(uid))
                 pipe.lrange(K.ledger(uid), 0, -1)
-                acct, rows = await pipe.execute()
-        total = sum(int(json.loads(r)["amount"]) for r in rows)
+                acct, ckpt_raw, rows = await pipe.execute()
+        ckpt = Checkpoint.from_hash(ckpt_raw)
+        total = ckpt.sum
         open_holds = 0
         settled: set[str] = set()
         for r in rows:  # newest first: a settle entry precedes (in list order) its hold entry
             d = json.loads(r)
+            total += int(d["amount"])
             if d["kind"] in ("capture", "release") and d.get("hold"):
-                settled.add(d["hold"].removeprefix("hold:"))
+                settled.add(str(d["hold"]).removeprefix("hold:"))
             elif d["kind"] == "hold" and d.get("hold") not in settled:
                 open_holds += -int(d["amount"])
-        return Reconciliation(uid, int(acct.get("balance", 0)), total, int(acct.get("held", 0)), open_holds)
+        open_holds += sum(amount for hid, amount in (ckpt.open_holds or {}).items() if hid not in settled)
+        return Reconciliation(uid, int(acct.get("balance", 0)), total, int(acct.get("held", 0)), open_holds,
+                              ckpt.count + len(rows))
 
     async def reconcile_all(self) -> list[Reconciliation]:
         """Reconcile every account; returns only the ones that do not balance."""
@@ -302,7 +453,8 @@ class Ledger:
     async def anonymise(self, uid: str) -> str:
         """Detach the ledger from the user (/delete). Releases open holds first.
 
-        Returns the anonymous account id the ledger now lives under.
+        Account, ledger list and checkpoint move together in one script (atomic). Returns the
+        anonymous account id the ledger now lives under.
         """
         async with redis_guard("credits.anonymise"):
             due = await self._r.zrange(K.hold_deadlines(), 0, -1)
@@ -312,7 +464,8 @@ class Ledger:
                 await self._settle(Hold(account, hold_id, 0), "release", "account deleted")
         anon = "anon:" + uuid.uuid4().hex[:16]
         script = self._store.scripts["ledger_anonymise"]
-        keys = [K.account(uid), K.ledger(uid), K.account(anon), K.ledger(anon), K.accounts_index()]
+        keys = [K.account(uid), K.ledger(uid), K.account(anon), K.ledger(anon), K.accounts_index(),
+                K.ledger_checkpoint(uid), K.ledger_checkpoint(anon)]
         async with redis_guard("credits.anonymise"):
             res = await script(keys=keys, args=[uid, anon])
         if res != "ok":

@@ -381,6 +381,8 @@ class Invites:
         inviter_profile = await core.profiles.get(inviter)
         if inviter_profile is None or not inviter_profile.onboarded:
             raise BotError(ErrorCode.NOT_FOUND, "invite.not_found")
+        if not inviter_profile.can_share:  # withdrew the sharing consent (see partner_shares)
+            raise BotError(ErrorCode.FORBIDDEN, "invite.inviter_not_sharing")
         me = await core.profiles.get(uid)
         tz = me.tz if me else core.settings.product.profile.default_timezone
         day = local_day(core.clock, tz).isoformat()
@@ -469,16 +471,30 @@ class Invites:
         log_event("invites_erased", user=uid, pairs=len(others))
 
 
+# --- consent -------------------------------------------------------------------------------
+
+async def partner_shares(core: Core, uid: str) -> bool:
+    """Whether ``uid`` still consents to third-party sharing, i.e. whether the people paired
+    with them may see their sign, zodiac animal, compatibility and name (``/consent off``
+    withdraws it). Every pairing-based reading checks the *partner* with this before any
+    charge. A missing profile shares nothing. Read-only; Redis down: ``ServiceUnavailable``.
+    """
+    profile = await core.profiles.get(uid)
+    return profile is not None and profile.can_share
+
+
 # --- presentation helpers shared by the commands and the HTTP landing ----------------------
 
 def partner_name(profile: Profile | None, lang: str) -> str:
     """How a paired friend is named: the display name they agreed to share, else "your friend".
 
-    Never the leaderboard pseudonym (that would tell a friend which board entry is theirs).
+    Never the leaderboard pseudonym (that would tell a friend which board entry is theirs),
+    and not the name of someone who withdrew the sharing consent (``partner_shares``).
     """
-    name = clean_display_name(profile.display_name) if profile is not None else None
-    if name:  # no control, zero-width or bidi-override characters; at most NAME_MAX characters
-        return f"{name}님" if lang == "ko" else name
+    if profile is not None and profile.can_share and profile.display_name:
+        name = clean_display_name(profile.display_name)
+        if name:  # no control, zero-width or bidi-override characters; at most NAME_MAX characters
+            return f"{name}님" if lang == "ko" else name
     return t(lang, "invite.friend_fallback")
 
 

@@ -9,28 +9,36 @@ Platform-neutral rules; the Telegram adapter only translates its updates into th
   (``idem_key=f"tgpay:{charge_id}"``, kept forever) and records the payment under
   ``K.payment(charge_id)``. A replayed payment grants nothing.
 - ``refund`` reverses the grant through the ledger (idempotent); it refuses when the
-  user's balance no longer covers the credits bought. The platform refund call itself is the
-  adapter's job (``TelegramAdapter.refund_payment``), which then calls ``mark_refunded``.
+  user's balance no longer covers the credits bought, or when the grant belongs to an account
+  /delete detached. The platform refund call itself stays in the adapter, which passes it to
+  ``retry_refund`` (records attempts / last_error; refund_failed until it succeeds).
+  ``close_refund`` lets an operator close a refund stuck on the platform side (with a reason).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, UTC
 from typing import TYPE_CHECKING
 
+from redis.exceptions import LockError
+
 from bot.core.errors import BotError, ErrorCode
 from bot.core.features.credits_cmd import parse_invoice_payload
 from bot.core.logs import log_event
-from bot.core.store import K, redis_guard
+from bot.core.store import K, REDIS_ERRORS, redis_guard
 
 if TYPE_CHECKING:
     from bot.core.service import Core
     from bot.core.settings import CreditsConfig, Pack
 
 __all__ = ["CURRENCY", "Rejection", "validate_purchase", "PurchaseResult", "record_purchase",
-           "RefundResult", "refund", "mark_refunded", "payment_info"]
+           "RefundResult", "refund", "retry_refund", "close_refund", "mark_refunded", "payment_info",
+           "PlatformRefund", "PlatformAlreadyRefunded", "PAID", "REFUNDING", "REFUNDED", "REFUND_FAILED",
+           "REFUND_CLOSED", "REFUND_OPEN"]
 
 CURRENCY = "XTR"
 
@@ -102,7 +110,7 @@ async def record_purchase(core: Core, payer_uid: str, charge_id: str, payload: s
     idem_key = f"tgpay:{charge_id}"
     async with redis_guard("payments.record"):
         info = await core.store.redis.hgetall(pay_key)
-    if info.get("status") in ("paid", "refunding", "refunded"):
+    if info.get("status") in (PAID, *REFUND_OPEN, REFUNDED, REFUND_CLOSED):
         # Delivered again (webhook retry, second process): answered from the record, never
         # re-validated against a configuration that may have changed since.
         log_event("payment_replayed", user=payer_uid, charge=charge_id, status=info["status"])
@@ -141,17 +149,44 @@ async def record_purchase(core: Core, payer_uid: str, charge_id: str, payload: s
     return PurchaseResult("granted", pack.total, res.balance, pack.id)
 
 
+#: Payment statuses. A refund goes paid -> refunding (credits taken back) -> refunded (the
+#: platform confirmed); a failed platform call makes it refund_failed (retry with
+#: ``retry_refund``); an operator may close a refunding/refund_failed payment (refund_closed,
+#: e.g. the Stars were returned by hand) -- the ledger reversal stays either way.
+PAID, REFUNDING, REFUNDED, REFUND_FAILED, REFUND_CLOSED = (
+    "paid", "refunding", "refunded", "refund_failed", "refund_closed")
+#: Statuses of a refund whose credits are reversed but whose platform refund is not confirmed.
+REFUND_OPEN = (REFUNDING, REFUND_FAILED)
+#: A platform refund attempt (or an operator close) holds this lock; a crashed attempt frees it.
+REFUND_LOCK_SECONDS = 120
+
+#: The adapter's platform refund: ``await call(uid, charge_id)``; raises on failure.
+PlatformRefund = Callable[[str, str], Awaitable[None]]
+
+
+class PlatformAlreadyRefunded(Exception):
+    """Raised by a ``PlatformRefund`` when the platform says the charge was refunded before
+    (an earlier attempt succeeded but its confirmation was never recorded)."""
+
+
 @dataclass(frozen=True, slots=True)
 class RefundResult:
-    status: str  # "reversed" | "already_refunded" | "refused"
-    reason: str = ""  # "refused": unknown_payment | not_paid | insufficient_balance | account_deleted
+    # "reversed" credits taken back, platform refund pending | "refunded" platform confirmed now
+    # | "already_refunded" | "failed" platform call failed (refund_failed) | "closed" by an operator
+    # | "refused" (see reason)
+    status: str
+    # refused: unknown_payment | not_paid | insufficient_balance | account_deleted | grant_not_found
+    #          | not_refunding | closed | in_progress | reason_required;   failed: platform_error
+    reason: str = ""
     uid: str = ""
     credits: int = 0
     balance: int = 0
+    attempts: int = 0
+    error: str = ""
 
     @property
     def ok(self) -> bool:
-        return self.status in ("reversed", "already_refunded")
+        return self.status in ("reversed", "refunded", "already_refunded", "closed")
 
     @property
     def user_id(self) -> str:
@@ -165,28 +200,60 @@ async def payment_info(core: Core, charge_id: str) -> dict[str, str]:
     return dict(raw)
 
 
+async def _transition(core: Core, charge_id: str, allowed: tuple[str, ...], counter: str = "",
+                      **fields: str) -> tuple[bool, str]:
+    """Set ``fields`` only if the payment's status is one of ``allowed`` (``payment_transition.lua``,
+    atomic). Returns (applied, status before)."""
+    async with redis_guard("payments.refund"):
+        applied, before = await core.store.scripts["payment_transition"](
+            keys=[K.payment(charge_id)],
+            args=[" ".join(allowed), counter, *[x for kv in fields.items() for x in kv]])
+    return bool(int(applied)), str(before)
+
+
+def _closed_state(status: str, uid: str, credits: int) -> RefundResult | None:
+    """The answer for a payment whose refund cannot move on from ``status``, else None."""
+    if status == REFUNDED:
+        return RefundResult("already_refunded", uid=uid, credits=credits)
+    if status == REFUND_CLOSED:
+        return RefundResult("refused", "closed", uid=uid, credits=credits)
+    if status == PAID:
+        return RefundResult("refused", "not_refunding", uid=uid, credits=credits)
+    if status not in REFUND_OPEN:
+        return RefundResult("refused", "not_paid", uid=uid, credits=credits)
+    return None
+
+
 async def refund(core: Core, charge_id: str) -> RefundResult:
     """Take back the credits of one payment (idempotent). Refuses with a clear reason.
 
-    On success the payment is ``refunding`` until the adapter's platform refund succeeds and
-    calls ``mark_refunded``; calling ``refund`` again after a failed platform call is safe
-    (the ledger reversal replays, nothing is taken twice).
+    ``paid`` -> ``refunding``: the ledger reversal (kept-forever idempotency key
+    ``tgrefund:<charge>``) and then the status, gated on ``paid``. A crash in between leaves
+    the payment ``paid`` with the credits reversed; calling ``refund`` again replays the
+    reversal (nothing is taken twice) and moves the status on. For a payment already
+    ``refunding``/``refund_failed`` it replays and answers "reversed", so the adapter's refund
+    retries the platform call (``retry_refund``). Redis down: ``ServiceUnavailable``, safe to retry.
     """
     info = await payment_info(core, charge_id)
     if not info:
         return RefundResult("refused", "unknown_payment")
     uid = info.get("uid", "")
-    if info.get("status") == "refunded":
-        return RefundResult("already_refunded", uid=uid, credits=int(info.get("credits", 0)))
-    if info.get("status") not in ("paid", "refunding"):
-        return RefundResult("refused", "not_paid", uid=uid)
+    status = info.get("status", "")
     credits = int(info.get("credits", 0))
-    entry_id = info.get("entry_id", "")
-    if info.get("status") == "paid" and entry_id and not await core.ledger.contains(uid, entry_id):
-        # The grant is no longer in this user's ledger: /delete anonymised it (and a new
-        # account under the same id must not pay for an old purchase).
-        log_event("payment_refund_refused", user=uid, charge=charge_id, reason="account_deleted")
-        return RefundResult("refused", "account_deleted", uid=uid, credits=credits)
+    if status == REFUNDED:
+        return RefundResult("already_refunded", uid=uid, credits=credits)
+    if status == REFUND_CLOSED:
+        return RefundResult("refused", "closed", uid=uid, credits=credits)
+    if status not in (PAID, *REFUND_OPEN):
+        return RefundResult("refused", "not_paid", uid=uid)
+    if status == PAID and await core.ledger.owned_entry(uid, f"tgpay:{charge_id}") is None:
+        # The grant is not this account's (any more): /delete detached it, and a new account
+        # under the same id must not pay for an old purchase. Found through the grant's
+        # idempotency record, so it works however old (compacted) the ledger is.
+        reason = ("account_deleted" if await core.ledger.first_result(uid, f"tgpay:{charge_id}")
+                  else "grant_not_found")
+        log_event("payment_refund_refused", user=uid, charge=charge_id, reason=reason)
+        return RefundResult("refused", reason, uid=uid, credits=credits)
     try:
         # Kept forever: retrying a refund whose platform call failed must never take twice.
         res = await core.ledger.spend(uid, credits, f"refund {info.get('pack', '')} ({charge_id[:24]})",
@@ -198,16 +265,107 @@ async def refund(core: Core, charge_id: str) -> RefundResult:
             return RefundResult("refused", "insufficient_balance", uid=uid, credits=credits,
                                 balance=int(str(err.params.get("balance", 0))))
         raise
-    async with redis_guard("payments.refund"):
-        await core.store.redis.hset(K.payment(charge_id), mapping={"status": "refunding",
-                                                                   "refund_entry_id": res.entry_id})
+    await _transition(core, charge_id, (PAID,), status=REFUNDING, refund_entry_id=res.entry_id,
+                      refund_started_at=str(core.clock.now_ms()))
     log_event("payment_refund_reversed", user=uid, charge=charge_id, credits=credits, replay=res.replayed)
     return RefundResult("reversed", uid=uid, credits=credits, balance=res.balance)
 
 
-async def mark_refunded(core: Core, charge_id: str) -> None:
-    """The platform confirmed the refund: the payment is closed."""
+async def retry_refund(core: Core, charge_id: str, platform_refund: PlatformRefund) -> RefundResult:
+    """Ask the platform to refund a reversed payment (again): ``refunding``/``refund_failed``
+    -> ``refunded``, or -> ``refund_failed`` with ``last_error`` when the call fails.
+
+    ``platform_refund`` is the adapter's call (the network edge); it raises on failure, or
+    ``PlatformAlreadyRefunded`` when the platform had refunded before (counted as success).
+    One attempt at a time per payment (a lock, freed after ``REFUND_LOCK_SECONDS`` if the
+    process dies); ``attempts`` and ``last_attempt_at`` are recorded before the call, so a
+    crash mid-call leaves the payment open for the next retry (which the platform answers
+    with already-refunded if the first call went through). Never touches the ledger.
+    Redis down: ``ServiceUnavailable``; the payment stays open and the retry is safe.
+    """
+    info = await payment_info(core, charge_id)
+    if not info:
+        return RefundResult("refused", "unknown_payment")
+    uid, credits = info.get("uid", ""), int(info.get("credits", 0))
+    done = _closed_state(info.get("status", ""), uid, credits)
+    if done is not None:
+        return done
+    lock = core.store.redis.lock(K.payment_refund_lock(charge_id), timeout=REFUND_LOCK_SECONDS, blocking=False)
     async with redis_guard("payments.refund"):
-        await core.store.redis.hset(K.payment(charge_id), mapping={"status": "refunded",
-                                                                   "refunded_at": str(core.clock.now_ms())})
-    log_event("payment_refunded", charge=charge_id)
+        if not await lock.acquire():
+            return RefundResult("refused", "in_progress", uid=uid, credits=credits)
+    try:
+        applied, before = await _transition(core, charge_id, REFUND_OPEN, "attempts",
+                                            last_attempt_at=str(core.clock.now_ms()))
+        if not applied:  # changed between the read and the lock
+            return _closed_state(before, uid, credits) or RefundResult("refused", "not_paid", uid=uid)
+        attempts = int((await payment_info(core, charge_id)).get("attempts", 0))
+        note = ""
+        try:
+            await platform_refund(uid, charge_id)
+        except PlatformAlreadyRefunded:
+            note = "already_refunded_on_platform"
+        except Exception as exc:  # the network edge: any failure is recorded, never raised
+            error = f"{type(exc).__name__}: {exc}"[:200]
+            await _transition(core, charge_id, REFUND_OPEN, status=REFUND_FAILED, last_error=error,
+                              failed_at=str(core.clock.now_ms()))
+            log_event("payment_refund_failed", level=logging.WARNING, user=uid, charge=charge_id,
+                      attempts=attempts, error=error)
+            return RefundResult("failed", "platform_error", uid=uid, credits=credits, attempts=attempts,
+                                error=error)
+        await _transition(core, charge_id, REFUND_OPEN, status=REFUNDED, refunded_at=str(core.clock.now_ms()))
+        log_event("payment_refunded", user=uid, charge=charge_id, attempts=attempts, note=note)
+        return RefundResult("refunded", note, uid=uid, credits=credits, attempts=attempts)
+    finally:
+        with contextlib.suppress(LockError, *REDIS_ERRORS):
+            await lock.release()
+
+
+async def close_refund(core: Core, charge_id: str, operator: str, reason: str) -> RefundResult:
+    """An operator closes a refund stuck in ``refunding``/``refund_failed`` (e.g. the Stars
+    were returned by hand): -> ``refund_closed`` with ``closed_by``, ``closed_reason``,
+    ``closed_at``. The ledger reversal stays. Idempotent (closing again answers "closed");
+    refused while a platform attempt holds the lock, and without an operator and a reason.
+    Redis down: ``ServiceUnavailable``, nothing changed.
+    """
+    operator = operator.strip()[:64]
+    reason = " ".join(reason.split())[:200]
+    if not operator or not reason:
+        return RefundResult("refused", "reason_required")
+    info = await payment_info(core, charge_id)
+    if not info:
+        return RefundResult("refused", "unknown_payment")
+    uid, credits = info.get("uid", ""), int(info.get("credits", 0))
+    if info.get("status") == REFUND_CLOSED:
+        return RefundResult("closed", info.get("closed_reason", ""), uid=uid, credits=credits)
+    done = _closed_state(info.get("status", ""), uid, credits)
+    if done is not None:
+        return done
+    lock = core.store.redis.lock(K.payment_refund_lock(charge_id), timeout=REFUND_LOCK_SECONDS, blocking=False)
+    async with redis_guard("payments.refund"):
+        if not await lock.acquire():
+            return RefundResult("refused", "in_progress", uid=uid, credits=credits)
+    try:
+        applied, before = await _transition(core, charge_id, REFUND_OPEN, status=REFUND_CLOSED,
+                                            closed_by=operator, closed_reason=reason,
+                                            closed_at=str(core.clock.now_ms()))
+    finally:
+        with contextlib.suppress(LockError, *REDIS_ERRORS):
+            await lock.release()
+    if not applied:
+        return _closed_state(before, uid, credits) or RefundResult("refused", "not_paid", uid=uid)
+    log_event("payment_refund_closed", user=uid, charge=charge_id, operator=operator, reason=reason)
+    return RefundResult("closed", reason, uid=uid, credits=credits)
+
+
+async def mark_refunded(core: Core, charge_id: str) -> bool:
+    """The platform confirmed the refund: ``refunding``/``refund_failed`` -> ``refunded``.
+
+    Gated on the status (atomic); returns whether it applied. ``retry_refund`` does this
+    itself; kept for callers that made the platform call on their own.
+    """
+    applied, _ = await _transition(core, charge_id, REFUND_OPEN, status=REFUNDED,
+                                   refunded_at=str(core.clock.now_ms()))
+    if applied:
+        log_event("payment_refunded", charge=charge_id)
+    return applied

@@ -59,6 +59,7 @@ class CreditsConfig(_Frozen):
     max_amount: int = Field(gt=0)
     hold_deadline_seconds: int = Field(gt=0)
     idempotency_ttl_seconds: int = Field(gt=0)
+    ledger_keep_entries: int = Field(default=200, ge=10, le=100_000)
     costs: dict[str, int]
     packs: tuple[Pack, ...]
 

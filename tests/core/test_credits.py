@@ -9,13 +9,14 @@ from pathlib import Path
 import pytest
 
 from bot.core.clock import FixedClock
-from bot.core.credits import AmountError
+from bot.core.credits import AmountError, Hold
 from bot.core.errors import BotError, ErrorCode
 from bot.core.service import Core
 from bot.core.store import K
 from tests.support.factory import make_core
 
 UID = "tg:1001"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 async def test_200_concurrent_spends_on_50_exactly_50_succeed(core: Core) -> None:
@@ -170,3 +171,257 @@ async def test_ledger_entries_are_json_with_running_balance(core: Core) -> None:
     await core.ledger.spend(UID, 2, "details", "b")
     rows = [json.loads(r) for r in await core.store.redis.lrange(K.ledger(UID), 0, -1)]
     assert [(r["kind"], r["amount"], r["balance"]) for r in rows] == [("spend", -2, 3), ("grant", 5, 5)]
+
+
+# --- a hold settles only on its own account ------------------------------------------------
+
+async def _snapshot(core: Core, uid: str) -> tuple[dict[str, int], list[str]]:
+    return await core.ledger.account(uid), await core.store.redis.lrange(K.ledger(uid), 0, -1)
+
+
+async def test_settling_a_hold_with_a_forged_account_changes_nothing_on_either_account(core: Core) -> None:
+    owner, other = "tg:7001", "tg:7002"
+    await core.ledger.grant(owner, 5, "seed", "seed")
+    await core.ledger.grant(other, 5, "seed", "seed")
+    hold = await core.ledger.hold(owner, 2, "ask", "hold-forged")
+    before = [await _snapshot(core, owner), await _snapshot(core, other)]
+    forged = Hold(other, hold.hold_id, 2)
+    assert await core.ledger.release(forged) == "mismatch"
+    assert await core.ledger.capture(forged) == "mismatch"
+    # Bypassing Python: the script itself refuses keys or an account id that are not the hold's.
+    script = core.store.scripts["hold_settle"]
+    for account_id, acct_uid, ledger_uid in ((other, other, other), (owner, other, other),
+                                             (owner, owner, other), (other, owner, owner)):
+        raw = await script(keys=[K.hold(hold.hold_id), K.account(acct_uid), K.ledger(ledger_uid),
+                                 K.hold_deadlines()],
+                           args=["release", 0, "e-forged", f"{owner} {hold.hold_id}", "forged", 60, account_id])
+        assert json.loads(raw)["status"] == "mismatch"
+    assert [await _snapshot(core, owner), await _snapshot(core, other)] == before
+    assert (await core.store.redis.hget(K.hold(hold.hold_id), "status")) == "held"
+    # The real owner still settles it, once.
+    assert await core.ledger.release(hold) == "released"
+    assert await core.ledger.balance(owner) == 5 and await core.ledger.balance(other) == 5
+    assert (await core.ledger.reconcile(owner)).ok and (await core.ledger.reconcile(other)).ok
+
+
+async def test_an_unknown_settle_action_changes_nothing(core: Core) -> None:
+    from redis.exceptions import ResponseError
+
+    await core.ledger.grant(UID, 5, "seed", "seed")
+    hold = await core.ledger.hold(UID, 2, "ask", "hold-x")
+    with pytest.raises(ResponseError):
+        await core.store.scripts["hold_settle"](
+            keys=[K.hold(hold.hold_id), K.account(UID), K.ledger(UID), K.hold_deadlines()],
+            args=["steal", 0, "e", f"{UID} {hold.hold_id}", "x", 60, UID])
+    assert (await core.ledger.account(UID))["held"] == 2
+    assert (await core.ledger.reconcile(UID)).ok
+
+
+# --- compaction ---------------------------------------------------------------------------
+
+def core_keeping(redis_url: str, tmp_path: Path, keep: int, clock: FixedClock | None = None) -> Core:
+    """A Core whose configuration keeps only ``keep`` ledger entries per account."""
+    cfg = tmp_path / f"keep-{keep}.toml"
+    source = (ROOT / "config" / "defaults.toml").read_text()
+    assert "ledger_keep_entries = 200\n" in source
+    cfg.write_text(source.replace("ledger_keep_entries = 200\n", f"ledger_keep_entries = {keep}\n", 1))
+    return make_core(redis_url, tmp_path, clock=clock, CONFIG_FILE=str(cfg))
+
+
+async def _spend_many(core: Core, uid: str, n: int, tag: str, width: int = 50) -> None:
+    for start in range(0, n, width):
+        await asyncio.gather(*(core.ledger.spend(uid, 1, "many", f"{tag}-{i}")
+                               for i in range(start, min(n, start + width))))
+
+
+async def test_an_account_with_5000_entries_reconciles_exactly_after_compaction(core: Core) -> None:
+    keep = core.settings.product.credits.ledger_keep_entries
+    await core.ledger.grant(UID, 6000, "seed", "seed")
+    early = await core.ledger.hold(UID, 7, "ai", "early-hold")  # stays open while it is folded
+    settled_early = await core.ledger.hold(UID, 3, "ai", "settled-early")
+    await core.ledger.capture(settled_early)
+    await _spend_many(core, UID, 4996, "old")  # 5,000 entries in all
+    llen = await core.store.redis.llen(K.ledger(UID))
+    assert keep <= llen <= keep + max(16, keep // 4)
+    ckpt = await core.ledger.checkpoint(UID)
+    assert ckpt.count + llen == 5000 and ckpt.open_holds == {early.hold_id: 7}
+    rec = await core.ledger.reconcile(UID)
+    assert rec.ok and rec.entries == 5000
+    assert rec.balance == 6000 - 7 - 3 - 4996 == rec.ledger_sum and rec.held == rec.open_holds == 7
+    # The newest entries are still there for /credits.
+    newest = await core.ledger.history(UID, 3)
+    assert [e.kind for e in newest] == ["spend"] * 3 and newest[0].balance == rec.balance
+    # Releasing the folded hold is exact too, before and after its release entry is folded.
+    assert await core.ledger.release(early) == "released"
+    rec = await core.ledger.reconcile(UID)
+    assert rec.ok and rec.held == rec.open_holds == 0 and rec.balance == 6000 - 3 - 4996
+    await core.ledger.compact(UID)
+    await _spend_many(core, UID, keep + 60, "later")
+    assert (await core.ledger.checkpoint(UID)).open_holds == {}
+    rec = await core.ledger.reconcile(UID)
+    assert rec.ok and rec.entries == 5001 + keep + 60 and rec.balance == 6000 - 3 - 4996 - keep - 60
+
+
+async def test_compaction_is_idempotent_and_keeps_the_newest(redis_url: str, tmp_path: Path) -> None:
+    core = core_keeping(redis_url, tmp_path, 10)
+    try:
+        await core.ledger.grant(UID, 100, "seed", "seed")
+        for i in range(20):  # below the automatic threshold (10 + 16)
+            await core.ledger.spend(UID, 1, "x", f"s{i}")
+        assert await core.store.redis.llen(K.ledger(UID)) == 21
+        before = await core.store.redis.lrange(K.ledger(UID), 0, 9)
+        assert await core.ledger.compact(UID) == 11
+        assert await core.ledger.compact(UID) == 0
+        assert await core.store.redis.lrange(K.ledger(UID), 0, -1) == before
+        ckpt = await core.ledger.checkpoint(UID)
+        assert (ckpt.count, ckpt.sum, ckpt.balance_at) == (11, 100 - 10, 90)
+        assert (await core.ledger.reconcile(UID)).ok
+    finally:
+        await core.store.close()
+
+
+async def test_compaction_concurrent_with_spends_and_holds_keeps_reconcile_exact(redis_url: str,
+                                                                                tmp_path: Path) -> None:
+    cores = [core_keeping(redis_url, tmp_path, 10) for _ in range(3)]
+    a, b, c = cores
+    try:
+        await a.ledger.grant(UID, 1000, "seed", "seed")
+        reconciled: list[bool] = []
+
+        async def spender(core: Core, n: int, tag: str) -> None:
+            for i in range(n):
+                await core.ledger.spend(UID, 1, "x", f"{tag}-{i}")
+
+        async def holder(core: Core, n: int) -> None:
+            for i in range(n):
+                hold = await core.ledger.hold(UID, 2, "ai", f"h-{i}")
+                await asyncio.sleep(0)
+                await (core.ledger.capture(hold) if i % 2 else core.ledger.release(hold))
+
+        async def compactor(core: Core, n: int) -> None:
+            for _ in range(n):
+                await core.ledger.compact(UID)
+                reconciled.append((await core.ledger.reconcile(UID)).ok)
+                await asyncio.sleep(0)
+
+        await asyncio.gather(spender(a, 150, "a"), spender(b, 150, "b"), holder(c, 60),
+                             compactor(a, 40), compactor(b, 40), compactor(c, 40))
+        assert reconciled and all(reconciled)
+        rec = await c.ledger.reconcile(UID)
+        # seed + 300 spends + 60 holds + 60 settles
+        assert rec.ok and rec.entries == 1 + 300 + 120
+        assert rec.balance == 1000 - 300 - 2 * 30 and rec.held == 0
+        assert await c.store.redis.llen(K.ledger(UID)) <= 10 + 16
+        assert await a.ledger.reconcile_all() == []
+    finally:
+        for core in cores:
+            await core.store.close()
+
+
+async def test_compaction_runs_by_itself_and_compact_all_catches_up_old_ledgers(redis_url: str,
+                                                                              tmp_path: Path) -> None:
+    small = core_keeping(redis_url, tmp_path, 10)
+    try:
+        await small.ledger.grant("tg:1", 100, "seed", "seed")
+        for i in range(60):
+            await small.ledger.spend("tg:1", 1, "x", f"s{i}")
+        assert await small.store.redis.llen(K.ledger("tg:1")) <= 26  # compacted along the way
+        # A ledger written by a core keeping more (or before compaction existed) ...
+        wide = core_keeping(redis_url, tmp_path, 1000)
+        try:
+            await wide.ledger.grant("tg:2", 100, "seed", "seed")
+            for i in range(40):
+                await wide.ledger.spend("tg:2", 1, "x", f"s{i}")
+        finally:
+            await wide.store.close()
+        assert await small.store.redis.llen(K.ledger("tg:2")) == 41
+        over = max(0, await small.store.redis.llen(K.ledger("tg:1")) - 10)
+        assert await small.ledger.compact_all() == 31 + over
+        assert await small.ledger.compact_all() == 0
+        assert await small.store.redis.llen(K.ledger("tg:2")) == 10
+        assert await small.ledger.reconcile_all() == []
+    finally:
+        await small.store.close()
+
+
+async def test_a_grant_folded_into_the_checkpoint_is_still_owned(redis_url: str, tmp_path: Path) -> None:
+    core = core_keeping(redis_url, tmp_path, 10)
+    try:
+        await core.ledger.grant(UID, 50, "purchase", "tgpay:ch1", kind="purchase", keep_forever=True)
+        for i in range(40):
+            await core.ledger.spend(UID, 1, "x", f"s{i}")
+        await core.ledger.compact(UID)
+        rows = await core.store.redis.lrange(K.ledger(UID), 0, -1)
+        owned = await core.ledger.owned_entry(UID, "tgpay:ch1")
+        assert owned is not None and owned.amount == 50 and owned.kind == "purchase"
+        assert owned.id not in [json.loads(r)["id"] for r in rows]  # really folded
+        assert await core.ledger.owned_entry(UID, "tgpay:never") is None
+        # After /delete the same uid starts a new account: the old grant is not its.
+        anon = await core.ledger.anonymise(UID)
+        await core.ledger.grant(UID, 5, "new", "new")
+        assert await core.ledger.owned_entry(UID, "tgpay:ch1") is None
+        assert (await core.ledger.first_result(UID, "tgpay:ch1")) is not None
+        assert (await core.ledger.reconcile(anon)).ok
+    finally:
+        await core.store.close()
+
+
+async def test_anonymise_moves_the_checkpoint_with_the_ledger(redis_url: str, tmp_path: Path) -> None:
+    core = core_keeping(redis_url, tmp_path, 10)
+    try:
+        await core.ledger.grant(UID, 100, "seed", "seed")
+        for i in range(40):
+            await core.ledger.spend(UID, 1, "x", f"s{i}")
+        await core.ledger.compact(UID)
+        ckpt = await core.ledger.checkpoint(UID)
+        assert ckpt.count == 31
+        anon = await core.ledger.anonymise(UID)
+        assert await core.store.redis.exists(K.ledger_checkpoint(UID), K.ledger(UID), K.account(UID)) == 0
+        assert await core.ledger.checkpoint(anon) == ckpt
+        rec = await core.ledger.reconcile(anon)
+        assert rec.ok and rec.balance == 60 and rec.entries == 41
+        # The user's next account starts from nothing and reconciles on its own.
+        await core.ledger.grant(UID, 3, "again", "again")
+        rec = await core.ledger.reconcile(UID)
+        assert rec.ok and rec.entries == 1 and rec.balance == 3
+    finally:
+        await core.store.close()
+
+
+async def _make_legacy(core: Core, uid: str) -> None:
+    """Rewrite an account as the ledger wrote it before account generations existed."""
+    r = core.store.redis
+    await r.hdel(K.account(uid), "gen")
+    rows = await r.lrange(K.ledger(uid), 0, -1)
+    await r.delete(K.ledger(uid))
+    for raw in reversed(rows):
+        d = json.loads(raw)
+        d.pop("gen", None)
+        await r.lpush(K.ledger(uid), json.dumps(d))
+        if d.get("idem"):
+            rec = json.loads(await r.get(d["idem"]))
+            rec["entry"].pop("gen", None)
+            await r.set(d["idem"], json.dumps(rec))
+
+
+async def test_legacy_accounts_keep_refundable_purchases_through_compaction(redis_url: str,
+                                                                          tmp_path: Path) -> None:
+    core = core_keeping(redis_url, tmp_path, 10)
+    try:
+        await core.ledger.grant(UID, 50, "purchase", "tgpay:old", kind="purchase", keep_forever=True)
+        await core.ledger.grant(UID, 5, "bonus", "bonus")
+        await _make_legacy(core, UID)
+        first = await core.ledger.owned_entry(UID, "tgpay:old")
+        assert first is not None and first.gen == "legacy"
+        for i in range(40):
+            await core.ledger.spend(UID, 1, "x", f"s{i}")
+        await core.ledger.compact(UID)
+        assert first.id in (await core.ledger.checkpoint(UID)).legacy_purchases
+        assert await core.ledger.owned_entry(UID, "tgpay:old") == first
+        assert (await core.ledger.reconcile(UID)).ok
+        # A legacy account deleted and re-created: the re-created one has a generation.
+        await core.ledger.anonymise(UID)
+        await core.ledger.grant(UID, 1, "new", "new")
+        assert await core.ledger.owned_entry(UID, "tgpay:old") is None
+    finally:
+        await core.store.close()

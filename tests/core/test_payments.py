@@ -1,13 +1,17 @@
-"""Stars payments in the core: redelivery after a price change, late records, refunds after /delete."""
+"""Stars payments in the core: redelivery after a price change, late records, refunds after /delete,
+refunds whose platform call fails (retry, operator close), refunds of compacted purchases."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from pathlib import Path
 
 from bot.core import payments
 from bot.core.features.credits_cmd import invoice_payload
 from bot.core.router import Event
 from bot.core.service import Core
+from bot.core.store import K
 from tests.support.factory import make_core, onboard
 
 UID = "tg:880"
@@ -90,3 +94,139 @@ async def test_refund_after_delete_is_refused_and_never_touches_a_new_account(co
     assert (await payments.refund(core, "chNew")).status == "reversed"
     assert await core.ledger.balance(UID) == 0
     assert await core.ledger.reconcile_all() == []
+
+
+# --- refunds stuck on the platform side: retry, close ------------------------------------------
+
+class FakePlatform:
+    """The platform refund call (the network edge): fails ``failures`` times, then succeeds."""
+
+    def __init__(self, failures: int = 0, already: bool = False) -> None:
+        self.failures = failures
+        self.already = already
+        self.calls: list[tuple[str, str]] = []
+        self.gate: asyncio.Event | None = None
+        self.entered = asyncio.Event()
+
+    async def __call__(self, uid: str, charge_id: str) -> None:
+        self.calls.append((uid, charge_id))
+        self.entered.set()
+        if self.gate is not None:
+            await self.gate.wait()
+        if len(self.calls) <= self.failures:
+            raise ConnectionError("502 Bad Gateway")
+        if self.already:
+            raise payments.PlatformAlreadyRefunded("Bad Request: CHARGE_ALREADY_REFUNDED")
+
+
+async def _bought_and_reversed(core: Core, charge: str) -> None:
+    await onboard(core, UID)
+    await payments.record_purchase(core, UID, charge, invoice_payload("credit_10", UID), "XTR", 50)
+    assert (await payments.refund(core, charge)).status == "reversed"
+    assert (await payments.payment_info(core, charge))["status"] == "refunding"
+    assert await core.ledger.balance(UID) == 3
+
+
+async def test_a_refund_whose_platform_call_fails_is_retried_until_it_succeeds(core: Core) -> None:
+    await _bought_and_reversed(core, "chR")
+    platform = FakePlatform(failures=2)
+    for attempt in (1, 2):
+        failed = await payments.retry_refund(core, "chR", platform)
+        assert failed.status == "failed" and failed.reason == "platform_error" and failed.attempts == attempt
+        info = await payments.payment_info(core, "chR")
+        assert info["status"] == "refund_failed" and info["attempts"] == str(attempt)
+        assert info["last_error"] == "ConnectionError: 502 Bad Gateway"
+    # The adapter's refund path replays the reversal (nothing taken twice) and may retry too.
+    again = await payments.refund(core, "chR")
+    assert again.status == "reversed" and again.balance == 3
+    done = await payments.retry_refund(core, "chR", platform)
+    assert done.status == "refunded" and done.attempts == 3 and done.credits == 10
+    assert platform.calls == [(UID, "chR")] * 3
+    info = await payments.payment_info(core, "chR")
+    assert info["status"] == "refunded" and "refunded_at" in info
+    assert (await payments.retry_refund(core, "chR", platform)).status == "already_refunded"
+    assert (await payments.refund(core, "chR")).status == "already_refunded"
+    assert len(platform.calls) == 3
+    assert await core.ledger.balance(UID) == 3 and await core.ledger.reconcile_all() == []
+
+
+async def test_already_refunded_on_the_platform_counts_as_refunded(core: Core) -> None:
+    await _bought_and_reversed(core, "chA2")
+    res = await payments.retry_refund(core, "chA2", FakePlatform(already=True))
+    assert res.status == "refunded" and res.reason == "already_refunded_on_platform"
+    assert (await payments.payment_info(core, "chA2"))["status"] == "refunded"
+
+
+async def test_an_operator_closes_a_refund_the_platform_keeps_refusing(core: Core) -> None:
+    await _bought_and_reversed(core, "chX")
+    platform = FakePlatform(failures=99)
+    assert (await payments.retry_refund(core, "chX", platform)).status == "failed"
+    for operator, reason in (("", "refunded by hand"), ("ops:kim", "   "), ("ops:kim", "")):
+        refused = await payments.close_refund(core, "chX", operator, reason)
+        assert refused.status == "refused" and refused.reason == "reason_required"
+    assert (await payments.payment_info(core, "chX"))["status"] == "refund_failed"
+    closed = await payments.close_refund(core, "chX", "ops:kim", "Stars returned by hand\n(ticket 12)")
+    assert closed.status == "closed" and closed.ok
+    info = await payments.payment_info(core, "chX")
+    assert info["status"] == "refund_closed" and info["closed_by"] == "ops:kim"
+    assert info["closed_reason"] == "Stars returned by hand (ticket 12)" and "closed_at" in info
+    again = await payments.close_refund(core, "chX", "ops:lee", "again")
+    assert again.status == "closed" and again.reason == "Stars returned by hand (ticket 12)"
+    assert (await payments.payment_info(core, "chX"))["closed_by"] == "ops:kim"
+    # Closed is final: no more platform calls, and the ledger reversal stays.
+    assert (await payments.retry_refund(core, "chX", platform)).reason == "closed"
+    assert (await payments.refund(core, "chX")).reason == "closed"
+    assert len(platform.calls) == 1
+    assert await core.ledger.balance(UID) == 3 and await core.ledger.reconcile_all() == []
+    # A redelivered payment update for it is answered from the record.
+    redelivered = await payments.record_purchase(core, UID, "chX", invoice_payload("credit_10", UID), "XTR", 50)
+    assert redelivered.status == "replay" and await core.ledger.balance(UID) == 3
+
+
+async def test_retry_and_close_refuse_payments_that_are_not_being_refunded(core: Core) -> None:
+    await onboard(core, UID)
+    await payments.record_purchase(core, UID, "chP", invoice_payload("credit_10", UID), "XTR", 50)
+    platform = FakePlatform()
+    assert (await payments.retry_refund(core, "chP", platform)).reason == "not_refunding"
+    assert (await payments.close_refund(core, "chP", "ops:kim", "why")).reason == "not_refunding"
+    assert (await payments.retry_refund(core, "nope", platform)).reason == "unknown_payment"
+    assert (await payments.close_refund(core, "nope", "ops:kim", "why")).reason == "unknown_payment"
+    assert platform.calls == [] and (await payments.payment_info(core, "chP"))["status"] == "paid"
+    assert await core.ledger.balance(UID) == 13
+
+
+async def test_one_refund_attempt_at_a_time(core: Core) -> None:
+    await _bought_and_reversed(core, "chL")
+    platform = FakePlatform()
+    platform.gate = asyncio.Event()
+    first = asyncio.create_task(payments.retry_refund(core, "chL", platform))
+    await platform.entered.wait()
+    assert (await payments.retry_refund(core, "chL", platform)).reason == "in_progress"
+    assert (await payments.close_refund(core, "chL", "ops:kim", "by hand")).reason == "in_progress"
+    platform.gate.set()
+    assert (await first).status == "refunded"
+    assert len(platform.calls) == 1
+    assert (await payments.payment_info(core, "chL"))["attempts"] == "1"
+
+
+async def test_a_purchase_compacted_out_of_the_ledger_list_can_still_be_refunded(redis_url: str,
+                                                                               tmp_path: Path) -> None:
+    cfg = tmp_path / "keep-10.toml"
+    cfg.write_text((ROOT / "config" / "defaults.toml").read_text()
+                   .replace("ledger_keep_entries = 200\n", "ledger_keep_entries = 10\n", 1))
+    core = make_core(redis_url, tmp_path, CONFIG_FILE=str(cfg))
+    try:
+        await onboard(core, UID)
+        await payments.record_purchase(core, UID, "chOldest", invoice_payload("credit_10", UID), "XTR", 50)
+        await core.ledger.grant(UID, 100, "seed", "seed")
+        for i in range(60):
+            await core.ledger.spend(UID, 1, "x", f"s{i}")
+        assert (await core.ledger.checkpoint(UID)).count > 0
+        entry_id = (await payments.payment_info(core, "chOldest"))["entry_id"]
+        rows = await core.store.redis.lrange(K.ledger(UID), 0, -1)
+        assert entry_id not in [json.loads(r)["id"] for r in rows]
+        res = await payments.refund(core, "chOldest")
+        assert res.status == "reversed" and res.balance == 13 + 100 - 60 - 10
+        assert await core.ledger.reconcile_all() == []
+    finally:
+        await core.store.close()

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from bot.core.clock import local_day
 from bot.core.errors import BotError, ErrorCode
+from bot.core.logs import log_event
 from bot.core.timezones import parse_timezone
 from bot.core.reply import Button, Reply
 from bot.core.router import Ctx
@@ -16,6 +17,9 @@ if TYPE_CHECKING:
 __all__ = ["register"]
 
 DELETE_CONFIRM_TTL = 300
+#: ``/consent`` arguments (lower-cased) that give / withdraw the sharing consent.
+CONSENT_GIVE = ("share", "on", "yes", "동의")
+CONSENT_WITHDRAW = ("off", "withdraw", "no", "철회", "취소", "끄기")
 
 
 def register(router: Router) -> None:
@@ -38,16 +42,34 @@ def register(router: Router) -> None:
             birth_time=p.birth_time or ctx.t("profile.unknown"),
             share=ctx.t("profile.yes") if p.can_share else ctx.t("profile.no"),
         )
-        buttons = [] if p.can_share else [[Button(ctx.t("profile.share_button"), "/consent share")]]
+        buttons = ([[Button(ctx.t("profile.share_off_button"), "/consent off")]] if p.can_share
+                   else [[Button(ctx.t("profile.share_button"), "/consent share")]])
         return Reply(text, buttons=buttons, private=True)
 
-    @router.command("consent", needs_profile=True)
+    @router.command("consent", needs_profile=True, help_key="help.consent", aliases=("동의",))
     async def consent(ctx: Ctx) -> Reply:
+        """``/consent share`` gives, ``/consent off`` withdraws the third-party sharing consent;
+        bare ``/consent`` shows it. While it is off, paired friends see no sign, animal or
+        compatibility of this user (``invites.partner_shares``); pairings themselves stay."""
         assert ctx.profile is not None
-        if ctx.args.strip() != "share":
-            raise BotError(ErrorCode.VALIDATION_ERROR, "router.usage", usage="/consent share")
-        await ctx.core.profiles.update(ctx.profile, share_at=int(ctx.core.clock.now()))
-        return ctx.reply("profile.share_given")
+        choice = ctx.args.strip().lower()
+        if not choice:
+            if ctx.profile.can_share:
+                return Reply(ctx.t("profile.share_status_on"),
+                             buttons=[[Button(ctx.t("profile.share_off_button"), "/consent off")]])
+            return Reply(ctx.t("profile.share_status_off"),
+                         buttons=[[Button(ctx.t("profile.share_button"), "/consent share")]])
+        if choice in CONSENT_GIVE:
+            if not ctx.profile.can_share:
+                await ctx.core.profiles.update(ctx.profile, share_at=int(ctx.core.clock.now()))
+            return ctx.reply("profile.share_given")
+        if choice in CONSENT_WITHDRAW:
+            if not ctx.profile.can_share:
+                return ctx.reply("profile.share_already_off")
+            await ctx.core.profiles.update(ctx.profile, share_at=None)
+            log_event("consent_share_withdrawn", user=ctx.uid)
+            return ctx.reply("profile.share_withdrawn")
+        raise BotError(ErrorCode.VALIDATION_ERROR, "router.usage", usage=ctx.t("profile.consent_usage"))
 
     @router.command("language", needs_profile=False, help_key="help.language", aliases=("lang",))
     async def language(ctx: Ctx) -> Reply:

@@ -421,6 +421,7 @@ def register(router: Router) -> None:
 
     async def reading_pair(ctx: Ctx, args: str) -> Reply | list[Reply]:
         from bot.core.chemistry import compatibility, render_compat
+        from bot.core.invites import partner_shares
 
         p = ctx.profile
         assert p is not None and p.birth is not None
@@ -429,6 +430,8 @@ def register(router: Router) -> None:
             raise BotError(ErrorCode.VALIDATION_ERROR, "router.usage", usage=ctx.t("ai.pair_usage"))
         if not await are_paired(core, ctx.uid, other):
             raise BotError(ErrorCode.FORBIDDEN, "ai.not_paired")
+        if not await partner_shares(core, other):
+            raise BotError(ErrorCode.FORBIDDEN, "ai.partner_not_sharing")
         them = await core.profiles.get(other)
         if them is None or them.birth is None:
             raise BotError(ErrorCode.NOT_FOUND, "ai.pair_unavailable")

@@ -91,6 +91,8 @@ def pairing_reply(core: Core, me: Profile, other: Profile, acc: Acceptance, day:
     else:
         head = t(lang, "invite.paired_inviter", name=name)
     parts = [head]
+    if not other.can_share:  # they withdrew the sharing consent (same rule as partner_shares)
+        return Reply(f"{head}\n\n{t(lang, 'invite.partner_not_sharing')}", private=True)
     try:
         compat = _compat_text(me, other, day)
     except Exception:  # the reading must never cost the pairing itself

@@ -34,6 +34,14 @@ class K:
         return f"ledger:{uid}"
 
     @staticmethod
+    def ledger_checkpoint(uid: str) -> str:
+        """Hash: the ledger entries compacted away (count, sum, balance_at, ts, open holds).
+
+        ``ledger_compact.lua`` folds the oldest entries of ``ledger:<uid>`` into it.
+        """
+        return f"ledger:ckpt:{uid}"
+
+    @staticmethod
     def accounts_index() -> str:
         """Set of every account id that has ledger entries (reconcile walks it)."""
         return "credits:accounts"
@@ -60,6 +68,11 @@ class K:
     def payment(charge_id: str) -> str:
         """Hash describing one Telegram Stars payment (uid, pack, amount, status)."""
         return f"payment:tg:{charge_id}"
+
+    @staticmethod
+    def payment_refund_lock(charge_id: str) -> str:
+        """Short lock (SET NX EX): one platform refund attempt or operator close at a time."""
+        return f"payment:tg:{charge_id}:refund-lock"
 
     # --- secrets --------------------------------------------------------------------
     @staticmethod

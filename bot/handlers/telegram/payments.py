@@ -7,6 +7,8 @@ import hashlib
 import logging
 from typing import TYPE_CHECKING
 
+from telegram.error import BadRequest
+
 from bot.core import payments as core_payments
 from bot.core.i18n import Lang, t
 from bot.core.logs import log_event
@@ -72,12 +74,27 @@ class TelegramPayments:
         await self.core.outbox.enqueue(job_id, "notice", uid, lang=lang, reply=Reply(text))
 
     async def refund(self, charge_id: str) -> core_payments.RefundResult:
-        """Reverse the grant in the ledger, then refund the Stars; safe to call again."""
+        """Reverse the grant in the ledger, then refund the Stars through ``retry_refund``.
+
+        Safe to call again: the reversal replays, and a payment whose ``refundStarPayment``
+        failed (``refund_failed``) is tried again. Returns the reversal ("reversed") once the
+        Stars are back, else the attempt's result ("failed" with the error, or "refused").
+        """
         result = await core_payments.refund(self.core, charge_id)
         if result.status != "reversed":
             return result
-        await self.adapter.bot.refund_star_payment(int(result.user_id), charge_id)
-        await core_payments.mark_refunded(self.core, charge_id)
+
+        async def refund_stars(uid: str, charge: str) -> None:
+            try:
+                await self.adapter.bot.refund_star_payment(int(uid.partition(":")[2]), charge)
+            except BadRequest as err:
+                if "CHARGE_ALREADY_REFUNDED" in str(err).upper():
+                    raise core_payments.PlatformAlreadyRefunded(str(err)) from err
+                raise
+
+        attempt = await core_payments.retry_refund(self.core, charge_id, refund_stars)
+        if attempt.status != "refunded":
+            return attempt
         lang = await self.adapter.user_lang(result.uid, None)
         try:
             await self.adapter.renderer.send(int(result.user_id), Reply(t(lang, "payments.refund_done",

@@ -3,6 +3,9 @@
 -- KEYS[5] hold hash   KEYS[6] hold deadlines zset
 -- ARGV[1] amount (>0)   ARGV[2] reason   ARGV[3] now ms   ARGV[4] entry id   ARGV[5] idem ttl s
 -- ARGV[6] account id   ARGV[7] hold id   ARGV[8] deadline ms   ARGV[9] deadline member
+-- The hold hash remembers its account and the exact account/ledger key names, so settling can
+-- refuse keys that are not this hold's own (hold_settle.lua). An "ok" result also carries
+-- "len", the ledger's length now (not stored with the first result).
 local first = redis.call('GET', KEYS[3])
 if first then
   local r = cjson.decode(first)
@@ -21,16 +24,19 @@ balance = redis.call('HINCRBY', KEYS[1], 'balance', -amount)
 redis.call('HINCRBY', KEYS[1], 'held', amount)
 local entry = {id = ARGV[4], ts = tonumber(ARGV[3]), kind = 'hold', amount = -amount,
                balance = balance, reason = ARGV[2], idem = KEYS[3], hold = ARGV[7]}
-redis.call('LPUSH', KEYS[2], cjson.encode(entry))
+local entry_json = cjson.encode(entry)
+local len = redis.call('LPUSH', KEYS[2], entry_json)
 redis.call('SADD', KEYS[4], ARGV[6])
 redis.call('HSET', KEYS[5], 'account', ARGV[6], 'amount', amount, 'status', 'held',
-           'reason', ARGV[2], 'created', ARGV[3], 'deadline', ARGV[8])
+           'reason', ARGV[2], 'created', ARGV[3], 'deadline', ARGV[8],
+           'account_key', KEYS[1], 'ledger_key', KEYS[2])
 redis.call('ZADD', KEYS[6], ARGV[8], ARGV[9])
-local result = cjson.encode({status = 'ok', balance = balance, entry = entry, hold = ARGV[7]})
+local result = '{"status":"ok","balance":' .. string.format('%d', balance) .. ',"entry":' .. entry_json ..
+               ',"hold":' .. cjson.encode(ARGV[7]) .. '}'
 local ttl = tonumber(ARGV[5])
 if ttl > 0 then
   redis.call('SET', KEYS[3], result, 'EX', ttl)
 else
   redis.call('SET', KEYS[3], result)
 end
-return result
+return string.sub(result, 1, -2) .. ',"len":' .. len .. '}'

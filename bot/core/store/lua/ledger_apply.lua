@@ -3,6 +3,12 @@
 -- ARGV[1] amount (signed integer, non-zero)   ARGV[2] kind   ARGV[3] reason   ARGV[4] now (ms)
 -- ARGV[5] entry id   ARGV[6] idempotency ttl seconds (0 = keep forever)   ARGV[7] account id
 -- Returns a JSON result; status is "ok", "replay" (the first result, unchanged) or "insufficient".
+-- An "ok" result also carries "len", the ledger's length now (not stored with the first result),
+-- so the caller knows when to compact.
+-- A new account gets a generation id ("gen", the first entry's id) and every entry written here
+-- carries it: /delete renames the account away, so a grant whose gen is not the current
+-- account's belongs to a detached (anonymised) account. Accounts older than generations keep
+-- none (read as "legacy").
 local first = redis.call('GET', KEYS[3])
 if first then
   local r = cjson.decode(first)
@@ -13,9 +19,15 @@ local amount = tonumber(ARGV[1])
 if amount == nil or amount == 0 or amount ~= math.floor(amount) then
   return redis.error_reply('ERR invalid amount')
 end
-local balance = tonumber(redis.call('HGET', KEYS[1], 'balance') or '0')
+local acct = redis.call('HMGET', KEYS[1], 'balance', 'gen')
+local balance = tonumber(acct[1] or '0')
 if balance + amount < 0 then
   return cjson.encode({status = 'insufficient', balance = balance, amount = amount})
+end
+local gen = acct[2]
+if not gen and redis.call('EXISTS', KEYS[1]) == 0 then
+  gen = ARGV[5]
+  redis.call('HSET', KEYS[1], 'gen', gen)
 end
 balance = redis.call('HINCRBY', KEYS[1], 'balance', amount)
 if amount > 0 then
@@ -25,13 +37,18 @@ else
 end
 local entry = {id = ARGV[5], ts = tonumber(ARGV[4]), kind = ARGV[2], amount = amount,
                balance = balance, reason = ARGV[3], idem = KEYS[3]}
-redis.call('LPUSH', KEYS[2], cjson.encode(entry))
+if gen then
+  entry['gen'] = gen
+end
+-- The entry is encoded once and spliced into the result (the hot path of every spend).
+local entry_json = cjson.encode(entry)
+local len = redis.call('LPUSH', KEYS[2], entry_json)
 redis.call('SADD', KEYS[4], ARGV[7])
-local result = cjson.encode({status = 'ok', balance = balance, entry = entry})
+local result = '{"status":"ok","balance":' .. string.format('%d', balance) .. ',"entry":' .. entry_json .. '}'
 local ttl = tonumber(ARGV[6])
 if ttl > 0 then
   redis.call('SET', KEYS[3], result, 'EX', ttl)
 else
   redis.call('SET', KEYS[3], result)
 end
-return result
+return string.sub(result, 1, -2) .. ',"len":' .. len .. '}'
