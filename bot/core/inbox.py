@@ -2,8 +2,9 @@
 
 Received means kept. An adapter calls ``Inbox.put`` with the updates it received and only
 then acknowledges them to the platform (the webhook answers 200; long polling advances its
-offset). ``put`` drops duplicates at intake: one Lua script per update claims its update id
-(``SET NX``) and appends it to a stream (``inbox_store.lua``), so a redelivered update, or
+offset). ``put`` drops duplicates at intake: one Lua script per partition touched claims each
+update id (``SET NX``) and appends the new ones to the partition's stream
+(``inbox_store.lua``; its keys share the partition's hash tag), so a redelivered update, or
 one seen by two processes, is stored once.
 
 Order and ownership. Chats hash to ``delivery.inbox_partitions`` streams. Each partition is
@@ -11,8 +12,8 @@ owned by one process at a time (a Redis lease renewed every third of
 ``delivery.takeover_seconds``); the owner reads its partitions in stream order and hands
 entries to a per-chat ordered dispatcher (``bot/core/dispatch.py``), so one chat's updates
 run one after another across processes, while different chats run concurrently. An entry is
-deleted (``XDEL``) once handled, so a partition's stream holds exactly the work not yet
-done: a process that dies leaves it there, its lease runs out, and the next owner reads the
+deleted (``XDEL``, batched every few ms) once handled, so a partition's stream holds exactly
+the work not yet done: a process that dies leaves it there, its lease runs out, and the next owner reads the
 partition from the start. Payloads are encrypted at rest with the profile cipher (a typed
 birth date may be in one).
 
@@ -53,6 +54,7 @@ __all__ = ["Inbox", "InboxEntry", "SEEN_TTL_SECONDS"]
 SEEN_TTL_SECONDS = 2 * 86400
 READ_BLOCK_MS = 500
 READ_COUNT = 256
+DELETE_BATCH_SECONDS = 0.005
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +84,8 @@ class Inbox:
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
         self._wake = asyncio.Event()
+        self._done: dict[int, list[str]] = {}  # handled entries waiting to be deleted, per partition
+        self._done_flag = asyncio.Event()
 
     # --- intake -----------------------------------------------------------------------
     def partition_of(self, chat: str) -> int:
@@ -94,21 +98,33 @@ class Inbox:
     async def put(self, items: Sequence[tuple[str, str, dict[str, Any]]]) -> list[bool]:
         """Store ``(update id, chat key, payload)`` items; True for each stored now.
 
-        One round trip (a pipeline of one script per update). Idempotent per update id.
-        Raises ``ServiceUnavailable`` when Redis is down: nothing is acknowledged then.
+        One script per partition touched (``inbox_store.lua``: every key of it shares the
+        partition's hash tag), run concurrently. Idempotent per update id. Raises
+        ``ServiceUnavailable`` when Redis is down: nothing is acknowledged then (a partition
+        already written is deduplicated when the platform delivers the batch again).
         """
         if not items:
             return []
         script = self.core.store.scripts["inbox_store"]
         now = self.core.clock.now_ms()
+        groups: dict[int, list[int]] = {}
+        for i, (_, chat, _) in enumerate(items):
+            groups.setdefault(self.partition_of(chat), []).append(i)
+
+        async def store(p: int, idx: list[int]) -> list[int]:
+            keys = [K.inbox_stream(self.platform, p), *(K.inbox_seen(self.platform, p, items[i][0]) for i in idx)]
+            args: list[Any] = [SEEN_TTL_SECONDS, now]
+            for i in idx:
+                source_id, chat, payload = items[i]
+                args += [chat, source_id, self._seal(payload)]
+            return [int(x) for x in await script(keys=keys, args=args)]
+
         async with redis_guard("inbox.put"):
-            async with self.core.store.redis.pipeline(transaction=False) as pipe:
-                for source_id, chat, payload in items:
-                    await script(keys=[K.inbox_seen(self.platform, source_id),
-                                       K.inbox_stream(self.platform, self.partition_of(chat))],
-                                 args=[SEEN_TTL_SECONDS, chat, source_id, self._seal(payload), now], client=pipe)
-                results = await pipe.execute()
-        stored = [bool(r) for r in results]
+            results = await asyncio.gather(*(store(p, idx) for p, idx in groups.items()))
+        stored = [False] * len(items)
+        for (_, idx), flags in zip(groups.items(), results):
+            for i, flag in zip(idx, flags):
+                stored[i] = bool(flag)
         dupes = len(stored) - sum(stored)
         if dupes:
             log_event("inbox_duplicate", platform=self.platform, count=dupes)
@@ -119,7 +135,8 @@ class Inbox:
         self._stopping = False
         loop = asyncio.get_running_loop()
         await self._lease_round()  # own partitions before the first read
-        self._tasks = [loop.create_task(self._lease_loop()), loop.create_task(self._read_loop())]
+        self._tasks = [loop.create_task(self._lease_loop()), loop.create_task(self._read_loop()),
+                       loop.create_task(self._delete_loop())]
         log_event("inbox_started", platform=self.platform, owner=self.owner, partitions=sorted(self._owned))
 
     async def stop(self, grace: float | None = None) -> None:
@@ -137,6 +154,7 @@ class Inbox:
                 await task
         self._tasks = []
         await self.dispatcher.join(timeout=self.cfg.shutdown_grace_seconds if grace is None else grace)
+        await self._flush_deletes()
         owned, self._owned = list(self._owned), {}
         with contextlib.suppress(*REDIS_ERRORS):
             for p in owned:
@@ -197,7 +215,8 @@ class Inbox:
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=1.0)
                 continue
-            streams = {K.inbox_stream(self.platform, p): last for p, last in self._owned.items()}
+            names = {K.inbox_stream(self.platform, p): p for p in self._owned}
+            streams = {name: self._owned[p] for name, p in names.items()}
             try:
                 batches = await r.xread(streams, count=READ_COUNT, block=READ_BLOCK_MS)
             except REDIS_ERRORS as exc:
@@ -206,7 +225,7 @@ class Inbox:
                 await asyncio.sleep(1.0)
                 continue
             for stream, entries in batches or []:
-                p = int(stream.rsplit(":p", 1)[1])
+                p = names[stream]
                 if p not in self._owned:
                     continue  # lost meanwhile: the new owner reads it
                 for entry_id, fields in entries:
@@ -222,7 +241,8 @@ class Inbox:
         if not self.dispatcher.submit(chat, job):
             self.core.metrics.discarded.labels(self.platform, "backlog").inc()
             log_event("inbox_backlog_dropped", level=logging.INFO, platform=self.platform, partition=p)
-            asyncio.get_running_loop().create_task(self._delete(p, entry_id))
+            self._done.setdefault(p, []).append(entry_id)
+            self._done_flag.set()
 
     async def _run(self, p: int, entry_id: str, fields: dict[str, str]) -> None:
         try:
@@ -251,19 +271,37 @@ class Inbox:
             except Exception:  # handlers report their own errors; never lose the partition's worker
                 log_event("inbox_handler_failed", level=logging.ERROR, exc_info=True, platform=self.platform)
                 break
-        await self._delete(p, entry_id)
+        self._delete(p, entry_id)
 
-    async def _delete(self, p: int, entry_id: str) -> None:
-        """Forget a handled entry; retried while Redis is down (else it would be handled again)."""
-        delay = 0.5
-        for _ in range(8):
-            try:
-                await self.core.store.redis.xdel(K.inbox_stream(self.platform, p), entry_id)
-                return
-            except REDIS_ERRORS:
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
-        log_event("inbox_delete_failed", level=logging.ERROR, platform=self.platform, entry=entry_id)
+    def _delete(self, p: int, entry_id: str) -> None:
+        """Forget a handled entry. Deletes are batched (one ``XDEL`` per partition every few
+        ms); a crash before the batch is written means those entries are handled again by the
+        next owner (at-least-once, money exactly-once by idempotency keys)."""
+        self._done.setdefault(p, []).append(entry_id)
+        self._done_flag.set()
+
+    async def _delete_loop(self) -> None:
+        while not self._stopping:
+            await self._done_flag.wait()
+            await asyncio.sleep(DELETE_BATCH_SECONDS)  # let a burst's deletes gather
+            await self._flush_deletes()
+
+    async def _flush_deletes(self) -> None:
+        """Write pending deletes; kept for the next round while Redis is down."""
+        self._done_flag.clear()
+        batch, self._done = self._done, {}
+        if not batch:
+            return
+        try:
+            async with self.core.store.redis.pipeline(transaction=False) as pipe:
+                for p, ids in batch.items():
+                    pipe.xdel(K.inbox_stream(self.platform, p), *ids)
+                await pipe.execute()
+        except REDIS_ERRORS:
+            for p, ids in batch.items():
+                self._done.setdefault(p, []).extend(ids)
+            self._done_flag.set()
+            await asyncio.sleep(1.0)
 
     async def pending(self) -> int:
         """Entries stored and not yet handled, over every partition (ops, tests)."""

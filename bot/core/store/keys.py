@@ -227,12 +227,13 @@ class K:
     def inbox_stream(platform: str, partition: int) -> str:
         """Stream of received updates of one partition (chats hash to partitions); entries are
         deleted once handled, so what is left is exactly the work not yet done."""
-        return f"inbox:{platform}:p{partition}"
+        return f"inbox:{{{platform}:p{partition}}}"
 
     @staticmethod
-    def inbox_seen(platform: str, source_id: str) -> str:
-        """Intake marker (SET NX EX): this platform update was stored once; duplicates are dropped."""
-        return f"inbox:{platform}:seen:{source_id}"
+    def inbox_seen(platform: str, partition: int, source_id: str) -> str:
+        """Intake marker (SET NX EX): this platform update was stored once; duplicates are dropped.
+        Tagged with its partition (an update always hashes to the same one): one slot per batch."""
+        return f"inbox:{{{platform}:p{partition}}}:seen:{source_id}"
 
     @staticmethod
     def inbox_lease(platform: str, partition: int) -> str:

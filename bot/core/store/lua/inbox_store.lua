@@ -1,10 +1,17 @@
--- Store one received platform update in its inbox partition, once per update id.
--- KEYS[1] intake marker (inbox seen)   KEYS[2] partition stream
--- ARGV[1] marker ttl s   ARGV[2] chat key   ARGV[3] update id   ARGV[4] payload (encrypted)
--- ARGV[5] received (ms)
--- Returns 1 when stored now, 0 for a duplicate (already stored by this or another process).
-if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
-  return 0
+-- Store received platform updates of one inbox partition, once per update id.
+-- KEYS[1] the partition's stream   KEYS[2..n+1] each update's intake marker (inbox seen)
+-- ARGV[1] marker ttl s   ARGV[2] received (ms)
+-- ARGV[3 + 3(i-1) ..] per update i: chat key, update id, payload (encrypted)
+-- Returns one flag per update: 1 stored now, 0 a duplicate (already stored by this or another
+-- process). Every key shares the partition's hash tag, so this is one slot on Redis Cluster.
+local out = {}
+for i = 2, #KEYS do
+  local a = 3 + (i - 2) * 3
+  if redis.call('SET', KEYS[i], '1', 'NX', 'EX', ARGV[1]) then
+    redis.call('XADD', KEYS[1], '*', 'c', ARGV[a], 's', ARGV[a + 1], 'p', ARGV[a + 2], 't', ARGV[2])
+    out[#out + 1] = 1
+  else
+    out[#out + 1] = 0
+  end
 end
-redis.call('XADD', KEYS[2], '*', 'c', ARGV[2], 's', ARGV[3], 'p', ARGV[4], 't', ARGV[5])
-return 1
+return out
