@@ -108,3 +108,25 @@ async def test_webhook_payment_is_kept_before_200_and_granted_once(tg_webhook: T
     assert await tg.core.outbox.drain(5)
     assert await tg.core.ledger.balance(uid) == 13 and len(tg.api.texts(USER)) == 1
     assert (await tg.core.ledger.reconcile(uid)).ok
+
+
+async def test_webhook_payment_with_a_blocked_user_is_granted_once_and_never_redelivered(tg_webhook: TG) -> None:
+    """The confirmation cannot be sent (the user blocked the bot after paying): Telegram still
+    got its 200 once the update was kept, the grant happened once, and the outbox — not a
+    redelivery loop — owns the confirmation (it ends as failed: nothing more to do)."""
+    from bot.core.features.credits_cmd import invoice_payload
+    from tests.support.factory import onboard
+
+    tg = tg_webhook
+    uid = f"tg:{USER}"
+    await onboard(tg.core, uid)
+    tg.api.block_chat(USER)
+    pay = tg.api.payment_update(USER, invoice_payload("credit_10", uid), 50, charge_id="stxBLOCKED1")
+    assert await tg.api.deliver(pay) == 200
+    while await tg.adapter.inbox.pending():  # noqa: ASYNC110 - wait until the update is handled
+        await asyncio.sleep(0.02)
+    assert await tg.core.outbox.drain(5)
+    assert await tg.core.ledger.balance(uid) == 13 and (await tg.core.ledger.reconcile(uid)).ok
+    tries = [c for c in tg.api.calls_to("sendMessage", ok_only=False, chat_id=USER)]
+    assert len(tries) == 1 and tries[0].status == 403  # one attempt, a permanent refusal
+    assert tg.api.webhook_responses.count(503) == 0
