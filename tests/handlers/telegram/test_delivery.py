@@ -156,7 +156,7 @@ async def test_redis_down_while_polling_loses_nothing(tmp_path: Path, tg_api: Fa
         polls = tg_api.calls_to("getUpdates")
         server.start()  # back, with its data (append-only file)
         [confirm] = await tg_api.wait_for("sendMessage", 1, timeout=40, chat_id=USER,
-                                          where=lambda c: "충전" in c["text"])
+                                          where=lambda c: "결제가 완료" in c["text"])
         assert "13" in confirm["text"]
         await tg_api.wait_for("sendMessage", 2, timeout=40, chat_id=USER)
         assert await core.ledger.balance(UID) == 13 and (await core.ledger.reconcile(UID)).ok
