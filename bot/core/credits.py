@@ -327,7 +327,7 @@ class Ledger:
             return Hold(uid, res["hold"], amount, replayed=True, status=status or "settled")
         return Hold(uid, res["hold"], amount)
 
-    async def _settle(self, hold: Hold, action: str, reason: str) -> str:
+    async def _settle(self, hold: Hold, action: str, reason: str, due_before_ms: int | None = None) -> str:
         """Capture or release through ``hold_settle.lua`` on the hold's *own* account.
 
         The account is read from the hold hash and the keys are built from it; a ``Hold``
@@ -346,7 +346,7 @@ class Ledger:
         script = self._store.scripts["hold_settle"]
         keys = [K.hold(hold.hold_id), K.account(account), K.ledger(account), K.hold_deadlines()]
         args = [action, self._clock.now_ms(), _entry_id(), f"{account} {hold.hold_id}", reason[:120],
-                SETTLED_HOLD_TTL, account]
+                SETTLED_HOLD_TTL, account, "" if due_before_ms is None else due_before_ms]
         async with redis_guard(f"credits.{action}"):
             res = json.loads(await script(keys=keys, args=args))
         if res["status"] == "ok":
@@ -378,13 +378,14 @@ class Ledger:
 
     async def release_expired(self, limit: int = 500) -> int:
         """Release holds whose deadline passed (their process crashed). Safe to run anywhere."""
+        now = self._clock.now_ms()
         async with redis_guard("credits.release_expired"):
-            due = await self._r.zrangebyscore(K.hold_deadlines(), "-inf", self._clock.now_ms(), 0, limit)
+            due = await self._r.zrangebyscore(K.hold_deadlines(), "-inf", now, 0, limit)
         released = 0
         for member in due:
             account, _, hold_id = member.partition(" ")
-            amount = 0
-            result = await self._settle(Hold(account, hold_id, amount), "release", "expired hold")
+            # Only if still past its deadline inside the script: the outbox may have renewed it.
+            result = await self._settle(Hold(account, hold_id, 0), "release", "expired hold", due_before_ms=now)
             if result == "released":
                 released += 1
                 log_event("credits_hold_expired", account=account, hold=hold_id)

@@ -9,8 +9,11 @@ only translate their library's errors into them; see ``bot/handlers/telegram_del
   (the daily broadcast unsubscribes them).
 * ``DeliveryRetryAfter(seconds)`` — the platform said "too many requests, retry after N s"
   (HTTP 429). Nothing was delivered; try again after ``seconds``.
-* ``DeliveryFailed`` — nothing was delivered for another reason (network refused, 5xx, a bad
-  request). Worth retrying with backoff a few times.
+* ``DeliveryFailed`` — nothing was delivered for another reason (network refused, 5xx).
+  Worth retrying with backoff a few times.
+* ``DeliveryRejected`` (a ``DeliveryFailed``) — the platform refused this message itself (a
+  400 other than "chat not found": too long, bad markup). Retrying the same message is
+  pointless: the outbox gives up at once; the broadcast treats it like any failure.
 * ``DeliveryUnknown`` — the request may or may not have reached the user (a read timeout after
   the request went out). Callers that promise *at most once* must not retry it.
 
@@ -24,6 +27,7 @@ __all__ = [
     "DeliveryBlocked",
     "DeliveryRetryAfter",
     "DeliveryFailed",
+    "DeliveryRejected",
     "DeliveryUnknown",
     "as_delivery_error",
 ]
@@ -47,6 +51,10 @@ class DeliveryRetryAfter(DeliveryError):
 
 class DeliveryFailed(DeliveryError):
     """Nothing was delivered; a later attempt may succeed."""
+
+
+class DeliveryRejected(DeliveryFailed):
+    """The platform refused this message (not the chat): do not retry it unchanged."""
 
 
 class DeliveryUnknown(DeliveryError):

@@ -3,9 +3,8 @@
 Updates of one chat run one after another in arrival order (a second button press waits
 for the first to finish); different chats run concurrently, at most ``max_concurrent`` jobs
 at a time. The concurrency slot is taken only when a job is about to run, so a busy chat
-never holds slots while it waits its turn. A chat's backlog is bounded (``max_backlog``):
-``submit`` refuses beyond it, so one flooding chat cannot grow memory without limit.
-Platform-neutral: the durable inbox (``bot/core/inbox.py``) feeds it.
+never holds slots while it waits its turn. Platform-neutral: the durable inbox
+(``bot/core/inbox.py``) feeds it and bounds what it queues.
 """
 
 from __future__ import annotations
@@ -23,9 +22,8 @@ Job = Callable[[], Awaitable[None]]
 
 
 class ChatDispatcher:
-    def __init__(self, max_concurrent: int = 256, max_backlog: int | None = None) -> None:
+    def __init__(self, max_concurrent: int = 256) -> None:
         self._queues: dict[Hashable, deque[Job]] = {}
-        self._max_backlog = max_backlog
         self._slots = asyncio.Semaphore(max_concurrent)
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -33,19 +31,16 @@ class ChatDispatcher:
     def pending(self) -> int:
         return sum(len(q) for q in self._queues.values())
 
-    def submit(self, key: Hashable, job: Job) -> bool:
-        """Queue ``job`` behind the chat's earlier jobs; False (not queued) past the backlog."""
+    def submit(self, key: Hashable, job: Job) -> None:
+        """Queue ``job`` behind the chat's earlier jobs."""
         queue = self._queues.get(key)
         if queue is not None:  # a worker for this chat is running; it will pick this up in order
-            if self._max_backlog is not None and len(queue) >= self._max_backlog:
-                return False
             queue.append(job)
-            return True
+            return
         self._queues[key] = deque([job])
         task = asyncio.get_running_loop().create_task(self._drain(key))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        return True
 
     async def _drain(self, key: Hashable) -> None:
         queue = self._queues[key]

@@ -19,9 +19,13 @@ birth date may be in one).
 
 Guarantees (also in docs/ARCHITECTURE.md): handling is **at-least-once** — after a crash or
 a lost lease an update may be handled again, so replies may repeat; **money is exactly-once**
-because every charge carries an idempotency key derived from the update id. A chat's backlog
-in one process is bounded (``delivery.chat_backlog``); beyond it updates are acknowledged and
-dropped (a flood; the rate-limit note was already sent).
+because every charge carries an idempotency key derived from the update id. A lost lease
+stops this process from starting the partition's queued entries (the new owner takes them,
+in order). Nothing is dropped here: reading pauses while too much is queued in-process
+(``MAX_PENDING``), and a flood is thinned by the router (one rate-limit note per window, the
+rest acknowledged and dropped quickly). A process owning more than its fair share of
+partitions gives idle ones back, so new processes get work. Every background loop survives
+any Redis error reply (OOM, READONLY, UNBLOCKED on failover) and carries on.
 
 Redis down: ``put`` raises ``ServiceUnavailable`` (the adapter does not acknowledge, so the
 platform keeps the update); reading pauses and resumes; leases lapse and are re-taken.
@@ -54,6 +58,8 @@ __all__ = ["Inbox", "InboxEntry", "SEEN_TTL_SECONDS"]
 SEEN_TTL_SECONDS = 2 * 86400
 READ_BLOCK_MS = 500
 READ_COUNT = 256
+#: Entries handed to the dispatcher and not yet handled, above which reading pauses.
+MAX_PENDING = 2000
 DELETE_BATCH_SECONDS = 0.005
 
 
@@ -79,8 +85,10 @@ class Inbox:
         self.cfg = core.settings.product.delivery
         self.partitions = self.cfg.inbox_partitions
         self.owner = f"{platform}-{uuid.uuid4().hex[:12]}"
-        self.dispatcher = ChatDispatcher(max_concurrent, max_backlog=self.cfg.chat_backlog)
+        self.dispatcher = ChatDispatcher(max_concurrent)
         self._owned: dict[int, str] = {}  # partition -> last entry id read
+        #: Entries read and not yet deleted in Redis, per partition: never submitted twice here.
+        self._inflight: dict[int, set[str]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
         self._wake = asyncio.Event()
@@ -186,6 +194,14 @@ class Inbox:
                 pipe.zcard(members)
                 _, _, live = await pipe.execute()
             share = math.ceil(self.partitions / max(1, int(live)))
+            for p in sorted(self._owned, reverse=True):  # more than our share: give idle ones back
+                if len(self._owned) <= share:
+                    break
+                if not self._inflight.get(p):
+                    await self.core.store.scripts["lease_release"](keys=[K.inbox_lease(self.platform, p)],
+                                                                   args=[self.owner])
+                    self._owned.pop(p, None)
+                    log_event("inbox_partition_released", platform=self.platform, partition=p, share=share)
             gained = []
             for p in range(self.partitions):
                 if len(self._owned) >= share:
@@ -198,7 +214,7 @@ class Inbox:
             if gained:
                 log_event("inbox_partitions_taken", platform=self.platform, owner=self.owner, partitions=gained)
                 self._wake.set()
-        except REDIS_ERRORS as exc:
+        except Exception as exc:  # an outage or an error reply: try again next round, never die
             log_event("redis_connection_error", level=logging.WARNING, operation="inbox.lease",
                       error=type(exc).__name__)
 
@@ -215,11 +231,16 @@ class Inbox:
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=1.0)
                 continue
+            if self.dispatcher.pending >= MAX_PENDING:  # backpressure: read on once handlers catch up
+                await asyncio.sleep(0.02)
+                continue
             names = {K.inbox_stream(self.platform, p): p for p in self._owned}
             streams = {name: self._owned[p] for name, p in names.items()}
             try:
                 batches = await r.xread(streams, count=READ_COUNT, block=READ_BLOCK_MS)
-            except REDIS_ERRORS as exc:
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # outage, UNBLOCKED by a failover, ...: wait and read again
                 log_event("redis_connection_error", level=logging.WARNING, operation="inbox.read",
                           error=type(exc).__name__)
                 await asyncio.sleep(1.0)
@@ -228,8 +249,12 @@ class Inbox:
                 p = names[stream]
                 if p not in self._owned:
                     continue  # lost meanwhile: the new owner reads it
+                inflight = self._inflight.setdefault(p, set())
                 for entry_id, fields in entries:
                     self._owned[p] = entry_id
+                    if entry_id in inflight:
+                        continue  # still being handled (or deleted) here since before a lease change
+                    inflight.add(entry_id)
                     self._submit(p, entry_id, fields)
 
     def _submit(self, p: int, entry_id: str, fields: dict[str, str]) -> None:
@@ -238,13 +263,13 @@ class Inbox:
         async def job() -> None:
             await self._run(p, entry_id, fields)
 
-        if not self.dispatcher.submit(chat, job):
-            self.core.metrics.discarded.labels(self.platform, "backlog").inc()
-            log_event("inbox_backlog_dropped", level=logging.INFO, platform=self.platform, partition=p)
-            self._done.setdefault(p, []).append(entry_id)
-            self._done_flag.set()
+        self.dispatcher.submit(chat, job)
 
     async def _run(self, p: int, entry_id: str, fields: dict[str, str]) -> None:
+        if p not in self._owned:
+            # The lease was lost while this waited its turn: the new owner handles it (in order).
+            self._inflight.get(p, set()).discard(entry_id)
+            return
         try:
             plain = self.core.cipher.decrypt(fields.get("p", ""), f"inbox:{self.platform}", "update")
         except Exception:  # a key id this process does not have
@@ -263,8 +288,9 @@ class Inbox:
             except ServiceUnavailable:
                 # The handler could not finish something that must not be dropped (a payment
                 # grant): keep the entry and retry in place, which also keeps the chat's order.
-                if self._stopping:
-                    return
+                if self._stopping or p not in self._owned:
+                    self._inflight.get(p, set()).discard(entry_id)
+                    return  # left in the stream for whoever owns the partition next
                 log_event("inbox_entry_retry", level=logging.WARNING, platform=self.platform, delay_s=delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
@@ -287,7 +313,7 @@ class Inbox:
             await self._flush_deletes()
 
     async def _flush_deletes(self) -> None:
-        """Write pending deletes; kept for the next round while Redis is down."""
+        """Write pending deletes; on any failure they are kept for the next round."""
         self._done_flag.clear()
         batch, self._done = self._done, {}
         if not batch:
@@ -297,11 +323,16 @@ class Inbox:
                 for p, ids in batch.items():
                     pipe.xdel(K.inbox_stream(self.platform, p), *ids)
                 await pipe.execute()
-        except REDIS_ERRORS:
+        except Exception as exc:
             for p, ids in batch.items():
                 self._done.setdefault(p, []).extend(ids)
             self._done_flag.set()
+            log_event("redis_connection_error", level=logging.WARNING, operation="inbox.delete",
+                      error=type(exc).__name__)
             await asyncio.sleep(1.0)
+            return
+        for p, ids in batch.items():
+            self._inflight.get(p, set()).difference_update(ids)
 
     async def pending(self) -> int:
         """Entries stored and not yet handled, over every partition (ops, tests)."""

@@ -53,6 +53,7 @@ from bot.core.credits import Hold
 from bot.core.delivery import (
     DeliveryBlocked,
     DeliveryError,
+    DeliveryRejected,
     DeliveryRetryAfter,
     DeliveryUnknown,
     as_delivery_error,
@@ -69,6 +70,9 @@ __all__ = ["Outbox", "Job", "JobKind", "Produced", "FINAL_STATES"]
 
 FINAL_STATES = frozenset({"delivered", "failed", "unknown"})
 POLL_SECONDS = 0.5
+#: A job claimed this many times is given up (released): a kind that keeps crashing, or one
+#: this process does not know, must not hold a user's credits for ever.
+MAX_RUNS = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,8 +232,10 @@ class Outbox:
                         K.outbox_due(), "-inf", self.core.clock.now_ms(), 0, self.cfg.workers)
                 for job_id in due:
                     self.kick(job_id)
-            except ServiceUnavailable:
-                pass
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # an outage or an error reply: poll again, never die
+                log_event("outbox_poll_failed", level=logging.WARNING, error=type(exc).__name__)
             await asyncio.sleep(POLL_SECONDS)
 
     async def stop(self, grace: float | None = None) -> None:
@@ -303,6 +309,11 @@ class Outbox:
             return None
         raw = dict(zip(flat[::2], flat[1::2]))
         job = self._decode(job_id, raw)
+        if job.state in ("new", "answered") and (
+                job.kind not in self.kinds or int(raw.get("runs", 1)) > MAX_RUNS
+                or (job.state == "new" and now > job.give_up_ms)):
+            log_event("outbox_given_up", level=logging.ERROR, job=job.id, kind=job.kind, runs=raw.get("runs"))
+            return await self._finish(job, "failed", error="given up: unknown kind, crashing or too old")
         if job.hold is not None and job.state in ("new", "answered", "sent"):
             await self.core.ledger.renew(job.hold, lease + takeover_ms)
         if job.state == "new":
@@ -364,7 +375,7 @@ class Outbox:
         if isinstance(err, DeliveryUnknown):
             log_event("outbox_delivery_unknown", level=logging.WARNING, job=job.id, user=job.uid)
             return await self._finish(job, "unknown", error=str(err)[:200])
-        if isinstance(err, DeliveryBlocked) or now >= job.give_up_ms:
+        if isinstance(err, (DeliveryBlocked, DeliveryRejected)) or now >= job.give_up_ms:
             log_event("outbox_delivery_failed", level=logging.WARNING, job=job.id, user=job.uid, reason=reason,
                       attempts=attempts)
             return await self._finish(job, "failed", error=f"{reason}: {err}"[:200])
@@ -387,9 +398,14 @@ class Outbox:
                 charged = (await self.core.ledger.capture(job.hold, f"{job.kind} delivered")) == "captured"
             else:
                 await self.core.ledger.release(job.hold, f"{job.kind} {outcome}")
-        hook = self.kinds[job.kind].on_done
-        if hook is not None:
-            await hook(job, outcome)
+        kind = self.kinds.get(job.kind)
+        if kind is not None and kind.on_done is not None:
+            try:
+                await kind.on_done(job, outcome)
+            except ServiceUnavailable:
+                raise  # Redis: finish again later (the money above is already settled, once)
+            except Exception:  # a hook bug must not keep the job (and its hold) alive
+                log_event("outbox_hook_failed", level=logging.ERROR, exc_info=True, job=job.id, kind=job.kind)
         if outcome == "failed" and job.origin:
             await self._point_from_group(job)
         fields: dict[str, Any] = {"state": outcome}

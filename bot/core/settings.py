@@ -153,8 +153,6 @@ class DeliveryConfig(_Frozen):
     inbox_partitions: int = Field(default=16, gt=0, le=1024)
     #: A dead process's inbox partitions and outbox jobs are taken over after this long.
     takeover_seconds: float = Field(default=25.0, gt=0)
-    #: In-process backlog per chat beyond which further updates are dropped (flood guard).
-    chat_backlog: int = Field(default=60, gt=0)
     #: Outbox: how long transient send failures are retried before the hold is released.
     retry_seconds: float = Field(default=900.0, gt=0)
     backoff_base_seconds: float = Field(default=1.0, gt=0)

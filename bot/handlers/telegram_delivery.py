@@ -5,9 +5,10 @@ this wraps it so callers (the daily broadcast) see platform-neutral outcomes:
 
 * ``Forbidden`` (403: bot blocked, user deactivated) -> ``DeliveryBlocked``
 * ``BadRequest`` "chat not found" / "PEER_ID_INVALID" / "user not found" -> ``DeliveryBlocked``
+* any other ``BadRequest`` (400: the message itself was refused) -> ``DeliveryRejected``
 * ``RetryAfter`` (429, after the adapter's own bounded retries) -> ``DeliveryRetryAfter(seconds)``
 * ``TimedOut`` once the request may have left (not a pool timeout) -> ``DeliveryUnknown``
-* any other ``TelegramError`` (network refused, 5xx, other bad requests) -> ``DeliveryFailed``
+* any other ``TelegramError`` (network refused, 5xx) -> ``DeliveryFailed``
 
 Only translation lives here; pacing stays in the adapter's rate limiter.
 """
@@ -23,6 +24,7 @@ from bot.core.delivery import (
     DeliveryBlocked,
     DeliveryError,
     DeliveryFailed,
+    DeliveryRejected,
     DeliveryRetryAfter,
     DeliveryUnknown,
 )
@@ -50,7 +52,7 @@ def map_telegram_error(exc: BaseException) -> DeliveryError | None:
         text = str(exc).lower()
         if any(marker in text for marker in _GONE):
             return DeliveryBlocked(str(exc))
-        return DeliveryFailed(str(exc))
+        return DeliveryRejected(str(exc))
     if isinstance(exc, TimedOut):
         if "pool timeout" in str(exc).lower():  # no connection was free: nothing was sent
             return DeliveryFailed(str(exc))

@@ -187,3 +187,33 @@ async def test_a_stalled_owner_cannot_finish_a_job_taken_over(redis_url: str, tm
     assert not await first.outbox._step("job-1", clock.now_ms() + 1000, state="answered")
     assert await first.outbox.state("job-1") == "delivered"
     assert (await money(first))["balance"] == 2
+
+
+async def test_the_sweeper_never_releases_a_hold_renewed_after_it_looked(redis_url: str, tmp_path: Path) -> None:
+    core, _, clock = two_processes(redis_url, tmp_path)
+    await onboard(core, UID)
+    hold = await core.ledger.hold(UID, 1, "test", "idem-race")
+    clock.advance(core.settings.product.credits.hold_deadline_seconds + 1)
+    seen_by_sweeper = clock.now_ms()  # the sweeper read this hold as expired ...
+    assert await core.ledger.renew(hold, seen_by_sweeper + 60_000)  # ... the outbox renews it ...
+    # ... and the sweeper's release, guarded by the deadline it saw, leaves it held.
+    assert await core.ledger._settle(hold, "release", "expired hold", due_before_ms=seen_by_sweeper) == "renewed"
+    assert (await money(core))["held"] == 1
+
+
+async def test_a_refused_message_and_an_unknown_kind_end_at_once_uncharged(redis_url: str, tmp_path: Path) -> None:
+    from bot.core.delivery import DeliveryRejected
+
+    core, other, clock = two_processes(redis_url, tmp_path)
+    Counting().install(core)
+    rec = RecordingPlatform.install(core)
+    await onboard(core, UID)
+    await paid_job(core, "job-400")
+    rec.fail(DeliveryRejected("Bad Request: message is too long"))
+    assert await core.outbox.run_once("job-400") == "failed"  # not retried for 15 minutes
+    await paid_job(core, "job-kind")
+    # a process that does not know this kind (e.g. mid-deploy) gives it up instead of holding credits
+    RecordingPlatform.install(other)
+    assert await other.outbox.run_once("job-kind") == "failed"
+    acct = await money(core)
+    assert acct["balance"] == 3 and acct["held"] == 0 and rec.attempts == 1

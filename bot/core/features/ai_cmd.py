@@ -221,6 +221,16 @@ def register(router: Router) -> None:
 
     core.outbox.register("ai", JobKind(produce, on_done))
 
+    def job_id_of(ctx: Ctx) -> str:
+        return "ai-" + _digest(ctx.uid, ctx.event.request_id)
+
+    async def job_may_exist(ctx: Ctx) -> bool:
+        """After a Redis error: does this request's job exist (or can we not tell)?"""
+        try:
+            return await core.outbox.state(job_id_of(ctx)) is not None
+        except ServiceUnavailable:
+            return True
+
     async def enqueue_paid(ctx: Ctx, cost_name: str, data: dict[str, Any]) -> list[Reply]:
         """The ordered half of a paid answer: limit, hold, durable job. Nothing is charged yet.
 
@@ -232,7 +242,7 @@ def register(router: Router) -> None:
         """
         await core.limiter.check("ai", ctx.uid)
         rid = ctx.event.request_id
-        job_id = "ai-" + _digest(ctx.uid, rid)
+        job_id = job_id_of(ctx)
         if await core.outbox.state(job_id) is not None:
             return []  # this update was handled before a crash: its answer is on its way
         cost = core.ledger.cost(cost_name)
@@ -352,7 +362,10 @@ def register(router: Router) -> None:
             return await enqueue_paid(ctx, READING_COSTS[kind], {
                 "rk": kind, "q": question, "context": context, "static": static, "max_tokens": max_tokens,
                 "cache": cache_key, "ttl": _seconds_left_today(core, tz), "lock": lock})
-        except BaseException:
+        except BaseException as exc:
+            if isinstance(exc, ServiceUnavailable) and await job_may_exist(ctx):
+                raise  # the job may be on its way (a write whose reply was lost): keep the lock
+
             async def unlock() -> None:
                 async with redis_guard("ai.lock"):
                     await core.store.redis.delete(lock)

@@ -136,8 +136,13 @@ def register(router: Router) -> None:
         if (await core.outbox.state(job_id)) in ("new", "answered", "sent"):
             return [ctx.reply("delivery.details_on_the_way")]
         cost = core.ledger.cost("fortune_details")
-        hold = await core.ledger.hold(ctx.uid, cost, "fortune details",
-                                      f"fortune-details:{day.isoformat()}:{ctx.event.request_id}")
+        idem = f"fortune-details:{day.isoformat()}:{ctx.event.request_id}"
+        hold = await core.ledger.hold(ctx.uid, cost, "fortune details", idem)
+        if hold.replayed and hold.status != "held":
+            # This update was handled before (a crash, a takeover) and its purchase is settled:
+            # never start a second delivery on that hold. (Still held: the job was never
+            # written, so it is written now, on that same hold.)
+            return []
         balance = await core.ledger.balance(ctx.uid)
         reply = Reply(f"{body.text}\n\n{ctx.t('fortune.details_paid', cost=cost, balance=balance)}", private=True)
         group = ctx.event.chat_kind == "group"

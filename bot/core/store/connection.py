@@ -17,18 +17,32 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from redis.exceptions import BusyLoadingError
+from redis.exceptions import BusyLoadingError, MasterDownError, OutOfMemoryError, ReadOnlyError, ResponseError
 
 from bot.core.logs import log_event
 from bot.core.store.embedded import EmbeddedRedis, find_redis_server
 from bot.core.store.scripts import Scripts
 
-__all__ = ["Store", "open_store", "REDIS_ERRORS", "connect", "redis_guard"]
+__all__ = ["Store", "open_store", "REDIS_ERRORS", "connect", "redis_guard", "is_outage"]
 
-#: Exceptions meaning "Redis is not reachable right now" (as opposed to a bug).
+#: Exceptions meaning "Redis cannot serve us right now" (as opposed to a bug): unreachable,
+#: loading, out of memory (maxmemory with noeviction), a replica after a failover (READONLY),
+#: its primary down (MASTERDOWN).
 REDIS_ERRORS: tuple[type[BaseException], ...] = (
-    RedisConnectionError, RedisTimeoutError, BusyLoadingError, ConnectionError, OSError,
+    RedisConnectionError, RedisTimeoutError, BusyLoadingError, OutOfMemoryError, ReadOnlyError,
+    MasterDownError, ConnectionError, OSError,
 )
+#: Error replies redis-py raises as a plain ``ResponseError`` that still mean an outage:
+#: MISCONF (cannot persist: disk full), UNBLOCKED (a blocking read cut off by a failover),
+#: BUSY (a script is running too long).
+_OUTAGE_REPLIES = ("MISCONF", "UNBLOCKED", "BUSY ")
+
+
+def is_outage(exc: BaseException) -> bool:
+    """True when ``exc`` means Redis is (for now) unable to serve, not that our call is wrong."""
+    if isinstance(exc, REDIS_ERRORS):
+        return True
+    return isinstance(exc, ResponseError) and str(exc).startswith(_OUTAGE_REPLIES)
 
 
 def connect(url: str) -> aioredis.Redis:
@@ -116,7 +130,7 @@ class redis_guard:
         return None
 
     async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
-        if exc is not None and isinstance(exc, REDIS_ERRORS):
+        if exc is not None and is_outage(exc):
             from bot.core.errors import ServiceUnavailable
 
             log_event("redis_connection_error", level=40, operation=self.what, error=type(exc).__name__)

@@ -173,10 +173,16 @@ class TelegramAdapter:
             self._poller = None
         grace = self.core.settings.product.delivery.shutdown_grace_seconds if drain_seconds is None \
             else drain_seconds
-        await self.inbox.stop(grace)
-        await self.core.outbox.stop(grace)
+        # One deadline for every step, so the whole stop fits the grace (e.g. a 10 s SIGKILL).
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+
+        def left() -> float:
+            return max(0.0, deadline - loop.time())
+
+        await asyncio.gather(self.inbox.stop(left()), self.core.outbox.stop(left()))
         if self._side_tasks:
-            await asyncio.wait(set(self._side_tasks), timeout=max(grace, 1.0))
+            await asyncio.wait(set(self._side_tasks), timeout=max(left(), 0.5))
         await self.app.shutdown()
         log_event("telegram_stopped")
 
@@ -269,11 +275,14 @@ class TelegramAdapter:
                     await self.payments.successful_payment(msg)
                 elif msg.text:
                     await self._on_message(msg, self.request_id(update))
-        except ServiceUnavailable:
-            if update.message is not None and update.message.successful_payment is not None:
-                raise  # money has moved: the inbox keeps the update and tries again
-            await self._failed(update)
-        except Exception:
+        except Exception as exc:
+            paid = update.message.successful_payment if update.message is not None else None
+            if paid is not None:
+                # Money has moved: never drop it. The inbox keeps the update and retries it in
+                # place (Redis refusing writes, a bug fixed by a deploy) until it is granted.
+                log_event("payment_handling_failed", level=logging.ERROR, exc_info=not isinstance(
+                    exc, ServiceUnavailable), charge=paid.telegram_payment_charge_id, update_id=update.update_id)
+                raise ServiceUnavailable("payment") from exc
             await self._failed(update)
 
     async def _failed(self, update: Update) -> None:

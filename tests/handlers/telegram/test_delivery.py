@@ -183,14 +183,84 @@ async def test_a_flood_gets_one_note_per_window_and_service_returns(redis_url: s
             await asyncio.sleep(0.05)
         texts = tg_api.texts(USER)
         notes = [t for t in texts if "잠시" in t]
-        assert len(texts) == 4 and len(notes) == 1, texts  # 3 answers, 1 note, the rest dropped quietly
-        metric = core.metrics.discarded
-        dropped = metric.labels("tg", "rate_limited")._value.get() + metric.labels("tg", "backlog")._value.get()
-        assert dropped == 196
+        assert len(texts) == 4 and len(notes) == 1, texts  # 3 answers, 1 note, 196 dropped quietly
+        assert core.metrics.discarded.labels("tg", "rate_limited")._value.get() == 196
         ready = float(notes[0].split("초")[0].split()[-1])  # "… N초 뒤에 다시 …"
         await asyncio.sleep(ready + 0.5)  # the window passes: service is back at once
         await tg_api.deliver(tg_api.message_update(USER, "/help"))
         await tg_api.wait_for("sendMessage", 5, timeout=10, chat_id=USER)
+    finally:
+        await adapter.stop(drain_seconds=1)
+        await core.store.close()
+
+
+async def _oom(core, on: bool) -> None:  # type: ignore[no-untyped-def]
+    """Redis refuses writes (maxmemory reached with noeviction) — reachable, but no writes."""
+    r = core.store.redis
+    if on:
+        await r.config_set("maxmemory-policy", "noeviction")
+        await r.config_set("maxmemory", "1")
+    else:
+        await r.config_set("maxmemory", "0")
+
+
+async def test_a_payment_handled_while_redis_refuses_writes_is_retried_not_dropped(
+        redis_url: str, tmp_path: Path, tg_api: FakeTelegramAPI) -> None:
+    core = tg_core(redis_url, tmp_path, tg_api)
+    adapter = TelegramAdapter(core, poll_timeout=1)
+    await onboard(core, UID)
+    pay = tg_api.payment_update(USER, invoice_payload("credit_10", UID), 50, charge_id="stxOOM1")
+    await adapter.inbox.put([(f"{tg_api.bot_id}:{pay['update_id']}", str(USER), pay)])  # received, kept
+    await _oom(core, True)
+    await adapter.start()  # the consumer takes the entry while Redis refuses every write
+    try:
+        await asyncio.sleep(1.5)
+        assert await core.ledger.balance(UID) == 3 and tg_api.texts(USER) == []
+        assert await adapter.inbox.pending() == 1  # kept, not deleted, not answered with an error
+        await _oom(core, False)
+        [confirm] = await tg_api.wait_for("sendMessage", 1, timeout=20, chat_id=USER)
+        assert "결제가 완료" in confirm["text"] and await core.ledger.balance(UID) == 13
+        assert (await core.ledger.reconcile(UID)).ok
+    finally:
+        await _oom(core, False)
+        await adapter.stop(drain_seconds=1)
+        await core.store.close()
+
+
+async def test_polling_survives_redis_refusing_writes(ai_tg: TG) -> None:
+    tg = ai_tg
+    await onboard(tg.core, UID)
+    await _oom(tg.core, True)
+    try:
+        await tg.say(USER, "/help")
+        await asyncio.sleep(1.5)
+        assert tg.api.texts(USER) == []  # not kept, so not confirmed: Telegram holds it
+    finally:
+        await _oom(tg.core, False)
+    await tg.replies(USER, 1, timeout=15)  # the poller is alive and delivers it now
+    assert tg.adapter._poller is not None and not tg.adapter._poller.done()
+
+
+async def test_a_long_backlog_of_one_chat_loses_nothing_and_the_payment_is_granted(
+        redis_url: str, tmp_path: Path, tg_api: FakeTelegramAPI) -> None:
+    cfg = config_with(tmp_path, **{"limits.command": {"limit": 3, "window_seconds": 60}})
+    core = tg_core(redis_url, tmp_path, tg_api, CONFIG_FILE=str(cfg))
+    adapter = TelegramAdapter(core, poll_timeout=1)
+    await onboard(core, UID)
+    items = []
+    for _ in range(80):  # e.g. after an outage: many button presses queued, then the payment
+        u = tg_api.callback_update(USER, "/help")
+        items.append((f"{tg_api.bot_id}:{u['update_id']}", str(USER), u))
+    pay = tg_api.payment_update(USER, invoice_payload("credit_10", UID), 50, charge_id="stxBACKLOG")
+    items.append((f"{tg_api.bot_id}:{pay['update_id']}", str(USER), pay))
+    await adapter.inbox.put(items)
+    await adapter.start()
+    try:
+        await tg_api.wait_for("sendMessage", 1, timeout=30, chat_id=USER, where=lambda c: "결제가 완료" in c["text"])
+        assert await core.ledger.balance(UID) == 13
+        assert core.metrics.discarded.labels("tg", "rate_limited")._value.get() == 80 - 4  # 3 answers, 1 note
+        while await adapter.inbox.pending():  # noqa: ASYNC110 - everything is handled, none dropped
+            await asyncio.sleep(0.05)
     finally:
         await adapter.stop(drain_seconds=1)
         await core.store.close()

@@ -3,6 +3,8 @@
 -- KEYS[1] hold hash   KEYS[2] account   KEYS[3] ledger   KEYS[4] hold deadlines zset
 -- ARGV[1] action   ARGV[2] now ms   ARGV[3] entry id   ARGV[4] deadline member   ARGV[5] reason
 -- ARGV[6] settled-hold ttl seconds   ARGV[7] account id KEYS[2]/KEYS[3] were built for
+-- ARGV[8] optional: release only if the hold's deadline is at or before this (ms) — the
+--         expired-hold sweeper's guard, so a hold renewed since the sweeper read it stays held
 -- Money only ever moves on the hold's own account: the hold hash names its account (and, for
 -- holds created since, the exact account and ledger keys); keys or an account id that do not
 -- match are refused with status "mismatch" and nothing changes.
@@ -19,6 +21,12 @@ if h[2] ~= ARGV[7] or (h[3] and h[3] ~= KEYS[2]) or (h[4] and h[4] ~= KEYS[3]) t
 end
 if status ~= 'held' then
   return cjson.encode({status = 'already', hold_status = status})
+end
+if ARGV[8] and ARGV[8] ~= '' then
+  local deadline = tonumber(redis.call('HGET', KEYS[1], 'deadline') or '0')
+  if deadline > tonumber(ARGV[8]) then
+    return cjson.encode({status = 'already', hold_status = 'renewed'})
+  end
 end
 local amount = tonumber(h[5])
 local action = ARGV[1]
