@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install what Soul Lab needs on a Debian/Ubuntu machine, then the Python virtualenv.
-# Usage: scripts/bootstrap.sh [dev]   (dev adds the test tools)
+# Usage: scripts/bootstrap.sh [dev]   (dev adds the test tools, redis-cli and redis-sentinel)
 # System packages are installed only when missing, and only as root (or with sudo -n);
 # otherwise the script says what to install and carries on.
 set -euo pipefail
@@ -10,6 +10,12 @@ want=()
 command -v python3 >/dev/null 2>&1 || want+=(python3)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || want+=(python3-venv)
 command -v redis-server >/dev/null 2>&1 || want+=(redis-server)
+if [ "${1:-}" = dev ]; then
+  # The cluster and Sentinel tests (tests/support/redis_cluster.py): redis-cli (redis-tools)
+  # creates the cluster; redis-sentinel is its own package on Debian/Ubuntu.
+  command -v redis-cli >/dev/null 2>&1 || want+=(redis-tools)
+  command -v redis-sentinel >/dev/null 2>&1 || want+=(redis-sentinel)
+fi
 [ -f /usr/share/fonts/truetype/nanum/NanumGothic.ttf ] || want+=(fonts-nanum)
 
 if [ ${#want[@]} -gt 0 ]; then

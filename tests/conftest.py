@@ -9,6 +9,7 @@ import pytest
 
 from bot.core.service import Core
 from tests.support.factory import make_core
+from tests.support.redis_cluster import RedisCluster3, RedisSentinelSet
 from tests.support.redis_proc import RedisProcess
 
 
@@ -17,6 +18,24 @@ def redis_server() -> Iterator[RedisProcess]:
     server = RedisProcess().start()
     yield server
     server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[RedisCluster3]:
+    """A real 3-master Redis Cluster, started on first use (about 2 s) and shared by the session.
+    Tests flush it themselves (``redis_cluster.flushall()``) when they need it empty."""
+    cluster = RedisCluster3().start()
+    yield cluster
+    cluster.cleanup()
+
+
+@pytest.fixture(scope="session")
+def redis_sentinel() -> Iterator[RedisSentinelSet]:
+    """A primary, a replica and one Sentinel, started on first use and shared by the session.
+    ``kill_primary()`` fails it over for good: only one test per session may call it."""
+    sentinel_set = RedisSentinelSet().start()
+    yield sentinel_set
+    sentinel_set.cleanup()
 
 
 @pytest.fixture

@@ -225,11 +225,14 @@ class EnvSettings(BaseSettings):
     @field_validator("redis_url")
     @classmethod
     def _redis_scheme(cls, v: str | None) -> str | None:
-        if v is not None and v.strip() == "":
+        if v is None or v.strip() == "":
             return None
-        if v is not None and not v.startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError("must start with redis://, rediss:// or unix://")
-        return v
+        # Forms: redis://, rediss://, unix://, redis+cluster://, rediss+cluster://,
+        # redis+sentinel:// (bot/core/store/urls.py). Imported here: the store imports settings.
+        from bot.core.store.urls import parse_redis_url
+
+        parse_redis_url(v)  # ValueError names the problem (never the URL: it may hold a password)
+        return v.strip()
 
     @field_validator("telegram_webhook_secret")
     @classmethod

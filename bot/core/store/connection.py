@@ -1,36 +1,69 @@
 """The Redis connection every service shares.
 
-``open_store`` connects to ``REDIS_URL``, or starts an embedded redis-server, or — only
-when no binary exists — uses fakeredis with a warning that data will not survive.
+``open_store`` connects to ``REDIS_URL`` — one server (``redis://``, ``rediss://``,
+``unix://``), a Redis Cluster (``redis+cluster://``, ``rediss+cluster://``) or a primary
+found through Sentinel (``redis+sentinel://``; forms in ``bot.core.store.urls``) — or, with
+no ``REDIS_URL``, starts an embedded redis-server. With neither a URL nor a redis-server
+binary it refuses to start (``RedisServerMissing``, saying how to install one): there is no
+in-process imitation, because data kept there would vanish on exit.
+
 A down Redis surfaces as ``REDIS_ERRORS`` from each call (short timeouts, no hidden
-retries); redis-py reconnects by itself on the next call once Redis is back.
+retries); the clients reconnect by themselves on a later call once Redis is back: the
+cluster client re-reads the slot map after a connection error, the Sentinel client asks
+the Sentinels for the current primary on every new connection (so a failover is followed
+without a restart). Redirections (MOVED, ASK) are followed by the cluster client and are
+never errors. A command whose keys span hash slots (CROSSSLOT, "all keys must map to the
+same key slot") is a bug, not an outage: it is deliberately *not* in ``REDIS_ERRORS``.
 """
 
 from __future__ import annotations
 
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import ClusterNode, NodesManager, RedisCluster
+from redis.asyncio.connection import BlockingConnectionPool
+from redis.asyncio.sentinel import MasterNotFoundError, Sentinel, SentinelConnectionPool
+from redis.exceptions import BusyLoadingError, ClusterError, ReadOnlyError, RedisClusterException
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import SlotNotCoveredError, TryAgainError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from redis.exceptions import BusyLoadingError, MasterDownError, OutOfMemoryError, ReadOnlyError, ResponseError
+from redis.exceptions import OutOfMemoryError, ResponseError
 
 from bot.core.logs import log_event
+from bot.core.settings import SettingsError
 from bot.core.store.embedded import EmbeddedRedis, find_redis_server
 from bot.core.store.scripts import Scripts
+from bot.core.store.urls import RedisTarget, parse_redis_url
 
-__all__ = ["Store", "open_store", "REDIS_ERRORS", "connect", "redis_guard", "is_outage"]
+__all__ = ["Store", "open_store", "REDIS_ERRORS", "connect", "redis_guard", "RedisServerMissing",
+           "ClusterUnreachableError", "is_outage"]
 
-#: Exceptions meaning "Redis cannot serve us right now" (as opposed to a bug): unreachable,
-#: loading, out of memory (maxmemory with noeviction), a replica after a failover (READONLY),
-#: its primary down (MASTERDOWN).
+
+class ClusterUnreachableError(RedisConnectionError):
+    """The cluster client could not (re)build its slot map: no startup node answered, or the
+    nodes that did answer do not serve every slot. An outage, like a refused connection."""
+
+
+#: Exceptions meaning "Redis is not reachable right now" (as opposed to a bug). Callers answer
+#: SERVICE_UNAVAILABLE (``redis_guard``) or fall back (the limiter), and recover by themselves.
+#: - connection/timeout errors, including Sentinel's ``MasterNotFoundError`` (no primary
+#:   during a failover), a full pool, and ``ClusterUnreachableError``;
+#: - ``BusyLoadingError``: a restarted server still loading its data;
+#: - ``ReadOnlyError`` (READONLY): a write reached a node that was demoted to replica;
+#: - ``ClusterError``: CLUSTERDOWN (``ClusterDownError``, ``MasterDownError``) and the
+#:   client's "TTL exhausted" after redirections kept failing;
+#: - ``TryAgainError`` (TRYAGAIN, a slot being migrated) and ``SlotNotCoveredError``
+#:   (a slot with no node while a failover settles);
+#: - ``OutOfMemoryError`` (OOM): maxmemory reached with noeviction — reachable, but no writes.
+#: Not here, on purpose: ``ClusterCrossSlotError`` (CROSSSLOT), ``CrossSlotTransactionError``
+#: and the client's own "all keys must map to the same key slot" — those are bugs.
 REDIS_ERRORS: tuple[type[BaseException], ...] = (
-    RedisConnectionError, RedisTimeoutError, BusyLoadingError, OutOfMemoryError, ReadOnlyError,
-    MasterDownError, ConnectionError, OSError,
+    RedisConnectionError, RedisTimeoutError, BusyLoadingError, MasterNotFoundError, ReadOnlyError,
+    ClusterError, TryAgainError, SlotNotCoveredError, OutOfMemoryError, ConnectionError, OSError,
 )
 #: Error replies redis-py raises as a plain ``ResponseError`` that still mean an outage:
 #: MISCONF (cannot persist: disk full), UNBLOCKED (a blocking read cut off by a failover),
@@ -44,24 +77,115 @@ def is_outage(exc: BaseException) -> bool:
         return True
     return isinstance(exc, ResponseError) and str(exc).startswith(_OUTAGE_REPLIES)
 
+#: Shared by every kind of client: a dead Redis fails fast instead of hanging users.
+_TIMEOUTS: dict[str, Any] = {
+    "decode_responses": True,
+    "socket_connect_timeout": 2,
+    "socket_timeout": 3,
+    "health_check_interval": 15,
+}
 
-def connect(url: str) -> aioredis.Redis:
-    """A client with short timeouts so a dead Redis fails fast instead of hanging users.
 
-    A blocking pool: a burst of concurrent commands waits (up to 5 s) for one of 64
-    connections instead of failing with "too many connections".
+class RedisServerMissing(SettingsError):
+    """No ``REDIS_URL`` and no ``redis-server`` binary on PATH: the bot cannot keep data."""
+
+
+class _NodesManager(NodesManager):
+    """The cluster client's slot-map keeper, whose "cannot build the slot map" failures are outages.
+
+    redis-py raises a plain ``RedisClusterException`` when no startup node answers; that
+    class also covers programming errors (cross-slot keys) and misconfiguration (a node
+    without cluster mode), so only the unreachable case (a connection error as the cause)
+    and the not-fully-covered one become ``ClusterUnreachableError``. Both the client and
+    its transaction pipelines rebuild the map through here.
     """
-    pool = aioredis.BlockingConnectionPool.from_url(
-        url,
-        max_connections=64,
-        timeout=5,
-        decode_responses=True,
-        socket_connect_timeout=2,
-        socket_timeout=3,
-        health_check_interval=15,
-        retry_on_timeout=False,
+
+    __slots__ = ()
+
+    async def initialize(self, *args: Any, **kwargs: Any) -> None:
+        try:
+            await super().initialize(*args, **kwargs)
+        except RedisClusterException as exc:
+            text = str(exc)
+            if isinstance(exc.__cause__, REDIS_ERRORS) or "not covered" in text:
+                raise ClusterUnreachableError(text) from exc
+            raise
+
+
+class _Cluster(RedisCluster):
+    """``RedisCluster`` with ``_NodesManager`` (redis-py builds its own in ``__init__``)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.nodes_manager.__class__ = _NodesManager
+
+
+class _SentinelRedis(aioredis.Redis):
+    """The primary's client; closing it closes the Sentinel connections as well."""
+
+    async def aclose(self, close_connection_pool: bool | None = None) -> None:
+        await super().aclose(close_connection_pool)
+        manager = getattr(self.connection_pool, "sentinel_manager", None)
+        for sentinel in getattr(manager, "sentinels", ()):  # one client per Sentinel
+            await sentinel.aclose()
+
+
+class _BlockingSentinelPool(SentinelConnectionPool, BlockingConnectionPool):
+    """Sentinel's pool (asks the Sentinels for the primary on connect, drops connections to a
+    demoted one) with the blocking behaviour of ``connect``'s pool: a burst waits for one of
+    64 connections instead of failing."""
+
+
+def _single(url: str) -> aioredis.Redis:
+    pool = BlockingConnectionPool.from_url(url, max_connections=64, timeout=5, retry_on_timeout=False,
+                                           **_TIMEOUTS)
+    return aioredis.Redis.from_pool(pool)  # the client owns the pool: aclose() closes both
+
+
+def _cluster(target: RedisTarget) -> RedisCluster:
+    # retries=0: one attempt per call, like the single-server client; a connection error
+    # still marks the slot map stale, so the next call re-reads it (MOVED/ASK are followed
+    # regardless, they are not retries). 128 connections per node: the cluster client has
+    # no blocking pool, a burst beyond that fails with MaxConnectionsError (an outage).
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+
+    return _Cluster(
+        startup_nodes=[ClusterNode(host, port) for host, port in target.nodes],
+        username=target.username, password=target.password, ssl=target.tls,
+        retry=Retry(NoBackoff(), 0), max_connections=128, **_TIMEOUTS,
     )
-    return aioredis.Redis(connection_pool=pool)
+
+
+def _sentinel(target: RedisTarget) -> aioredis.Redis:
+    if not target.service:  # parse_redis_url never returns one without a name
+        raise ValueError("redis+sentinel:// needs the master name")
+    sentinel = Sentinel(
+        list(target.nodes),
+        sentinel_kwargs={"socket_connect_timeout": 1, "socket_timeout": 1, "decode_responses": True},
+    )
+    return sentinel.master_for(
+        target.service, redis_class=_SentinelRedis, connection_pool_class=_BlockingSentinelPool,
+        max_connections=64, timeout=5, db=target.db, username=target.username, password=target.password,
+        retry_on_timeout=False, **_TIMEOUTS,
+    )
+
+
+def connect(url: str) -> Any:
+    """A client for ``url`` (see ``bot.core.store.urls``) with short timeouts, so a dead Redis
+    fails fast instead of hanging users, and ``decode_responses=True``.
+
+    One server or Sentinel: a blocking pool — a burst of concurrent commands waits (up to
+    5 s) for one of 64 connections instead of failing with "too many connections". Cluster:
+    ``redis.asyncio.cluster.RedisCluster`` over the startup nodes. Nothing connects until
+    the first command. Raises ``ValueError`` for a URL of no supported form.
+    """
+    target = parse_redis_url(url)
+    if target.kind == "cluster":
+        return _cluster(target)
+    if target.kind == "sentinel":
+        return _sentinel(target)
+    return _single(target.url)
 
 
 @dataclass
@@ -69,12 +193,17 @@ class Store:
     """A Redis client plus its registered scripts and, when embedded, the server process."""
 
     redis: Any
-    kind: str  # "url" | "embedded" | "fakeredis"
+    kind: str  # "url" | "embedded"
     embedded: EmbeddedRedis | None = None
     scripts: Scripts = field(init=False)
 
     def __post_init__(self) -> None:
         self.scripts = Scripts(self.redis)
+
+    @property
+    def topology(self) -> str:
+        """"cluster" for a Redis Cluster client, else "single" (one server, maybe via Sentinel)."""
+        return "cluster" if isinstance(self.redis, RedisCluster) else "single"
 
     async def ping(self) -> float:
         """Round-trip latency in ms; raises one of REDIS_ERRORS when Redis is down."""
@@ -94,7 +223,19 @@ class Store:
             self.embedded.stop()
 
 
+INSTALL_HINT = (
+    "No REDIS_URL is set and no redis-server binary was found on PATH, so there is nowhere to "
+    "keep data. Install Redis (Debian/Ubuntu: apt-get install redis-server; scripts/bootstrap.sh "
+    "does it) or set REDIS_URL, e.g. REDIS_URL=redis://127.0.0.1:6379/0."
+)
+
+
 async def open_store(redis_url: str | None, data_dir: Path) -> Store:
+    """The store for ``REDIS_URL``, or an embedded redis-server under ``data_dir/redis``.
+
+    Raises ``RedisServerMissing`` (a ``SettingsError``: the entry points print it and exit
+    non-zero) when there is neither.
+    """
     if redis_url:
         return Store(connect(redis_url), "url")
     binary = find_redis_server()
@@ -103,15 +244,8 @@ async def open_store(redis_url: str | None, data_dir: Path) -> Store:
         await server.start()
         log_event("redis_embedded_started", socket=str(server.socket))
         return Store(connect(server.url), "embedded", embedded=server)
-    import fakeredis
-
-    message = (
-        "No REDIS_URL and no redis-server binary: using in-process fakeredis. "
-        "DATA WILL NOT SURVIVE A RESTART. Install redis-server (apt-get install redis-server)."
-    )
-    warnings.warn(message, RuntimeWarning, stacklevel=2)
-    log_event("redis_fakeredis_fallback", level=30, message=message)
-    return Store(fakeredis.FakeAsyncRedis(decode_responses=True), "fakeredis")
+    log_event("redis_server_missing", level=50, message=INSTALL_HINT)
+    raise RedisServerMissing(INSTALL_HINT)
 
 
 class redis_guard:

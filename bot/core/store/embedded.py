@@ -1,8 +1,8 @@
 """A private ``redis-server`` for zero-setup runs (no ``REDIS_URL``).
 
 Data lives under ``DATA_DIR/redis`` with the append-only file on, the server listens on a
-unix socket only (no TCP port), and it is stopped when the bot exits. When no binary
-exists the caller falls back to fakeredis with a loud warning.
+unix socket only (no TCP port), and it is stopped when the bot exits. The binary is looked
+up on PATH; when there is none the caller refuses to start, saying how to install it.
 """
 
 from __future__ import annotations
@@ -16,9 +16,8 @@ __all__ = ["EmbeddedRedis", "find_redis_server"]
 
 
 def find_redis_server() -> str | None:
-    return shutil.which("redis-server") or next(
-        (p for p in ("/usr/bin/redis-server", "/usr/local/bin/redis-server") if Path(p).exists()), None
-    )
+    """The ``redis-server`` on PATH, if any."""
+    return shutil.which("redis-server")
 
 
 class EmbeddedRedis:

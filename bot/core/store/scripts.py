@@ -1,7 +1,11 @@
 """Lua scripts shipped as package files, read once and registered on a client.
 
-redis-py's ``Script`` runs EVALSHA and reloads the script on NOSCRIPT, so a Redis restart
-(which empties the script cache) is handled transparently.
+redis-py's ``register_script`` (``AsyncScript``) runs EVALSHA and reloads the script on
+NOSCRIPT, so a Redis restart (which empties the script cache) is handled transparently. The
+same object works on a single server and on a Redis Cluster: there EVALSHA is routed to the
+node owning the keys' slot (all of a call's keys must share one slot, else the client raises
+``RedisClusterException`` before sending anything) and SCRIPT LOAD goes to every primary.
+Scripts cannot be queued in a cluster pipeline; nothing here does that.
 """
 
 from __future__ import annotations
