@@ -136,7 +136,8 @@ def register(router: Router) -> None:
     def history(session: dict[str, Any] | None, session_id: str) -> list[dict[str, str]]:
         if not session or session.get("id") != session_id:
             return []
-        return list(session.get("turns", []))[-core.settings.product.sessions.ask_max_turns:]
+        turns = session.get("turns") or []  # Lua's cjson writes an empty list as {}
+        return list(turns)[-core.settings.product.sessions.ask_max_turns:] if isinstance(turns, list) else []
 
     async def produce(job: Job) -> Produced:
         d = job.data
@@ -197,21 +198,16 @@ def register(router: Router) -> None:
                       fallback=not answer, outcome=outcome)
 
     async def append_turn(uid: str, session_id: str, q: str, a: str, job_id: str) -> None:
-        """Add a delivered answer to its conversation, once (a retried finish finds it there)."""
+        """Add a delivered answer to its conversation, once, atomically (``ask_append_turn.lua``):
+        two answers finishing together both land; an ended or expired conversation is not
+        reopened; a full one is closed."""
         sess_cfg = core.settings.product.sessions
-        session = await core.sessions.get(uid, ASK_SESSION)
-        if not session or session.get("id") != session_id:
-            return  # ended (/ask end) or expired meanwhile: do not reopen it
-        turns = list(session.get("turns", []))
-        if any(turn.get("j") == job_id for turn in turns):
-            return
-        turns.append({"q": q, "a": a, "j": job_id})
-        if len(turns) >= sess_cfg.ask_max_turns:
-            await core.sessions.drop(uid, ASK_SESSION)
-            return
-        session["turns"] = turns
-        session["last"] = core.clock.now()
-        await core.sessions.put(uid, ASK_SESSION, session, sess_cfg.ask_idle_seconds)
+        turn = json.dumps({"q": q, "a": a, "j": job_id}, ensure_ascii=False)
+        async with redis_guard("ai.ask_turn"):
+            await core.store.scripts["ask_append_turn"](
+                keys=[K.session(uid, ASK_SESSION)],
+                args=[session_id, job_id, turn, sess_cfg.ask_max_turns, sess_cfg.ask_idle_seconds,
+                      core.clock.now()])
 
     async def remember_last(uid: str, tz: str, text: str) -> None:
         """The day's last answer, for a free ``/ask last`` (also when delivery failed)."""
@@ -280,10 +276,17 @@ def register(router: Router) -> None:
         replies = await enqueue_paid(ctx, "ai_chat", {"rk": "chat", "session": session["id"], "q": guarded.text,
                                                       "context": context, "static": static,
                                                       "flagged": guarded.suspicious})
-        # Keep the conversation open so plain text continues it while the answer is on its way.
+        # Keep the conversation open so plain text continues it while the answer is on its way
+        # (atomically: an answer delivered meanwhile keeps its turn).
         session["last"] = now
-        await after_capture("ask session", core.sessions.put(ctx.uid, ASK_SESSION, session,
-                                                             sess_cfg.ask_idle_seconds))
+
+        async def touch() -> None:
+            async with redis_guard("ai.ask_session"):
+                await core.store.scripts["ask_session_touch"](
+                    keys=[K.session(ctx.uid, ASK_SESSION)],
+                    args=[session["id"], json.dumps(session, ensure_ascii=False), now, sess_cfg.ask_idle_seconds])
+
+        await after_capture("ask session", touch())
         return replies
 
     async def ask_last(ctx: Ctx) -> Reply:

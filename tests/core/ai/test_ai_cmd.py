@@ -285,3 +285,30 @@ async def test_a_redis_blip_after_capture_still_delivers_the_paid_answer(ai_core
     assert r.error is None and "OpenAI" in r.text  # the answer, not "nothing was changed"
     assert await ai_core.ledger.balance(UID) == 2 and oa.hits == 1
     assert (await ai_core.ledger.reconcile(UID)).ok
+
+
+async def test_two_questions_in_flight_together_both_join_the_conversation(ai_core: Core, oa: FakeAI) -> None:
+    """Two answers delivered at the same moment: neither turn is lost, each is charged once."""
+    import asyncio
+
+    from bot.core.reply import Reply
+
+    sent: list[Reply] = []
+    both = asyncio.Barrier(2)
+
+    async def together(target: str, reply: Reply, **_: object) -> None:
+        await both.wait()  # the platform accepts both answers at the same instant
+        sent.append(reply)
+
+    ai_core.register_sender("tg", together)
+    await onboard(ai_core, UID)
+    await ai_core.ledger.grant(UID, 10, "test", "t-two")
+    n = iter(range(1, 100))
+    oa.always(answer(reply=lambda body: f"답 {next(n)}"))
+    await ai_core.router.handle(ev("/ask 첫 번째"))
+    await ai_core.router.handle(ev("두 번째"))  # sent before the first answer arrived
+    assert await ai_core.outbox.drain(10)
+    assert sorted(r.text.split("\n\n")[1] for r in sent) == ["답 1", "답 2"]
+    session = await ai_core.sessions.get(UID, "ask")
+    assert session is not None and sorted(t["q"] for t in session["turns"]) == ["두 번째", "첫 번째"]
+    assert await ai_core.ledger.balance(UID) == 13 - 2 and (await ai_core.ledger.reconcile(UID)).ok
