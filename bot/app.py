@@ -121,6 +121,12 @@ def readiness_checks(core: Core, runner: Any = None) -> dict[str, Check]:
         return {"status": status, "providers": providers}
 
     checks["ai"] = ai
+
+    async def delivery() -> dict[str, Any]:
+        figures = await core.delivery_figures()
+        return {"status": "ok" if figures.get("outbox_overdue", 0) == 0 else "degraded", **figures}
+
+    checks["delivery"] = delivery
     adapter = core.extras.get("telegram_adapter")
     if adapter is not None:
         async def telegram() -> dict[str, Any]:

@@ -39,8 +39,14 @@ async def test_run_serves_telegram_and_http_then_stops_on_sigterm(redis_url: str
                 async with s.get(f"http://127.0.0.1:{port}/api/health") as r:
                     body = await r.json()
             assert r.status == 200
-            assert {"redis", "telegram", "ai", "scheduler"} <= set(body["dependencies"])
+            assert {"redis", "telegram", "ai", "scheduler", "delivery"} <= set(body["dependencies"])
             assert body["dependencies"]["scheduler"]["status"] == "ok"
+            delivery = body["dependencies"]["delivery"]
+            assert delivery["status"] == "ok" and delivery["inbox_tg_partitions_here"] == 16
+            assert delivery["inbox_tg_pending"] == 0 and delivery["outbox_overdue"] == 0
+            async with aiohttp.ClientSession() as s, s.get(f"http://127.0.0.1:{port}/metrics") as r:
+                text = await r.text()
+            assert 'soul_lab_delivery{figure="inbox_tg_pending"} 0.0' in text
         finally:
             proc.send_signal(signal.SIGTERM)
             out, err = await asyncio.wait_for(proc.communicate(), timeout=30)

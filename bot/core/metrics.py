@@ -43,6 +43,8 @@ class Metrics:
                                     registry=self.registry)
         self.discarded = Counter("soul_lab_discarded_total", "Updates acknowledged and dropped by policy",
                                  ["platform", "reason"], registry=self.registry)
+        self.delivery = Gauge("soul_lab_delivery", "Durable inbox and outbox figures at scrape time",
+                              ["figure"], registry=self.registry)
         self.credits_sold = Counter("soul_lab_credits_sold_total", "Credits sold", registry=self.registry)
         self.broadcast = Gauge("soul_lab_broadcast", "Daily broadcast figures (today, UTC) at scrape time",
                                ["figure"], registry=self.registry)

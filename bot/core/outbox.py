@@ -194,6 +194,18 @@ class Outbox:
             state: str | None = await self.core.store.redis.hget(K.outbox_job(job_id), "state")
         return state
 
+    async def figures(self) -> dict[str, int]:
+        """Jobs queued (retries and answers on their way) and overdue (past their lease by more
+        than a takeover: nobody is running them), for health checks and metrics."""
+        now = self.core.clock.now_ms()
+        late = now - int(self.cfg.takeover_seconds * 1000)
+        async with redis_guard("outbox.figures"):
+            async with self.core.store.redis.pipeline(transaction=False) as pipe:
+                pipe.zcard(K.outbox_due())
+                pipe.zcount(K.outbox_due(), "-inf", late)
+                queued, overdue = await pipe.execute()
+        return {"outbox_queued": int(queued), "outbox_overdue": int(overdue), "outbox_running_here": len(self._running)}
+
     # --- running ----------------------------------------------------------------------
     def kick(self, job_id: str) -> None:
         """Run ``job_id`` in this process now (if it is due and not already running here)."""

@@ -63,6 +63,8 @@ class Core:
         self.profiles = Profiles(store, self.cipher, self.clock, settings.product.profile.default_timezone)
         self.sessions = Sessions(store)
         self.outbox = Outbox(self)
+        #: Platform -> its durable inbox (set by adapters; health checks and metrics read it).
+        self.inboxes: dict[str, Any] = {}
         self.senders: dict[str, Sender] = {}
         self.extras: dict[str, Any] = {}  # feature services registered by feature modules
         #: Called with a uid by /delete; features that keep per-user data register one.
@@ -101,6 +103,15 @@ class Core:
         if sender is None:
             raise DeliveryFailed(f"no sender for platform {platform!r} in this process")
         await sender(target, reply, retries=retries)
+
+    async def delivery_figures(self) -> dict[str, int]:
+        """Inbox entries not yet handled and partitions owned here (per platform), outbox jobs
+        queued / overdue (health checks, ``/metrics``). Redis down: ``ServiceUnavailable``."""
+        figures = dict(await self.outbox.figures())
+        for platform, inbox in self.inboxes.items():
+            figures[f"inbox_{platform}_pending"] = await inbox.pending()
+            figures[f"inbox_{platform}_partitions_here"] = len(inbox.owned)
+        return figures
 
     # --- errors -------------------------------------------------------------------------
     def capture_exception(self, **tags: str) -> None:

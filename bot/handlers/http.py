@@ -70,6 +70,8 @@ def build_app(core: Core, checks: dict[str, Check] | None = None) -> web.Applica
             for name, value in figures.items():
                 if isinstance(value, (int, float)) and not isinstance(value, bool):
                     core.metrics.broadcast.labels(name).set(value)
+            for name, value in (await core.delivery_figures()).items():
+                core.metrics.delivery.labels(name).set(value)
         except Exception:
             core.metrics.up.labels("redis").set(0)
         return web.Response(body=core.metrics.render(),

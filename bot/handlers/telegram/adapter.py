@@ -121,6 +121,7 @@ class TelegramAdapter:
                    .updater(None))
         self.app: Application[Any, Any, Any, Any, Any, Any] = builder.build()
         self.inbox = Inbox(core, self.platform, self._handle_entry, max_concurrent=max_concurrent)
+        core.inboxes[self.platform] = self.inbox
         self.renderer = Renderer(self.app.bot)
         self.payments = TelegramPayments(self)
         self.username = ""
