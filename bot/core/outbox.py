@@ -326,6 +326,13 @@ class Outbox:
                 or (job.state == "new" and now > job.give_up_ms)):
             log_event("outbox_given_up", level=logging.ERROR, job=job.id, kind=job.kind, runs=raw.get("runs"))
             return await self._finish(job, "failed", error="given up: unknown kind, crashing or too old")
+        if job.state in ("new", "answered") and job.platform not in self.core.senders:
+            # Not a platform this process serves: leave it to one that does (soon), unless it
+            # is too old for anyone to still deliver.
+            if now > job.give_up_ms:
+                return await self._finish(job, "failed", error="no process serves this platform")
+            await self._step(job.id, now + 1000)
+            return None
         if job.hold is not None and job.state in ("new", "answered", "sent"):
             await self.core.ledger.renew(job.hold, lease + takeover_ms)
         if job.state == "new":

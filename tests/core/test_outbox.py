@@ -217,3 +217,17 @@ async def test_a_refused_message_and_an_unknown_kind_end_at_once_uncharged(redis
     assert await other.outbox.run_once("job-kind") == "failed"
     acct = await money(core)
     assert acct["balance"] == 3 and acct["held"] == 0 and rec.attempts == 1
+
+
+async def test_a_job_for_a_platform_this_process_does_not_serve_waits_for_one_that_does(
+        redis_url: str, tmp_path: Path) -> None:
+    telegram_less, telegram, clock = two_processes(redis_url, tmp_path)
+    Counting().install(telegram_less, telegram)
+    await onboard(telegram, UID)
+    await paid_job(telegram)
+    assert await telegram_less.outbox.run_once("job-1") is None  # no "tg" sender here: handed on
+    assert await telegram.outbox.run_once("job-1") is None  # due again in a second
+    clock.advance(1.01)
+    rec = RecordingPlatform.install(telegram)
+    assert await telegram.outbox.run_once("job-1") == "delivered" and len(rec.to("4100")) == 1
+    assert (await money(telegram))["balance"] == 2
