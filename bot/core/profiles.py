@@ -205,7 +205,7 @@ class Profiles:
         removed = 0
         async with redis_guard("profiles.delete"):
             for pattern in K.user_keys_pattern(uid):
-                batch = [k async for k in self._r.scan_iter(match=pattern, count=500)]
+                batch = [k async for k in self._r.scan_iter(match=pattern, count=500) if not K.kept_on_erasure(k)]
                 if batch:
                     removed += await self._r.delete(*batch)
             removed += await self._r.delete(K.profile(uid))

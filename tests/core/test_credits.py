@@ -398,10 +398,10 @@ async def _make_legacy(core: Core, uid: str) -> None:
         d = json.loads(raw)
         d.pop("gen", None)
         await r.lpush(K.ledger(uid), json.dumps(d))
-        if d.get("idem"):
-            rec = json.loads(await r.get(d["idem"]))
-            rec["entry"].pop("gen", None)
-            await r.set(d["idem"], json.dumps(rec))
+    async for key in r.scan_iter(match=K.idempotency(uid, "*")):
+        rec = json.loads(await r.get(key))
+        rec["entry"].pop("gen", None)
+        await r.set(key, json.dumps(rec))
 
 
 async def test_legacy_accounts_keep_refundable_purchases_through_compaction(redis_url: str,

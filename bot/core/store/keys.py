@@ -104,7 +104,14 @@ class K:
     @staticmethod
     def user_keys_pattern(uid: str) -> list[str]:
         """Patterns of per-user keys that /delete must erase (besides the ledger)."""
-        return [f"session:{uid}:*", f"unlock:{uid}:*", f"aicache:{uid}:*", f"ratelimit:noted:*:{uid}"]
+        return [f"session:{uid}:*", f"unlock:{uid}:*", f"aicache:{uid}:*", f"ratelimit:*:{uid}",
+                f"idem:{uid}:*"]
+
+    @staticmethod
+    def kept_on_erasure(key: str) -> bool:
+        """Per-user keys /delete keeps: a Stars payment's grant and refund idempotency records
+        (a redelivered payment must never grant again; a refund must never take twice)."""
+        return key.startswith("idem:") and (":tgpay:" in key or ":tgrefund:" in key)
 
     # --- AI (owned by bot/core/ai; keep this section together) -----------------------
     @staticmethod

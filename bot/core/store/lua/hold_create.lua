@@ -23,7 +23,7 @@ end
 balance = redis.call('HINCRBY', KEYS[1], 'balance', -amount)
 redis.call('HINCRBY', KEYS[1], 'held', amount)
 local entry = {id = ARGV[4], ts = tonumber(ARGV[3]), kind = 'hold', amount = -amount,
-               balance = balance, reason = ARGV[2], idem = KEYS[3], hold = ARGV[7]}
+               balance = balance, reason = ARGV[2], hold = ARGV[7]}
 local entry_json = cjson.encode(entry)
 local len = redis.call('LPUSH', KEYS[2], entry_json)
 redis.call('SADD', KEYS[4], ARGV[6])

@@ -36,7 +36,7 @@ else
   redis.call('HINCRBY', KEYS[1], 'spent', -amount)
 end
 local entry = {id = ARGV[5], ts = tonumber(ARGV[4]), kind = ARGV[2], amount = amount,
-               balance = balance, reason = ARGV[3], idem = KEYS[3]}
+               balance = balance, reason = ARGV[3]}
 if gen then
   entry['gen'] = gen
 end
