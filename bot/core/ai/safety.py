@@ -127,11 +127,14 @@ KO_CRISIS: dict[str, re.Pattern[str]] = {name: _rx(p) for name, p in {
     "ko_want_to_die": r"(?:죽|뒤지|디지)(?:고|구)만?(?:싶|시퍼|파)" + _KO_NOT_NEGATED,
     "ko_better_dead": r"죽는게(?:나아|나을|낫)|죽는편이(?:나아|나을|낫)|차라리죽(?:는|을|어|고|겠|지)"
                       r"|죽어버리(?:고싶|겠)|죽어버릴(?:래|거야)|(?:그냥|차라리|확|콱)죽어버릴까"
+                      r"|(?:나|난|그냥|차라리)죽을래|죽어야(?:지|겠)|목(?:을)?매고싶"
                       r"|(?:내가|나는|난|차라리|그냥)(?:죽었으면|사라졌으면|없어졌으면)좋겠|죽어야겠",
     "ko_no_will_to_live": _KO_LIVING_CONTEXT + _KO_NO_WILL_TO_LIVE
                           + r"|세상(?:에서|에)?" + _KO_NO_WILL_TO_LIVE
                           + r"|살아서뭐(?:해|하)|살아봤자뭐|살아갈(?:이유|의미)(?:가|를)?(?:없|모르|잃)"
-                          + r"|살아야할이유(?:가|를)?(?:없|모르)",
+                          + r"|살아야할이유(?:가|를)?(?:없|모르)"
+                          + r"|그만살(?:고싶|래|까|아야|고파)|살(?:아갈)?이유(?:가|는)?없"
+                          + r"|사는게의미(?:가)?없|삶의의미(?:가)?없|살의미(?:가)?없",
     "ko_vanish": r"(?:사라지|없어지|사라져버리|증발하|소멸하)고싶" + _KO_NOT_NEGATED,
     "ko_end_life": r"목숨(?:을)?(?:끊|버리고싶)|스스로목숨|삶을마감|(?:삶|인생)을끝내(?:고싶|려|겠|버리|기로)"
                    r"|(?:삶|인생)(?:을)?포기하고싶",
@@ -161,13 +164,17 @@ EN_CRISIS: dict[str, re.Pattern[str]] = {name: _rx(p) for name, p in {
     "en_kill_self": r"\b(?:kill|killing|killed|unalive|unaliving|end|ending) my ?self\b|\bunalive me\b",
     "en_want_to_die": r"\b(?:want|wanna|wanted|wish|ready) (?:to )?die\b|\bi deserve to die\b"
                       r"|\bwish (?:i|i'd) (?:was|were|had been|would be) dead\b|\bbetter off dead\b"
+                      r"|\b(?:want|wanna) to be dead\b|\bi should (?:just )?die\b|\bi feel like dying\b"
                       r"|\bwish i (?:had|'d|would) never (?:been born|wake up|woken up)\b",
-    "en_end_life": r"\bend (?:my|it) (?:life|all)\b|\btake my (?:own )?life\b|\bending my life\b",
+    "en_end_life": r"\bend (?:my|it) (?:life|all)\b|\btake my (?:own )?life\b|\bending my life\b"
+                   r"|\b(?:hang|drown|shoot|poison|overdose) my ?self\b|\bkms\b"
+                   r"|\bjump (?:off|from) (?:a|the|this) (?:bridge|building|roof|cliff|balcony)\b",
     "en_suicide": r"\bsuicid(?:e|al)\b",
     "en_no_will_to_live": r"\b" + _EN_NOT + r"(?:live|be alive|exist)\b"
                           r"(?! (?:in|with|at|near|alone|here|there|like|by|on|together|abroad|somewhere))"
                           r"|\b" + _EN_NOT + r"(?:live|be) (?:in |on )?(?:this world|this earth)\b"
-                          r"|\b" + _EN_NOT + r"wake up (?:anymore|any more|again|ever)\b|\bhope i (?:don't|never) wake up\b"
+                          r"|\b" + _EN_NOT + r"wake up (?:anymore|any more|again|ever|tomorrow)\b"
+                          r"|\bhope i (?:don't|never) wake up\b"
                           r"|\bno reason to (?:live|go on|keep going)\b|\bnot worth living\b|\bnothing to live for\b",
     "en_self_harm": r"\bself ?harm(?:ing|ed)?\b|\bharm(?:ing)? my ?self\b"
                     r"|\b(?:want|wanna|going|gonna|urge|urges|thinking|think|thought|tempted|feel like|need|started"

@@ -12,6 +12,10 @@ from bot.core.ai.safety import CRISIS_RULES, check_output, detect_crisis, normal
 
 # --- crisis: must be recognised ------------------------------------------------------------
 CRISIS_POSITIVE = [
+    # found missing in review, each must reach the help lines before any hold
+    "그만 살고 싶어", "살 이유가 없어요", "나 죽을래", "목 매고 싶어", "그냥 죽어야지", "사는 게 의미가 없어",
+    "i want to hang myself", "I want to be dead", "I should just die", "I feel like dying",
+    "I don't want to wake up tomorrow", "I will jump off a bridge", "honestly kms",
     "죽고 싶어요",
     "죽고싶다",
     "요즘 그냥 죽고만 싶어",
