@@ -38,8 +38,14 @@ _BLACK_FLAG = "\U0001f3f4"
 _FILLERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 _NEWLINES = {"\r\n": "\n", "\r": "\n", "\u2028": "\n", "\u2029": "\n", "\x85": "\n"}
 _NEWLINE_RE = re.compile("\r\n|[\r\u2028\u2029\x85]")
-#: Marks that never count as content on their own.
-_NON_CONTENT = frozenset("\u034f") | frozenset(chr(c) for c in range(0xFE00, 0xFE10))
+#: Marks that never count as content on their own: the combining grapheme joiner, variation
+#: selectors (VS1-16 and the supplement VS17-256), and the other Default_Ignorable letters
+#: (Khmer inherent vowels, Mongolian free variation selectors).
+_NON_CONTENT = (frozenset("\u034f\u17b4\u17b5") | frozenset(chr(c) for c in range(0x180B, 0x1810))
+                | frozenset(chr(c) for c in range(0xFE00, 0xFE10))
+                | frozenset(chr(c) for c in range(0xE0100, 0xE01F0)))
+#: Categories that are never text: controls, format, surrogates, unassigned code points.
+_NOT_TEXT = ("Cc", "Cf", "Cs", "Cn")
 
 
 def _is_tag(ch: str) -> bool:
@@ -49,7 +55,7 @@ def _is_tag(ch: str) -> bool:
 def _visible(ch: str | None) -> bool:
     if ch is None or ch.isspace() or ch in _FILLERS:
         return False
-    return unicodedata.category(ch) not in ("Cc", "Cf", "Cs")
+    return unicodedata.category(ch) not in _NOT_TEXT and ch not in _NON_CONTENT
 
 
 def clean_text(text: str | None) -> str:
@@ -69,8 +75,8 @@ def clean_text(text: str | None) -> str:
         if ch in _FILLERS:
             continue
         cat = unicodedata.category(ch)
-        if cat in ("Cc", "Cs"):
-            continue
+        if cat in ("Cc", "Cs", "Cn") or ch in _NON_CONTENT and not (out and _visible(out[-1])):
+            continue  # a variation selector stays only after something it can modify
         if cat == "Cf":
             if ch in (_ZWJ, _ZWNJ):
                 prev = out[-1] if out else None
@@ -91,7 +97,7 @@ def is_blank(text: str | None) -> bool:
     for ch in text:
         if ch.isspace() or ch in _FILLERS or ch in _NON_CONTENT:
             continue
-        if unicodedata.category(ch) in ("Cc", "Cf", "Cs"):
+        if unicodedata.category(ch) in _NOT_TEXT:
             continue
         return False
     return True
@@ -110,8 +116,8 @@ def clean_display_name(name: str | None, limit: int = NAME_MAX) -> str | None:
     return collapsed[:limit].rstrip() or None
 
 
-_HHMM_COLON = re.compile(r"^([01]?\d|2[0-3])\s*[:：]\s*([0-5]\d)$")
-_HHMM_KO = re.compile(r"^([01]?\d|2[0-3])\s*시(?:\s*([0-5]?\d)\s*분)?$")
+_HHMM_COLON = re.compile(r"^([01]?\d|2[0-3])\s*[:：]\s*([0-5]\d)$", re.ASCII)
+_HHMM_KO = re.compile(r"^([01]?\d|2[0-3])\s*시(?:\s*([0-5]?\d)\s*분)?$", re.ASCII)
 
 
 def parse_hhmm(text: str) -> str | None:
@@ -120,7 +126,7 @@ def parse_hhmm(text: str) -> str | None:
     value = clean_text(text).strip()
     m = _HHMM_COLON.match(value)
     if m:
-        return f"{int(m.group(1)):02d}:{m.group(2)}"
+        return f"{int(m.group(1)):02d}:{int(m.group(2)):02d}"
     m = _HHMM_KO.match(value)
     if m:
         return f"{int(m.group(1)):02d}:{int(m.group(2) or 0):02d}"

@@ -17,9 +17,9 @@ def test_invisible_only_text_is_blank(text: str) -> None:
 
 
 @pytest.mark.parametrize("text", ["\ufe0f", "\u034f", " \ufe0f\ufe0e "])
-def test_lone_marks_are_kept_in_text_but_count_as_blank(text: str) -> None:
-    # variation selectors / CGJ modify the character before them, so clean_text keeps them
-    assert clean_text(text) == text and is_blank(text)
+def test_lone_marks_are_removed_and_count_as_blank(text: str) -> None:
+    # variation selectors / CGJ only stay after a visible character they can modify
+    assert clean_text(text).strip() == "" and is_blank(text)
 
 
 @pytest.mark.parametrize("text", ["a", "안녕", "😊", "0", ".", "👨\u200d👩\u200d👧"])
@@ -59,3 +59,18 @@ def test_display_names_lose_bidi_zero_width_and_controls_and_are_capped() -> Non
 ])
 def test_clock_times_need_the_colon(text: str, expected: str | None) -> None:
     assert parse_hhmm(text) == expected
+
+
+@pytest.mark.parametrize("text", ["\U000e0100\U000e0101", "\u17b4\u17b5", "\u180b", "\u2065", "\ufff0",
+                                  "\u034f\ufe0f"])
+def test_other_invisible_characters_are_blank_and_removed(text: str) -> None:
+    assert is_blank(text) and clean_text(text) == ""
+
+
+def test_variation_selectors_stay_on_the_character_they_modify() -> None:
+    assert clean_text("❤️ 사랑") == "❤️ 사랑" and not is_blank("❤️")
+
+
+@pytest.mark.parametrize("text", ["8:0٥", "9:3９", "٠٨:٠٥"])
+def test_clock_times_take_ascii_digits_only(text: str) -> None:
+    assert parse_hhmm(text) is None
