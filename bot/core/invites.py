@@ -22,7 +22,7 @@ inviter's recent invites); ``pair:<min>|<max>`` hash (who invited whom, when, wh
 features check it exists); ``pairs:<uid>`` (everyone a user is paired with);
 ``invite:pairseen:<hmac of the pair>`` (forever: this pair was counted on the leaderboard once);
 ``invite:inviteepaid:<hmac of the invitee>`` (forever: this person received the invitee reward);
-``invite:rewardday:<hmac of the inviter>:<day>`` (inviter rewards paid that local day; 2 days).
+``invite:rewardday:<hmac of the inviter>:<day>`` (inviter rewards paid that day in the service time zone, profile.default_timezone; 2 days).
 
 Rewards (inviter +5, invitee +3) are paid only for a brand-new pair (never counted before), and:
 
@@ -386,7 +386,9 @@ class Invites:
         me = await core.profiles.get(uid)
         tz = me.tz if me else core.settings.product.profile.default_timezone
         day = local_day(core.clock, tz).isoformat()
-        inviter_day = local_day(core.clock, inviter_profile.tz).isoformat()  # the cap's day is the inviter's
+        # The cap's day is the service's day (Asia/Seoul by default), not the inviter's chosen
+        # zone: changing /timezone must not open a fresh day of rewards.
+        inviter_day = local_day(core.clock, core.settings.product.profile.default_timezone).isoformat()
         keys = [K.invite(invite.id), K.pair(inviter, uid), K.pairs_of(inviter), K.pairs_of(uid),
                 K.pair_seen(self.pair_digest(inviter, uid)), K.leaderboard_all(),
                 K.leaderboard_week(week_id(now_ms / 1000)),

@@ -378,3 +378,22 @@ async def test_a_zero_daily_cap_pays_no_inviter_rewards(redis_url: str, tmp_path
         assert await core.ledger.balance(INVITER) == 0 and await core.ledger.balance(FRIEND) == 3
     finally:
         await core.store.close()
+
+
+async def test_changing_time_zone_does_not_open_a_fresh_day_of_rewards(fcore: Core) -> None:
+    """The cap's day is the service's day: an inviter hopping time zones earns no more."""
+    cap = fcore.settings.product.invites.referral_rewards_per_day
+    inviter = "tg:9100"
+    await onboard(fcore, inviter)
+    paid = 0
+    for i, tz in enumerate(["Asia/Seoul", "Pacific/Kiritimati", "Etc/GMT+12"] * 3):
+        profile = await fcore.profiles.get(inviter)
+        assert profile is not None
+        await fcore.profiles.update(profile, tz=tz)
+        friend = f"tg:{9200 + i}"
+        await onboard(fcore, friend)
+        before = await fcore.ledger.balance(inviter)
+        token = (await fcore.extras["invites"].issue(inviter)).token
+        await fcore.extras["invites"].accept(friend, token)
+        paid += int(await fcore.ledger.balance(inviter) > before)
+    assert paid == cap
