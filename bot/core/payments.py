@@ -246,6 +246,14 @@ async def refund(core: Core, charge_id: str) -> RefundResult:
         return RefundResult("refused", "closed", uid=uid, credits=credits)
     if status not in (PAID, *REFUND_OPEN):
         return RefundResult("refused", "not_paid", uid=uid)
+    reversed_before = await core.ledger.first_result(uid, f"tgrefund:{charge_id}")
+    if status == PAID and reversed_before is not None:
+        # The credits were already taken back, then the process stopped before the status
+        # moved on (and the account may have been deleted since): finish the transition only.
+        await _transition(core, charge_id, (PAID,), status=REFUNDING, refund_entry_id=reversed_before.id,
+                          refund_started_at=str(core.clock.now_ms()))
+        log_event("payment_refund_reversed", user=uid, charge=charge_id, credits=credits, replay=True)
+        return RefundResult("reversed", uid=uid, credits=credits)
     if status == PAID and await core.ledger.owned_entry(uid, f"tgpay:{charge_id}") is None:
         # The grant is not this account's (any more): /delete detached it, and a new account
         # under the same id must not pay for an old purchase. Found through the grant's

@@ -230,3 +230,19 @@ async def test_a_purchase_compacted_out_of_the_ledger_list_can_still_be_refunded
         assert await core.ledger.reconcile_all() == []
     finally:
         await core.store.close()
+
+
+async def test_a_refund_reversed_before_a_crash_and_a_delete_can_still_be_finished(core: Core) -> None:
+    """The credits were taken back, the process stopped before the status moved on, then the
+    user deleted the account: the refund still moves on to the platform call."""
+    uid = "tg:777"
+    await onboard(core, uid)
+    pack = core.settings.product.credits.packs[0]
+    res = await payments.record_purchase(core, uid, "ch-stuck", invoice_payload(pack.id, uid), "XTR", pack.stars)
+    assert res.status == "granted"
+    await core.ledger.spend(uid, res.credits, "refund", idem_key="tgrefund:ch-stuck", kind="refund",
+                            keep_forever=True)  # the reversal landed; then the crash
+    await core.ledger.anonymise(uid)  # /delete meanwhile
+    again = await payments.refund(core, "ch-stuck")
+    assert again.status == "reversed"
+    assert (await payments.payment_info(core, "ch-stuck"))["status"] == "refunding"
