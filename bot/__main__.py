@@ -22,7 +22,7 @@ async def _rotate_keys(batch: int, cursor: int) -> int:
     configure_logging(settings.env.log_level)
     store = await open_store(settings.env.redis_url, settings.env.data_dir)
     try:
-        core = Core(settings, store)
+        core = await Core.create(settings, store)
         print(f"rotate-keys: current key {core.cipher.current_kid}; can read {', '.join(core.cipher.kids)}",
               flush=True)
         report = await core.profiles.rotate_keys(

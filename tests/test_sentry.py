@@ -36,7 +36,7 @@ from tests.support.factory import test_settings as settings_for
 DSN = "https://public@o0.ingest.example.invalid/1"
 PSEUDONYM = re.compile(r"u_[0-9a-f]{12}")
 DATE_FORMATS = ["1990-05-17", "1990.05.17", "1990/05/17", "19900517", "1990년 5월 17일", "17.05.1990",
-                "1990. 5. 17", "90년 5월 17일"]
+                "1990. 5. 17", "90년 5월 17일", "90-05-17", "May 17, 1990", "17 May 1990"]
 
 
 class RecordingTransport(Transport):
@@ -264,3 +264,11 @@ async def test_a_pairing_never_names_both_sides(sentry_core: tuple[Core, Recordi
     blob = json.dumps(event, default=str)
     assert inviter not in blob  # no breadcrumb of the pairing names the inviter
     assert_clean(event)
+
+
+def test_ids_and_dates_used_as_dictionary_keys_are_redacted() -> None:
+    from bot.core.redact import redact_fields
+
+    pseudonym.configure(b"k" * 32)
+    out = redact_fields({"counts": {"tg:333": 1, "1990-05-17": 2}})
+    assert out == {"counts": {pseudonym.pseudonym("tg:333"): 1, "[date]": 2}}

@@ -53,6 +53,12 @@ _DATES = (
     re.compile(rf"(?<!\d){_DAY}{_SEP}{_DAY}{_SEP}(?:19|20)\d{{2}}(?!\d)"),
     # 1990년 5월 17일, 90년 5월 17일
     re.compile(r"(?<!\d)\d{2,4}\s*년\s*\d{1,2}\s*월\s*\d{1,2}\s*일?"),
+    # 90-05-17, 90.05.17 (two-digit year with separators)
+    re.compile(rf"(?<![\d.:-])\d{{2}}{_SEP}{_MONTH}{_SEP}{_DAY}(?![\d.:-])"),
+    # May 17, 1990 / 17 May 1990 / May 17th 1990
+    re.compile(r"(?i)\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?\s+\d{1,2}(?:st|nd|rd|th)?,?"
+               r"\s+(?:19|20)\d{2}\b|\b\d{1,2}(?:st|nd|rd|th)?\s+(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct"
+               r"|nov|dec)[a-z]*\.?,?\s+(?:19|20)\d{2}\b"),
 )
 _COMPACT = re.compile(r"(?<![0-9A-Za-z])(\d{4})(\d{2})(\d{2})(?![0-9A-Za-z])")
 # Telegram bot tokens also inside URLs (``/bot123456:AA…/sendMessage``), provider API keys.
@@ -127,7 +133,9 @@ def redact_value(key: object, value: Any, *, as_id: bool = False, hide_ids: bool
         return SCRUBBED if value not in (None, "") else value
     as_id = as_id or (key is not None and is_id_field(key))
     if isinstance(value, Mapping):
-        return {k: redact_value(k, v, as_id=as_id, hide_ids=hide, keep=keep) for k, v in value.items()}
+        # Keys are text too: a dict keyed by user id or date must not carry them out.
+        return {(scrub_text(k, hide) if isinstance(k, str) and k not in keep else k):
+                redact_value(k, v, as_id=as_id, hide_ids=hide, keep=keep) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
         return [redact_value(None, v, as_id=as_id, hide_ids=hide, keep=keep) for v in value]
     if as_id:

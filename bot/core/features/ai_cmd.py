@@ -244,8 +244,10 @@ def register(router: Router) -> None:
         cost = core.ledger.cost(cost_name)
         idem = f"ai:{data['rk']}:{rid}"
         hold = await core.ledger.hold(ctx.uid, cost, f"ai {data['rk']}", idem)
-        if hold.replayed and hold.status != "held":  # an earlier attempt's hold was swept
+        if hold.replayed and hold.status == "released":  # an earlier attempt's hold was swept
             hold = await core.ledger.hold(ctx.uid, cost, f"ai {data['rk']}", idem + ":again")
+        elif hold.replayed and hold.status != "held":  # captured: this update was answered and paid
+            return []
         group = ctx.event.chat_kind == "group"
         assert ctx.profile is not None
         await core.outbox.enqueue(job_id, "ai", ctx.uid, lang=ctx.lang, hold=hold,
