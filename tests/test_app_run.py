@@ -22,7 +22,7 @@ async def test_run_serves_telegram_and_http_then_stops_on_sigterm(redis_url: str
     async with FakeTelegramAPI() as api:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "DISCORD_"))}
         env.update({
-            "APP_ENV": "production", "REDIS_URL": redis_url, "SIGNING_SECRET": "run-test",
+            "APP_ENV": "production", "REDIS_URL": redis_url, "SIGNING_SECRET": "run-test-signing-secret-0123456789",
             "PROFILE_ENCRYPTION_KEY": TEST_KEY, "DATA_DIR": str(tmp_path), "PORT": str(port),
             "TELEGRAM_BOT_TOKEN": api.token, "TELEGRAM_API_BASE_URL": api.url,
         })

@@ -29,6 +29,10 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = PROJECT_ROOT / "config" / "defaults.toml"
 
 
+#: Shortest signing secret production accepts (it keys every HMAC the bot makes).
+MIN_SECRET_LENGTH = 24
+
+
 class SettingsError(RuntimeError):
     """Configuration is invalid; the message names the variable."""
 
@@ -372,6 +376,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ]
         if missing:
             raise SettingsError(f"APP_ENV=production requires {', '.join(missing)}")
+        if env.signing_secret and len(env.signing_secret) < MIN_SECRET_LENGTH:
+            raise SettingsError(f"SIGNING_SECRET must be at least {MIN_SECRET_LENGTH} characters in production "
+                                "(generate one: python3 -c \"import secrets;print(secrets.token_urlsafe(32))\")")
     if env.telegram_webhook_url and not (env.telegram_webhook_secret or env.signing_secret):
         # Whatever APP_ENV says: an unauthenticated webhook would accept forged updates
         # (including forged successful payments).

@@ -49,8 +49,8 @@ async def test_a_core_without_a_resolved_secret_fails_loudly(redis_url: str, tmp
 async def test_configured_secret_is_used_as_is_and_nothing_is_stored(redis_url: str, tmp_path: Path) -> None:
     core = make_core(redis_url, tmp_path)
     try:
-        assert core.signing_secret == b"test-signing-secret"
-        assert await resolve_signing_secret(core.store, core.settings) == b"test-signing-secret"
+        assert core.signing_secret == b"test-signing-secret-for-the-suite"
+        assert await resolve_signing_secret(core.store, core.settings) == b"test-signing-secret-for-the-suite"
         assert not await core.store.redis.exists(K.dev_signing_secret())
     finally:
         await core.store.close()

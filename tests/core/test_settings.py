@@ -41,7 +41,7 @@ def test_production_refuses_to_start_without_required_secrets() -> None:
     assert "SIGNING_SECRET" in str(info.value) and "PROFILE_ENCRYPTION_KEY" in str(info.value)
     assert "REDIS_URL" not in str(info.value)
     ok = load_settings({"APP_ENV": "production", "REDIS_URL": "redis://127.0.0.1:6379/0",
-                        "SIGNING_SECRET": "s", "PROFILE_ENCRYPTION_KEY": "k" * 43})
+                        "SIGNING_SECRET": "s" * 32, "PROFILE_ENCRYPTION_KEY": "k" * 43})
     assert ok.production
 
 
@@ -116,7 +116,7 @@ def test_webhook_mode_refuses_to_start_without_a_secret(app_env: str) -> None:
     assert "SIGNING_SECRET" in str(info.value)
     if app_env != "production":
         assert "TELEGRAM_WEBHOOK_SECRET" in str(info.value)
-    assert load_settings({**env, "TELEGRAM_WEBHOOK_SECRET": "abc_DEF-123", "SIGNING_SECRET": "s"}).env.telegram_webhook_url
+    assert load_settings({**env, "TELEGRAM_WEBHOOK_SECRET": "abc_DEF-123", "SIGNING_SECRET": "s" * 32}).env.telegram_webhook_url
     if app_env != "production":
         assert load_settings({**env, "TELEGRAM_WEBHOOK_SECRET": "abc_DEF-123"}).env.telegram_webhook_secret
         assert load_settings({**env, "SIGNING_SECRET": "s"}).env.signing_secret == "s"
@@ -145,3 +145,11 @@ def test_default_timezone_must_be_a_canonical_iana_zone(tmp_path: Path) -> None:
         with pytest.raises(SettingsError) as info:
             load_settings({"CONFIG_FILE": str(cfg)})
         assert "default_timezone" in str(info.value)
+
+
+def test_production_refuses_a_short_signing_secret() -> None:
+    env = {"APP_ENV": "production", "REDIS_URL": "redis://127.0.0.1:6379/0", "PROFILE_ENCRYPTION_KEY": "k" * 43}
+    with pytest.raises(SettingsError) as info:
+        load_settings({**env, "SIGNING_SECRET": "x"})
+    assert "SIGNING_SECRET" in str(info.value)
+    assert load_settings({**env, "SIGNING_SECRET": "s" * 32}).production

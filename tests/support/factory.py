@@ -48,7 +48,7 @@ def test_settings(redis_url: str, data_dir: Path, **env: Any) -> Settings:
         "APP_ENV": "test",
         "REDIS_URL": redis_url,
         "DATA_DIR": str(data_dir),
-        "SIGNING_SECRET": "test-signing-secret",
+        "SIGNING_SECRET": "test-signing-secret-for-the-suite",
         "PROFILE_ENCRYPTION_KEY": TEST_KEY,
         "PORT": "0",
     }
