@@ -35,9 +35,13 @@ async def test_run_serves_telegram_and_http_then_stops_on_sigterm(redis_url: str
             [welcome] = await api.wait_for("sendMessage", 1, timeout=20, chat_id=4242)
             assert "소울 랩" in welcome["text"]
             assert api.calls_to("setMyCommands")
-            async with aiohttp.ClientSession() as s:
-                async with s.get(f"http://127.0.0.1:{port}/api/health") as r:
-                    body = await r.json()
+            for _ in range(50):  # the handled /start leaves the inbox within a few ms (batched delete)
+                async with aiohttp.ClientSession() as s:
+                    async with s.get(f"http://127.0.0.1:{port}/api/health") as r:
+                        body = await r.json()
+                if body["dependencies"]["delivery"]["inbox_tg_pending"] == 0:
+                    break
+                await asyncio.sleep(0.1)
             assert r.status == 200
             assert {"redis", "telegram", "ai", "scheduler", "delivery"} <= set(body["dependencies"])
             assert body["dependencies"]["scheduler"]["status"] == "ok"
