@@ -155,6 +155,8 @@ class FakeTelegramAPI:
         app = web.Application(client_max_size=50 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
         app.router.add_route("*", "/file/bot{token}/{path:.*}", self._file)
+        app.router.add_post("/_control/messages", self._control_messages)
+        app.router.add_get("/_control/sends", self._control_sends)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, 0)
@@ -298,6 +300,21 @@ class FakeTelegramAPI:
             call.status = err.code
             return web.json_response(err.body(), status=err.code)
         return web.json_response({"ok": True, "result": result})
+
+    # --- control (when the fake runs in its own process: tests/fakes/telegram_server.py) ---------
+    async def _control_messages(self, request: web.Request) -> web.Response:
+        """``{"items": [[user_id, text], ...]}``: deliver one message update per item, now."""
+        body = await request.json()
+        for user_id, text in body["items"]:
+            await self.deliver(self.message_update(int(user_id), str(text)))
+        return web.json_response({"ok": True})
+
+    async def _control_sends(self, request: web.Request) -> web.Response:
+        """Successful ``sendMessage`` calls from index ``since``: ``[[chat_id, monotonic at]]``."""
+        since = int(request.query.get("since", 0))
+        calls = self.calls[since:]
+        sends = [[c.params.get("chat_id"), c.at] for c in calls if c.ok and c.method == "sendMessage"]
+        return web.json_response({"next": since + len(calls), "sends": sends})
 
     async def _file(self, request: web.Request) -> web.Response:
         return web.Response(status=404)
