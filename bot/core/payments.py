@@ -22,6 +22,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, UTC
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from redis.exceptions import LockError
@@ -279,6 +280,21 @@ async def refund(core: Core, charge_id: str) -> RefundResult:
     return RefundResult("reversed", uid=uid, credits=credits, balance=res.balance)
 
 
+@contextlib.asynccontextmanager
+async def _refund_lock(core: Core, charge_id: str) -> AsyncIterator[bool]:
+    """One refund attempt or operator close at a time per payment; yields whether we hold it.
+    Freed after ``REFUND_LOCK_SECONDS`` if the process dies; Redis down: ``ServiceUnavailable``."""
+    lock = core.store.redis.lock(K.payment_refund_lock(charge_id), timeout=REFUND_LOCK_SECONDS, blocking=False)
+    async with redis_guard("payments.refund"):
+        held = bool(await lock.acquire())
+    try:
+        yield held
+    finally:
+        if held:
+            with contextlib.suppress(LockError, *REDIS_ERRORS):
+                await lock.release()
+
+
 async def retry_refund(core: Core, charge_id: str, platform_refund: PlatformRefund) -> RefundResult:
     """Ask the platform to refund a reversed payment (again): ``refunding``/``refund_failed``
     -> ``refunded``, or -> ``refund_failed`` with ``last_error`` when the call fails.
@@ -298,11 +314,9 @@ async def retry_refund(core: Core, charge_id: str, platform_refund: PlatformRefu
     done = _closed_state(info.get("status", ""), uid, credits)
     if done is not None:
         return done
-    lock = core.store.redis.lock(K.payment_refund_lock(charge_id), timeout=REFUND_LOCK_SECONDS, blocking=False)
-    async with redis_guard("payments.refund"):
-        if not await lock.acquire():
+    async with _refund_lock(core, charge_id) as held:
+        if not held:
             return RefundResult("refused", "in_progress", uid=uid, credits=credits)
-    try:
         applied, before = await _transition(core, charge_id, REFUND_OPEN, "attempts",
                                             last_attempt_at=str(core.clock.now_ms()))
         if not applied:  # changed between the read and the lock
@@ -324,9 +338,6 @@ async def retry_refund(core: Core, charge_id: str, platform_refund: PlatformRefu
         await _transition(core, charge_id, REFUND_OPEN, status=REFUNDED, refunded_at=str(core.clock.now_ms()))
         log_event("payment_refunded", user=uid, charge=charge_id, attempts=attempts, note=note)
         return RefundResult("refunded", note, uid=uid, credits=credits, attempts=attempts)
-    finally:
-        with contextlib.suppress(LockError, *REDIS_ERRORS):
-            await lock.release()
 
 
 async def close_refund(core: Core, charge_id: str, operator: str, reason: str) -> RefundResult:
@@ -349,17 +360,12 @@ async def close_refund(core: Core, charge_id: str, operator: str, reason: str) -
     done = _closed_state(info.get("status", ""), uid, credits)
     if done is not None:
         return done
-    lock = core.store.redis.lock(K.payment_refund_lock(charge_id), timeout=REFUND_LOCK_SECONDS, blocking=False)
-    async with redis_guard("payments.refund"):
-        if not await lock.acquire():
+    async with _refund_lock(core, charge_id) as held:
+        if not held:
             return RefundResult("refused", "in_progress", uid=uid, credits=credits)
-    try:
         applied, before = await _transition(core, charge_id, REFUND_OPEN, status=REFUND_CLOSED,
                                             closed_by=operator, closed_reason=reason,
                                             closed_at=str(core.clock.now_ms()))
-    finally:
-        with contextlib.suppress(LockError, *REDIS_ERRORS):
-            await lock.release()
     if not applied:
         return _closed_state(before, uid, credits) or RefundResult("refused", "not_paid", uid=uid)
     log_event("payment_refund_closed", user=uid, charge=charge_id, operator=operator, reason=reason)
