@@ -36,11 +36,15 @@ async def build_core(settings: Settings) -> Core:
 
 
 async def _sweep_holds(core: Core) -> None:
-    """Release holds left by crashed processes. Runs on every instance; settling is idempotent."""
+    """Release holds left by crashed processes and finish erasures a crash interrupted. Runs on
+    every instance; settling and erasing are idempotent."""
+    from bot.core.erasure import finish_pending_erasures
+
     while True:
         await asyncio.sleep(HOLD_SWEEP_SECONDS)
         try:
             await core.ledger.release_expired()
+            await finish_pending_erasures(core)
         except Exception as exc:  # Redis down: try again next round
             log_event("hold_sweep_failed", level=30, error=type(exc).__name__)
 

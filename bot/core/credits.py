@@ -145,6 +145,19 @@ class Ledger:
         self._compact_at = self._keep + max(16, self._keep // 4)
         self._clock = clock
         self._secret = secret  # the Core's signing secret (bot.core.secrets): welcome-bonus marker
+        #: Accounts this process has put in ``accounts:all`` (so it is one SADD per process).
+        self._indexed: set[str] = set()
+
+    async def _index(self, uid: str) -> None:
+        """Add the account to the global index *before* its first ledger write here (a crash
+        in between leaves an indexed account with no entries, which reconciles as empty)."""
+        if uid in self._indexed:
+            return
+        async with redis_guard("credits.index"):
+            await self._r.sadd(K.accounts_index(), uid)
+        if len(self._indexed) > 100_000:
+            self._indexed.clear()
+        self._indexed.add(uid)
 
     # --- validation --------------------------------------------------------------
     def _check_amount(self, amount: Any) -> int:
@@ -186,9 +199,10 @@ class Ledger:
                      ttl: int | None, idem_redis_key: str | None = None) -> dict[str, Any]:
         script = self._store.scripts["ledger_apply"]
         idem = idem_redis_key or K.idempotency(uid, self._check_key(idem_key))
-        keys = [K.account(uid), K.ledger(uid), idem, K.accounts_index()]
+        keys = [K.account(uid), K.ledger(uid), idem]
         args = [amount, kind, reason[:120], self._clock.now_ms(), _entry_id(),
-                self._cfg.idempotency_ttl_seconds if ttl is None else ttl, uid]
+                self._cfg.idempotency_ttl_seconds if ttl is None else ttl]
+        await self._index(uid)
         async with redis_guard(f"credits.{kind}"):
             res: dict[str, Any] = json.loads(await script(keys=keys, args=args))
         await self._after_write(uid, res)
@@ -307,17 +321,29 @@ class Ledger:
         return entry if any(json.loads(row).get("id") == entry.id for row in rows) else None
 
     async def hold(self, uid: str, amount: int, reason: str, idem_key: str) -> Hold:
-        """Reserve ``amount`` before paid work. Idempotent: a replay returns the same hold."""
+        """Reserve ``amount`` before paid work. Idempotent: a replay returns the same hold.
+
+        Steps: 1. the new hold id goes into the global deadline index (``holds:deadline``);
+        2. ``hold_create.lua`` debits and creates the hold in the account's slot (atomic,
+        idempotent by ``idem_key``); 3. on a replay or a refusal the unused id leaves the
+        index. Crash after 1: a deadline for a hold that does not exist — the sweeper drops it.
+        Crash after 2: the hold is indexed, so it is released at its deadline unless settled.
+        Redis down: ``ServiceUnavailable`` (nothing or only step 1 happened).
+        """
         amount = self._check_amount(amount)
-        hold_id = uuid.uuid4().hex
+        hold_id = K.hold_id_of(uid, uuid.uuid4().hex)
         deadline = self._clock.now_ms() + self._cfg.hold_deadline_seconds * 1000
         script = self._store.scripts["hold_create"]
         idem = K.idempotency(uid, self._check_key(idem_key))
-        keys = [K.account(uid), K.ledger(uid), idem, K.accounts_index(), K.hold(hold_id), K.hold_deadlines()]
+        keys = [K.account(uid), K.ledger(uid), idem, K.hold(hold_id)]
         args = [amount, reason[:120], self._clock.now_ms(), _entry_id(), self._cfg.idempotency_ttl_seconds,
-                uid, hold_id, deadline, f"{uid} {hold_id}"]
+                uid, hold_id, deadline]
+        await self._index(uid)
         async with redis_guard("credits.hold"):
+            await self._r.zadd(K.hold_deadlines(), {hold_id: deadline})
             res = json.loads(await script(keys=keys, args=args))
+            if res["status"] != "ok":
+                await self._r.zrem(K.hold_deadlines(), hold_id)
         if res["status"] == "insufficient":
             raise BotError(ErrorCode.INSUFFICIENT_CREDITS, cost=amount, balance=int(res["balance"]))
         await self._after_write(uid, res)
@@ -342,13 +368,17 @@ class Ledger:
             log_event("credits_hold_account_mismatch", level=logging.ERROR, account=hold.account,
                       hold=hold.hold_id)
             return "mismatch"
-        account = owner or hold.account  # gone: the script reports not_found and drops the deadline
+        account = owner or hold.account  # gone: the script reports not_found
         script = self._store.scripts["hold_settle"]
-        keys = [K.hold(hold.hold_id), K.account(account), K.ledger(account), K.hold_deadlines()]
-        args = [action, self._clock.now_ms(), _entry_id(), f"{account} {hold.hold_id}", reason[:120],
+        keys = [K.hold(hold.hold_id), K.account(account), K.ledger(account)]
+        args = [action, self._clock.now_ms(), _entry_id(), hold.hold_id, reason[:120],
                 SETTLED_HOLD_TTL, account, "" if due_before_ms is None else due_before_ms]
         async with redis_guard(f"credits.{action}"):
             res = json.loads(await script(keys=keys, args=args))
+            # Settled (now or before) or gone: out of the deadline index. A crash before this
+            # leaves the entry for the sweeper, which finds the hold settled and drops it.
+            if res["status"] in ("ok", "not_found") or res.get("hold_status") in ("captured", "released"):
+                await self._r.zrem(K.hold_deadlines(), hold.hold_id)
         if res["status"] == "ok":
             log_event(f"credits_hold_{action}d", account=account, amount=int(res["amount"]), reason=reason)
             await self._after_write(account, res)
@@ -369,12 +399,17 @@ class Ledger:
     async def renew(self, hold: Hold, deadline_ms: int) -> bool:
         """Move an open hold's deadline to ``deadline_ms`` (the outbox still owns it).
 
-        Atomic (``hold_renew.lua``); idempotent; False when the hold is already settled.
+        The deadline index moves first, then the hold (``hold_renew.lua``), so the index is
+        never earlier than the hold's own deadline (see the script). Idempotent; False when the
+        hold is already settled (its index entry is then dropped).
         """
         script = self._store.scripts["hold_renew"]
         async with redis_guard("credits.renew"):
-            return bool(await script(keys=[K.hold(hold.hold_id), K.hold_deadlines()],
-                                     args=[deadline_ms, f"{hold.account} {hold.hold_id}"]))
+            await self._r.zadd(K.hold_deadlines(), {hold.hold_id: deadline_ms}, gt=True)
+            renewed = bool(await script(keys=[K.hold(hold.hold_id)], args=[deadline_ms]))
+            if not renewed:
+                await self._r.zrem(K.hold_deadlines(), hold.hold_id)
+            return renewed
 
     async def release_expired(self, limit: int = 500) -> int:
         """Release holds whose deadline passed (their process crashed). Safe to run anywhere."""
@@ -382,8 +417,8 @@ class Ledger:
         async with redis_guard("credits.release_expired"):
             due = await self._r.zrangebyscore(K.hold_deadlines(), "-inf", now, 0, limit)
         released = 0
-        for member in due:
-            account, _, hold_id = member.partition(" ")
+        for hold_id in due:
+            account = K.hold_account(hold_id)
             # Only if still past its deadline inside the script: the outbox may have renewed it.
             result = await self._settle(Hold(account, hold_id, 0), "release", "expired hold", due_before_ms=now)
             if result == "released":
@@ -392,19 +427,29 @@ class Ledger:
         return released
 
     # --- welcome bonus ------------------------------------------------------------
-    def _user_marker(self, uid: str) -> str:
-        return hmac.new(self._secret, uid.encode(), hashlib.sha256).hexdigest()[:24]
+    def person_marker(self, identity: str) -> str:
+        """Keyed hash of a platform identity (``tg:123``) naming its welcome marker."""
+        return hmac.new(self._secret, identity.encode(), hashlib.sha256).hexdigest()[:24]
 
-    async def welcome_bonus(self, uid: str) -> LedgerResult | None:
-        """Grant the welcome bonus once per user, ever (even after /delete).
+    async def welcome_bonus(self, uid: str, identity: str) -> LedgerResult | None:
+        """Grant the welcome bonus once per person (``identity``), ever (even after /delete).
 
-        The once-marker is a keyed hash of the uid, kept forever, so it reveals nothing.
+        Two steps in two slots: 1. ``SET welcome:<keyed hash of the identity> <account> NX``
+        (forever; reveals nothing without the secret) claims the bonus for this account;
+        2. the grant, idempotent under ``idem:{<account>}:welcome`` (kept forever). A crash
+        between them is repaired by the next call: the marker names this account, so the
+        grant is made then. A marker naming another account (the person's erased account)
+        means the bonus was given: None.
         """
         amount = self._cfg.welcome_bonus
         if amount <= 0:
             return None
-        marker = K.idempotency("welcome", self._user_marker(uid))
-        res = await self._apply(uid, amount, "bonus", "welcome bonus", "welcome", 0, idem_redis_key=marker)
+        marker = K.welcome_marker(self.person_marker(identity))
+        async with redis_guard("credits.welcome"):
+            claimed = await self._r.set(marker, uid, nx=True) or await self._r.get(marker) == uid
+        if not claimed:
+            return None
+        res = await self._apply(uid, amount, "bonus", "welcome bonus", "welcome", 0)
         if res["status"] != "ok":
             return None
         log_event("credits_granted", account=uid, amount=amount, kind="bonus", reason="welcome bonus")
@@ -451,24 +496,15 @@ class Ledger:
                 bad.append(rec)
         return bad
 
-    async def anonymise(self, uid: str) -> str:
-        """Detach the ledger from the user (/delete). Releases open holds first.
-
-        Account, ledger list and checkpoint move together in one script (atomic). Returns the
-        anonymous account id the ledger now lives under.
-        """
-        async with redis_guard("credits.anonymise"):
+    async def release_holds_of(self, uid: str, reason: str = "account deleted") -> int:
+        """Release every open hold of account ``uid`` (/delete). Idempotent. The ledger itself
+        stays where it is: the account id is opaque, so once the identity mapping is gone the
+        ledger is anonymous and remains for accounting."""
+        prefix = K.hold_id_of(uid, "")
+        async with redis_guard("credits.release_holds"):
             due = await self._r.zrange(K.hold_deadlines(), 0, -1)
-        for member in due:
-            account, _, hold_id = member.partition(" ")
-            if account == uid:
-                await self._settle(Hold(account, hold_id, 0), "release", "account deleted")
-        anon = "anon:" + uuid.uuid4().hex[:16]
-        script = self._store.scripts["ledger_anonymise"]
-        keys = [K.account(uid), K.ledger(uid), K.account(anon), K.ledger(anon), K.accounts_index(),
-                K.ledger_checkpoint(uid), K.ledger_checkpoint(anon)]
-        async with redis_guard("credits.anonymise"):
-            res = await script(keys=keys, args=[uid, anon])
-        if res != "ok":
-            raise BotError(ErrorCode.CONFLICT, "credits.busy")
-        return anon
+        released = 0
+        for hold_id in due:
+            if hold_id.startswith(prefix):
+                released += await self._settle(Hold(uid, hold_id, 0), "release", reason) == "released"
+        return released

@@ -198,19 +198,9 @@ class Profiles:
         return replace(profile, **changes)  # type: ignore[arg-type]
 
     async def delete(self, uid: str) -> int:
-        """Erase the profile and every per-user key (sessions, unlocks, caches).
-
-        The ledger is anonymised separately by ``Ledger.anonymise``. Returns keys removed.
-        """
-        removed = 0
+        """Erase the profile (part of /delete, ``bot.core.erasure``). Idempotent."""
         async with redis_guard("profiles.delete"):
-            for pattern in K.user_keys_pattern(uid):
-                batch = [k async for k in self._r.scan_iter(match=pattern, count=500) if not K.kept_on_erasure(k)]
-                if batch:
-                    removed += await self._r.delete(*batch)
-            removed += await self._r.delete(K.profile(uid))
-            await self._r.srem(K.profiles_index(), uid)
-        return removed
+            return int(await self._r.delete(K.profile(uid)))
 
     # --- keys ------------------------------------------------------------------------------
     async def check_keys(self, sample: int = KEY_CHECK_SAMPLE) -> KeyCheck:
@@ -223,7 +213,7 @@ class Profiles:
         ``skipped`` (a value under a missing key still fails loudly when read).
         """
         try:
-            uids = list(await self._r.srandmember(K.profiles_index(), sample) or [])
+            uids = list(await self._r.srandmember(K.accounts_index(), sample) or [])
             async with self._r.pipeline(transaction=False) as pipe:
                 for uid in uids:
                     pipe.hmget(K.profile(uid), list(ENCRYPTED_FIELDS))
@@ -264,8 +254,8 @@ class Profiles:
                           progress: Callable[[RotationReport], None] | None = None) -> RotationReport:
         """Re-encrypt every stored profile's birth data under the current key (and as ``v2``).
 
-        Walks the keyspace with SCAN (``profile:*`` hashes, so a profile missing from the
-        index is not missed), starting at ``cursor`` (0 = from the start). Each profile is
+        Walks the accounts index (``accounts:all``, SSCAN: one key, so it works the same on a
+        cluster), starting at ``cursor`` (0 = from the start). Each profile is
         rewritten atomically with WATCH/MULTI: if it changes in between (the user edits it,
         /delete), the transaction aborts and is retried on fresh data, so no edit is lost and a
         deleted profile is never recreated. Idempotent and resumable: values already under the
@@ -275,14 +265,12 @@ class Profiles:
         (nothing half-written: each profile is one transaction).
         """
         report = RotationReport(cursor=cursor)
-        prefix = K.profile("")
         while True:
             async with redis_guard("profiles.rotate_keys"):
-                next_cursor, keys = await self._r.scan(cursor=report.cursor, match=K.profile("*"),
-                                                       count=batch, _type="hash")
-                for key in keys:
+                next_cursor, aids = await self._r.sscan(K.accounts_index(), cursor=report.cursor, count=batch)
+                for aid in aids:
                     report.scanned += 1
-                    outcome = await self._rotate_one(key, key[len(prefix):])
+                    outcome = await self._rotate_one(K.profile(aid), aid)
                     setattr(report, outcome, getattr(report, outcome) + 1)
             report.cursor = int(next_cursor)
             if progress is not None:

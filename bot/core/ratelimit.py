@@ -2,14 +2,17 @@
 
 Each check is one Lua script (check-and-record atomically). Limits come from
 ``config/defaults.toml`` (and the runbook's env vars) and can be changed at run time:
-``set_limit`` writes an override into ``ratelimit:config`` that every process reads on its
-next check. Redis down: the limiter falls back to an in-process window per process (so
+``set_limit`` writes an override into ``ratelimit:config``; every process reads the overrides
+outside the script (the hash is global, the windows are per subject: one slot per script on a
+cluster), caches them for ``CONFIG_CACHE_SECONDS`` and passes the limit in as arguments, so a
+change takes effect everywhere within that time (at once in the process that made it). Redis down: the limiter falls back to an in-process window per process (so
 limiting keeps working, per process) and logs ``redis_connection_error`` once per outage.
 """
 
 from __future__ import annotations
 
 import math
+import time
 import uuid
 from collections import deque
 from dataclasses import dataclass
@@ -20,7 +23,10 @@ from bot.core.logs import log_event
 from bot.core.settings import Limit, Settings
 from bot.core.store import K, REDIS_ERRORS, Store, redis_guard
 
-__all__ = ["RateLimiter", "Decision", "RateLimited"]
+__all__ = ["RateLimiter", "Decision", "RateLimited", "CONFIG_CACHE_SECONDS"]
+
+#: How long a process trusts its copy of the run-time overrides.
+CONFIG_CACHE_SECONDS = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,27 +74,44 @@ class RateLimiter:
         self._clock = clock
         self._local = _LocalWindow()
         self._degraded = False
+        self._overrides: dict[str, Limit] = {}
+        self._overrides_at = -math.inf
+
+    async def _limit(self, scope: str) -> Limit:
+        """The limit in force for ``scope``: the run-time override (cached) or the default.
+        Redis down: the last overrides read (or the default)."""
+        now = time.monotonic()
+        if now - self._overrides_at >= CONFIG_CACHE_SECONDS:
+            try:
+                raw = await self._store.redis.hgetall(K.ratelimit_config())
+            except REDIS_ERRORS:
+                raw = None
+            if raw is not None:
+                self._overrides = _parse_overrides(raw)
+                self._overrides_at = now
+        return self._overrides.get(scope) or self.default(scope)
 
     def default(self, scope: str) -> Limit:
         return self._settings.limit(scope)
 
     async def hit(self, scope: str, subject: str) -> Decision:
         """Count one event for ``subject`` in ``scope``; say whether it is allowed."""
-        return (await self.hit_and_read(scope, subject, None))[0]
+        return (await self.hit_and_read(scope, subject))[0]
 
     async def hit_and_read(self, scope: str, subject: str,
-                           hash_key: str | None) -> tuple[Decision, dict[str, str] | None]:
-        """``hit``, plus HGETALL of ``hash_key`` in the same round trip (the router reads the
-        caller's profile this way). The dict is None when Redis is unreachable: the decision
-        then comes from the in-process window.
+                           *hash_keys: str) -> tuple[Decision, list[dict[str, str]] | None]:
+        """``hit``, plus HGETALL of each of ``hash_keys`` in the same round trip (the router
+        reads the caller's account and profile this way; they must share the subject's slot).
+        The list is None when Redis is unreachable: the decision then comes from the in-process
+        window.
         """
-        base = self.default(scope)
+        base = await self._limit(scope)
         now = self._clock.now_ms()
         key = K.ratelimit(scope, subject)
-        keys = [key, K.ratelimit_config()] + ([hash_key] if hash_key else [])
         try:
             res = await self._store.scripts["ratelimit"](
-                keys=keys, args=[scope, base.limit, base.window_seconds, now, f"{now}-{uuid.uuid4().hex[:8]}"],
+                keys=[key, *hash_keys],
+                args=[base.limit, base.window_seconds, now, f"{now}-{uuid.uuid4().hex[:8]}"],
             )
         except REDIS_ERRORS as exc:
             if not self._degraded:
@@ -99,8 +122,14 @@ class RateLimiter:
         decision = Decision(bool(res[0]), int(res[1]), int(res[2]), int(res[3]), int(res[4]))
         if not decision.allowed:
             log_event("rate_limit", scope=scope, subject=subject, retry_after_ms=decision.retry_after_ms)
-        flat = res[5:]
-        return decision, dict(zip(flat[::2], flat[1::2]))
+        reads: list[dict[str, str]] = []
+        i = 5
+        for _ in hash_keys:
+            n = int(res[i])
+            flat = res[i + 1:i + 1 + n]
+            reads.append(dict(zip(flat[::2], flat[1::2])))
+            i += 1 + n
+        return decision, reads
 
     async def check(self, scope: str, subject: str) -> Decision:
         """``hit`` that raises ``RateLimited`` instead of returning a refusal."""
@@ -117,19 +146,27 @@ class RateLimiter:
             raise BotError(ErrorCode.VALIDATION_ERROR, "ratelimit.bad_value")
         async with redis_guard("ratelimit.set"):
             await self._store.redis.hset(K.ratelimit_config(), scope, f"{limit}:{window_seconds}")
+        self._overrides_at = -math.inf  # this process sees it at once
         log_event("rate_limit_changed", scope=scope, limit=limit, window_seconds=window_seconds)
 
     async def reset_limit(self, scope: str) -> None:
         async with redis_guard("ratelimit.reset"):
             await self._store.redis.hdel(K.ratelimit_config(), scope)
+        self._overrides_at = -math.inf
 
     async def effective(self) -> dict[str, Limit]:
         """The limits in force now: defaults with run-time overrides applied."""
         async with redis_guard("ratelimit.show"):
             overrides = await self._store.redis.hgetall(K.ratelimit_config())
         out = dict(self._settings.product.limits)
-        for scope, raw in overrides.items():
-            limit, _, window = raw.partition(":")
-            if scope in out and limit.isdigit() and window.isdigit():
-                out[scope] = Limit(limit=int(limit), window_seconds=int(window))
+        out.update({k: v for k, v in _parse_overrides(overrides).items() if k in out})
         return out
+
+
+def _parse_overrides(raw: dict[str, str]) -> dict[str, Limit]:
+    out: dict[str, Limit] = {}
+    for scope, value in raw.items():
+        limit, _, window = value.partition(":")
+        if limit.isdigit() and window.isdigit() and int(limit) > 0 and int(window) > 0:
+            out[scope] = Limit(limit=int(limit), window_seconds=int(window))
+    return out

@@ -60,6 +60,7 @@ class Event:
 
     @property
     def uid(self) -> str:
+        """The platform identity ``tg:123`` (never a storage key: see ``Ctx.uid``)."""
         return f"{self.platform}:{self.user_id}"
 
     @property
@@ -70,7 +71,10 @@ class Event:
 
 @dataclass(slots=True)
 class Ctx:
-    """What a command handler gets: the core, the event, the caller's profile and args."""
+    """What a command handler gets: the core, the event, the caller's account id, profile and
+    args. ``uid`` is the **account id** (opaque, ``bot.core.accounts``): every per-user key is
+    built from it; ``event.uid`` is the platform identity, used only to reach the user.
+    It is ``""`` only for commands without a profile answered while Redis is down."""
 
     core: Core
     event: Event
@@ -78,10 +82,7 @@ class Ctx:
     lang: Lang
     command: str
     args: str
-
-    @property
-    def uid(self) -> str:
-        return self.event.uid
+    uid: str = ""
 
     def t(self, key: str, **params: object) -> str:
         return t(self.lang, key, **params)
@@ -169,13 +170,14 @@ class Router:
         label = name if name in self.commands else ("text" if name is None else "unknown")
         # The profile's language once it is loaded, so errors speak the user's language too.
         langbox: list[Lang] = [normalize_lang(event.lang_hint)]
+        aidbox: list[str] = [""]
         replies: list[Reply]
         try:
-            replies = await self._dispatch(event, name, args, langbox)
+            replies = await self._dispatch(event, name, args, langbox, aidbox)
         except RateLimited as err:
             # A flood: one "try again in N s" note per window; the rest is dropped quietly
             # (counted), so a backlog drains at once and service returns with the window.
-            if await self._first_note(err, event.uid):
+            if await self._first_note(err, aidbox[0] or event.uid):
                 replies = [self.error_reply(err, langbox[0])]
             else:
                 self.core.metrics.discarded.labels(event.platform, "rate_limited").inc()
@@ -197,21 +199,21 @@ class Router:
                   ms=round(elapsed * 1000, 2), error=code, request_id=event.request_id)
         return replies
 
-    async def _first_note(self, err: RateLimited, uid: str) -> bool:
-        """True for the first limited request of a window (per user and scope), else False.
+    async def _first_note(self, err: RateLimited, aid: str) -> bool:
+        """True for the first limited request of a window (per account and scope), else False.
 
         Shared through Redis (``SET NX PX``); while Redis is down, per process.
         """
         ms = max(1000, err.decision.retry_after_ms)
         try:
-            return bool(await self.core.store.redis.set(K.inbox_noted(err.scope, uid), "1", nx=True, px=ms))
+            return bool(await self.core.store.redis.set(K.ratelimit_noted(err.scope, aid), "1", nx=True, px=ms))
         except REDIS_ERRORS:
             now = time.monotonic()
             if len(self._noted_local) > 10000:
                 self._noted_local = {k: v for k, v in self._noted_local.items() if v > now}
-            if self._noted_local.get((err.scope, uid), 0.0) > now:
+            if self._noted_local.get((err.scope, aid), 0.0) > now:
                 return False
-            self._noted_local[(err.scope, uid)] = now + ms / 1000
+            self._noted_local[(err.scope, aid)] = now + ms / 1000
             return True
 
     def error_reply(self, err: BotError, lang: Lang) -> Reply:
@@ -223,7 +225,8 @@ class Router:
             buttons = [[Button(t(lang, "credits.buy_button"), "/buy")]]
         return Reply(text, buttons=buttons, error=err.code)
 
-    async def _dispatch(self, event: Event, name: str | None, args: str, langbox: list[Lang]) -> list[Reply]:
+    async def _dispatch(self, event: Event, name: str | None, args: str, langbox: list[Lang],
+                        aidbox: list[str]) -> list[Reply]:
         core = self.core
         lang = langbox[0]
         spec = self.commands.get(name) if name else None
@@ -231,19 +234,10 @@ class Router:
         from bot.core.ai.safety import crisis_replies
         if (crisis := await crisis_replies(core, event, name, args)) is not None:
             return crisis
-        # One round trip: the per-user command limit and the caller's profile.
-        decision, raw = await core.limiter.hit_and_read("command", event.uid, K.profile(event.uid))
-        if not decision.allowed:
-            raise RateLimited(decision, "command")
-        if raw is None:  # Redis down: commands without a profile (/help) still answer
-            if spec is None or spec.needs_profile:
-                raise ServiceUnavailable("redis")
-            profile = None
-        else:
-            profile = core.profiles.parse(event.uid, raw)
+        aid, profile = await self._account_and_profile(event, spec, aidbox)
         if profile is not None:
             lang = langbox[0] = profile.lang
-        ctx = Ctx(core, event, profile, lang, name or "", args)
+        ctx = Ctx(core, event, profile, lang, name or "", args, aid)
         if name is None:
             if not args:  # empty or invisible-only text: never offered to a hook (no hold, no turn)
                 return [ctx.reply("router.empty_text")]
@@ -256,9 +250,43 @@ class Router:
             return [ctx.reply("router.unknown_command", command=name[:32])]
         if spec.needs_profile and (profile is None or not profile.onboarded):
             assert self.onboarding is not None, "onboarding feature not registered"
-            await core.sessions.remember_pending(event.uid, event.text)
+            await core.sessions.remember_pending(aid, event.text)
             return _as_list(await self.onboarding(ctx))
         return _as_list(await spec.handler(ctx))
+
+    async def _account_and_profile(self, event: Event, spec: CommandSpec | None,
+                                   aidbox: list[str]) -> tuple[str, Profile | None]:
+        """The caller's account id and profile, counting the per-account command limit in the
+        same round trip (one script reads the account's meta and profile: one slot).
+
+        An account without meta is an erased account still in this process's identity cache
+        (or one whose creation crashed half-way): the cache entry is dropped and the identity
+        resolved again (which repairs a half-created account). Redis down: commands without a
+        profile (/help) still answer, with no account; the rest get ``ServiceUnavailable``.
+        """
+        core = self.core
+        optional = spec is not None and not spec.needs_profile
+        for _attempt in range(2):
+            try:
+                aid = aidbox[0] = await core.accounts.resolve(event.uid)
+            except ServiceUnavailable:
+                if optional:
+                    return "", None
+                raise
+            decision, reads = await core.limiter.hit_and_read(
+                "command", aid, K.account_meta(aid), K.profile(aid))
+            if not decision.allowed:
+                raise RateLimited(decision, "command")
+            if reads is None:
+                if optional:
+                    return aid, None
+                raise ServiceUnavailable("redis")
+            meta, raw = reads
+            if not meta:
+                core.accounts.forget(event.uid)
+                continue
+            return aid, core.profiles.parse(aid, raw)
+        raise ServiceUnavailable("account")
 
 
 def _as_list(out: Reply | list[Reply]) -> list[Reply]:

@@ -17,6 +17,7 @@ import time
 from typing import Any
 from collections.abc import Awaitable, Callable
 
+from bot.core.accounts import Accounts
 from bot.core.clock import Clock, SystemClock
 from bot.core import pseudonym
 from bot.core.crypto import FieldCipher, load_keys
@@ -60,6 +61,7 @@ class Core:
         self.metrics = Metrics()
         self.ledger = Ledger(store, settings, self.clock, secret)
         self.limiter = RateLimiter(store, settings, self.clock)
+        self.accounts = Accounts(self)
         self.profiles = Profiles(store, self.cipher, self.clock, settings.product.profile.default_timezone)
         self.sessions = Sessions(store)
         self.outbox = Outbox(self)
@@ -85,14 +87,16 @@ class Core:
     def register_sender(self, platform: str, sender: Sender) -> None:
         self.senders[platform] = sender
 
-    async def notify(self, uid: str, reply: Reply) -> bool:
-        """Push ``reply`` to ``uid`` on their platform; False when no sender is available."""
-        platform, _, user_id = uid.partition(":")
-        sender = self.senders.get(platform)
-        if sender is None:
-            log_event("notify_skipped", user=uid, reason="no sender for platform")
+    async def notify(self, aid: str, reply: Reply, platform: str | None = None) -> bool:
+        """Push ``reply`` to account ``aid`` on ``platform`` (or any platform it is linked on
+        that this process can send to); False when it has no reachable identity (erased, or no
+        sender here). Redis down: ``ServiceUnavailable``."""
+        target = await self.accounts.target(aid, platform)
+        sender = self.senders.get(target[0]) if target else None
+        if target is None or sender is None:
+            log_event("notify_skipped", user=aid, reason="no reachable identity")
             return False
-        await sender(user_id, reply)
+        await sender(target[1], reply)
         return True
 
     async def send(self, platform: str, target: str, reply: Reply, *, retries: int | None = None) -> None:

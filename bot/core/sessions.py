@@ -1,6 +1,7 @@
-"""Conversation state in Redis (``session:<uid>:<kind>``), so it survives restarts and is
-shared by every bot process. Values are small JSON documents with an idle expiry that is
-refreshed on every write. Redis down: raises ``ServiceUnavailable``.
+"""Conversation state in Redis (``session:{<account>}:<kind>``), so it survives restarts and
+is shared by every bot process. Values are small JSON documents with an idle expiry that is
+refreshed on every write. Each write records its key in the account's erasure registry in the
+same transaction (one slot). Redis down: raises ``ServiceUnavailable``.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from bot.core.accounts import key_entry, track_in
 from bot.core.store import K, Store, redis_guard
 
 __all__ = ["Sessions"]
@@ -26,7 +28,11 @@ class Sessions:
 
     async def put(self, uid: str, kind: str, value: dict[str, Any], ttl_seconds: int) -> None:
         async with redis_guard("sessions.put"):
-            await self._r.set(K.session(uid, kind), json.dumps(value, ensure_ascii=False), ex=ttl_seconds)
+            key = K.session(uid, kind)
+            async with self._r.pipeline(transaction=True) as pipe:
+                track_in(pipe, uid, [key_entry(key)])
+                pipe.set(key, json.dumps(value, ensure_ascii=False), ex=ttl_seconds)
+                await pipe.execute()
 
     async def drop(self, uid: str, kind: str) -> bool:
         async with redis_guard("sessions.drop"):
@@ -38,7 +44,11 @@ class Sessions:
         Only the first one is kept (an invite link must not be overwritten by a later /help).
         """
         async with redis_guard("sessions.pending"):
-            await self._r.set(K.session(uid, "pending"), text[:512], ex=PENDING_TTL, nx=True)
+            key = K.session(uid, "pending")
+            async with self._r.pipeline(transaction=True) as pipe:
+                track_in(pipe, uid, [key_entry(key)])
+                pipe.set(key, text[:512], ex=PENDING_TTL, nx=True)
+                await pipe.execute()
 
     async def pop_pending(self, uid: str) -> str | None:
         async with redis_guard("sessions.pending"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bot.core.clock import local_day
+from bot.core.erasure import erase_account
 from bot.core.errors import BotError, ErrorCode
 from bot.core.logs import log_event
 from bot.core.timezones import parse_timezone
@@ -98,20 +99,21 @@ def register(router: Router) -> None:
         core = ctx.core
         if ctx.args.strip() != "confirm":
             if ctx.profile is None:
+                if ctx.uid:  # an account with no profile only holds the identity: erase it
+                    await erase_account(core, ctx.uid)
                 return ctx.reply("delete.nothing")
             await core.sessions.put(ctx.uid, "delete", {"asked": int(core.clock.now())}, DELETE_CONFIRM_TTL)
-            return Reply(ctx.t("delete.confirm"), buttons=[[
+            ids = await core.accounts.identities(ctx.uid)
+            linked = "\n".join(f"• {ctx.t('platform.' + p)} {user_id}" for p, user_id in sorted(ids.items()))
+            return Reply(ctx.t("delete.confirm", identities=linked), private=True, buttons=[[
                 Button(ctx.t("delete.button_yes"), "/delete confirm"),
                 Button(ctx.t("delete.button_no"), "/cancel")]])
         if await core.sessions.get(ctx.uid, "delete") is None:
             return ctx.reply("delete.not_asked")
-        # Ledger first: if it cannot be detached (a payment mid-flight), nothing else is erased.
-        # Every step is idempotent, so when Redis drops part-way the user is told
-        # SERVICE_UNAVAILABLE and "/delete confirm" again finishes the job.
-        await core.ledger.anonymise(ctx.uid)
-        for eraser in core.erasers:
-            await eraser(ctx.uid)
-        await core.profiles.delete(ctx.uid)
+        # The whole account, every linked identity (bot.core.erasure). Every step is
+        # idempotent; when Redis drops part-way the user is told SERVICE_UNAVAILABLE and the
+        # sweeper (or "/delete confirm" again) finishes the job.
+        await erase_account(core, ctx.uid)
         return ctx.reply("delete.done")
 
     @router.command("cancel", needs_profile=False)

@@ -107,7 +107,7 @@ async def _advance(ctx: Ctx, profile: Profile, field: str, value: str) -> list[R
 
 async def _finish(ctx: Ctx, profile: Profile) -> list[Reply]:
     core = ctx.core
-    bonus = await core.ledger.welcome_bonus(ctx.uid)
+    bonus = await core.ledger.welcome_bonus(ctx.uid, ctx.event.uid)
     replies = [Reply(ctx.t("onboarding.done", bonus=core.settings.product.credits.welcome_bonus)
                      if bonus else ctx.t("onboarding.done_no_bonus"))]
     pending = await core.sessions.pop_pending(ctx.uid)

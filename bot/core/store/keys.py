@@ -1,78 +1,171 @@
-"""Every Redis key the bot uses is built here, and only here.
+"""Every Redis key the bot uses is built here, and only here (key layout v2).
+
+Layout v2 is designed for Redis Cluster: every multi-key Lua script and transaction touches
+keys of one hash slot. A ``{...}`` part of a key is its hash tag (only that part decides
+the slot).
+
+- **Per-account data** carries the account id as its tag (``profile:{a3f…}``,
+  ``credits:{a3f…}``, ``ledger:{a3f…}``, ``idem:{a3f…}:…``, ``hold:{a3f…}:…``,
+  ``session:{a3f…}:…``, ``ratelimit:command:{a3f…}``, …), so one account's balance, ledger,
+  idempotency keys, holds, profile, streak, limits and sessions live in one slot and change
+  together atomically. An account id is random and meaningless (``bot.core.accounts``);
+  platform identities (``tg:123``) map to it through ``ident:<keyed hash>`` and are never part
+  of any other key name.
+- **Global families** each share one tag of their own: payments ``{pay}``, pairing markers and
+  leaderboards ``{pairs}``, the daily broadcast ``{bcast}``, one AI provider's breaker
+  ``{<provider>}``. Outbox jobs are spread over partitions ``{ob:pN}`` and inbox streams over
+  ``{<platform>:pN}``, so no single slot carries all of them.
+- **Global indexes** touched next to per-account data (``accounts:all``, ``holds:deadline``,
+  ``erasure:pending``) are single keys written in their own step, ordered so a crash between
+  the steps is harmless (see the callers' docstrings).
 
 Prefixes follow the runbook (``invite:*``, ``session:*``, ``ratelimit:*``) so operators can
-browse data by pattern. ``uid`` is always the platform-qualified user id (``tg:123``).
+browse data by pattern.
 """
 
 from __future__ import annotations
 
-__all__ = ["K"]
+import zlib
+
+__all__ = ["K", "LAYOUT_VERSION", "OUTBOX_PARTITIONS"]
+
+#: The key layout this code reads and writes (``layout:version``; ``python -m bot migrate``).
+LAYOUT_VERSION = 2
+#: Outbox jobs are spread over this many hash-tagged partitions.
+OUTBOX_PARTITIONS = 16
+
+
+def _tag(value: str) -> str:
+    """``{value}`` — a hash tag. Braces inside a tag would change the slot, so refuse them."""
+    if "{" in value or "}" in value:
+        raise ValueError(f"hash tag must not contain braces: {value!r}")
+    return "{" + value + "}"
 
 
 class K:
     """Key builders, grouped by feature. Pure functions; no I/O."""
 
-    # --- profiles -------------------------------------------------------------------
+    # --- layout and accounts ------------------------------------------------------------
     @staticmethod
-    def profile(uid: str) -> str:
-        return f"profile:{uid}"
+    def layout_version() -> str:
+        """The data's key layout version ("2"); absent on a v1 dataset or an empty database."""
+        return "layout:version"
 
     @staticmethod
-    def profiles_index() -> str:
-        """Set of every uid with a profile (for ops and audits)."""
-        return "profiles:all"
-
-    # --- credits ledger -------------------------------------------------------------
-    @staticmethod
-    def account(uid: str) -> str:
-        """Hash: balance, held, earned, spent."""
-        return f"credits:{uid}"
+    def migration_state() -> str:
+        """Hash: progress of ``python -m bot migrate`` (v1 -> v2), for resuming."""
+        return "layout:migrate:v2"
 
     @staticmethod
-    def ledger(uid: str) -> str:
-        """List of JSON ledger entries, newest first (LPUSH)."""
-        return f"ledger:{uid}"
+    def migration_map() -> str:
+        """Hash v1 uid -> new account id, written first by the migration (resumable)."""
+        return "layout:migrate:v2:map"
 
     @staticmethod
-    def ledger_checkpoint(uid: str) -> str:
-        """Hash: the ledger entries compacted away (count, sum, balance_at, ts, open holds).
+    def identity(digest: str) -> str:
+        """String: the account id of one platform identity. ``digest`` is a keyed hash of
+        ``tg:123`` (``Accounts.identity_digest``), so the key names no platform id."""
+        return f"ident:{digest}"
 
-        ``ledger_compact.lua`` folds the oldest entries of ``ledger:<uid>`` into it.
-        """
-        return f"ledger:ckpt:{uid}"
+    @staticmethod
+    def account_meta(aid: str) -> str:
+        """Hash of one account: ``created``, ``id:<platform>`` (its platform user id, the only
+        place it is stored), ``pd:<platform>`` (keyed person digest of that identity)."""
+        return f"acct:{_tag(aid)}"
+
+    @staticmethod
+    def account_registry(aid: str) -> str:
+        """Sorted set: what /delete must undo for this account outside its fixed keys — entry ->
+        expiry (ms; ``inf`` = never). Entries: ``k|<key>`` delete a key, ``z|<key>|<member>``
+        remove a member, ``h|<key>|<field>`` delete a hash field (``bot.core.accounts``)."""
+        return f"acct:{_tag(aid)}:keys"
 
     @staticmethod
     def accounts_index() -> str:
-        """Set of every account id that has ledger entries (reconcile walks it)."""
-        return "credits:accounts"
+        """Set of every account id (reconcile, compaction and key checks walk it)."""
+        return "accounts:all"
 
     @staticmethod
-    def idempotency(scope: str, key: str) -> str:
-        return f"idem:{scope}:{key}"
+    def erasures_pending() -> str:
+        """Sorted set account id -> ms: erasures started and not yet finished (a sweeper
+        finishes them after a crash)."""
+        return "erasure:pending"
+
+    # --- profiles -------------------------------------------------------------------
+    @staticmethod
+    def profile(aid: str) -> str:
+        return f"profile:{_tag(aid)}"
+
+    # --- credits ledger -------------------------------------------------------------
+    @staticmethod
+    def account(aid: str) -> str:
+        """Hash: balance, held, earned, spent, gen."""
+        return f"credits:{_tag(aid)}"
+
+    @staticmethod
+    def ledger(aid: str) -> str:
+        """List of JSON ledger entries, newest first (LPUSH)."""
+        return f"ledger:{_tag(aid)}"
+
+    @staticmethod
+    def ledger_checkpoint(aid: str) -> str:
+        """Hash: the ledger entries compacted away (count, sum, balance_at, ts, open holds).
+
+        ``ledger_compact.lua`` folds the oldest entries of ``ledger:{<aid>}`` into it.
+        """
+        return f"ledger:ckpt:{_tag(aid)}"
+
+    @staticmethod
+    def idempotency(aid: str, key: str) -> str:
+        """The first result of one idempotent ledger change of ``aid`` (same slot as its ledger)."""
+        return f"idem:{_tag(aid)}:{key}"
+
+    @staticmethod
+    def welcome_marker(digest: str) -> str:
+        """Forever marker (keyed hash of the person): the welcome bonus was given once, to the
+        account in its value; survives /delete so it is given once per person."""
+        return f"welcome:{digest}"
 
     @staticmethod
     def hold(hold_id: str) -> str:
-        return f"hold:{hold_id}"
+        """Hash of one hold. ``hold_id`` is ``<aid>.<random>`` (``hold_id_of``), so the hold
+        lives in its account's slot and the sweeper can find the account from the id alone."""
+        aid, _, rest = hold_id.partition(".")
+        return f"hold:{_tag(aid)}:{rest}"
+
+    @staticmethod
+    def hold_id_of(aid: str, suffix: str) -> str:
+        return f"{aid}.{suffix}"
+
+    @staticmethod
+    def hold_account(hold_id: str) -> str:
+        return hold_id.partition(".")[0]
 
     @staticmethod
     def hold_deadlines() -> str:
         """Sorted set hold_id -> deadline (epoch ms) for releasing holds of crashed processes."""
         return "holds:deadline"
 
+    # --- payments (one tag for the family: records, index, day sums) -----------------
+    @staticmethod
+    def payment(charge_id: str, provider: str = "tg") -> str:
+        """Hash describing one payment (account ref, pack, amounts, status; no platform id)."""
+        return f"payment:{{pay}}:{provider}:{charge_id}"
+
+    @staticmethod
+    def payment_refund_lock(charge_id: str, provider: str = "tg") -> str:
+        """Short lock (SET NX EX): one platform refund attempt or operator close at a time."""
+        return f"payment:{{pay}}:{provider}:{charge_id}:refund-lock"
+
+    @staticmethod
+    def payments_index(provider: str = "tg") -> str:
+        """Sorted set of charge ids -> payment time (ms), for ops listings."""
+        return f"payments:{{pay}}:{provider}"
+
     @staticmethod
     def sales_day(day: str) -> str:
         """Hash of credits sold per day (UTC) for /ops metrics."""
-        return f"sales:{day}"
-
-    @staticmethod
-    def payment(charge_id: str) -> str:
-        """Hash describing one Telegram Stars payment (uid, pack, amount, status)."""
-        return f"payment:tg:{charge_id}"
-
-    @staticmethod
-    def payment_refund_lock(charge_id: str) -> str:
-        """Short lock (SET NX EX): one platform refund attempt or operator close at a time."""
-        return f"payment:tg:{charge_id}:refund-lock"
+        return f"sales:{{pay}}:{day}"
 
     # --- secrets --------------------------------------------------------------------
     @staticmethod
@@ -84,60 +177,60 @@ class K:
     # --- rate limits ----------------------------------------------------------------
     @staticmethod
     def ratelimit(scope: str, subject: str) -> str:
-        return f"ratelimit:{scope}:{subject}"
+        """One limit window; tagged with its subject (an account id shares the account's slot)."""
+        return f"ratelimit:{scope}:{_tag(subject)}"
 
     @staticmethod
     def ratelimit_config() -> str:
-        """Hash scope -> "limit:window_seconds", run-time overrides set by /ops."""
+        """Hash scope -> "limit:window_seconds", run-time overrides set by /ops (read outside
+        scripts, cached briefly)."""
         return "ratelimit:config"
+
+    @staticmethod
+    def ratelimit_noted(scope: str, aid: str) -> str:
+        """Marker (SET NX PX): the rate-limit note was already sent in this window."""
+        return f"ratelimit:noted:{scope}:{_tag(aid)}"
 
     # --- conversations and sessions -------------------------------------------------
     @staticmethod
-    def session(uid: str, kind: str) -> str:
-        return f"session:{uid}:{kind}"
+    def session(aid: str, kind: str) -> str:
+        return f"session:{_tag(aid)}:{kind}"
 
     @staticmethod
-    def unlock(uid: str, feature: str, day: str) -> str:
-        """Marker that ``feature`` is unlocked for ``uid`` on local ``day``."""
-        return f"unlock:{uid}:{feature}:{day}"
+    def ask_last(aid: str) -> str:
+        """The last /ask answer of the user's local day (JSON), shown free by ``/ask last``."""
+        return f"session:{_tag(aid)}:ask_last"
 
     @staticmethod
-    def user_keys_pattern(uid: str) -> list[str]:
-        """Patterns of per-user keys that /delete must erase (besides the ledger)."""
-        return [f"session:{uid}:*", f"unlock:{uid}:*", f"aicache:{uid}:*", f"ratelimit:*:{uid}",
-                f"idem:{uid}:*"]
-
-    @staticmethod
-    def kept_on_erasure(key: str) -> bool:
-        """Per-user keys /delete keeps: a Stars payment's grant and refund idempotency records
-        (a redelivered payment must never grant again; a refund must never take twice)."""
-        return key.startswith("idem:") and (":tgpay:" in key or ":tgrefund:" in key)
+    def unlock(aid: str, feature: str, day: str) -> str:
+        """Marker that ``feature`` is unlocked for ``aid`` on local ``day``."""
+        return f"unlock:{_tag(aid)}:{feature}:{day}"
 
     # --- AI (owned by bot/core/ai; keep this section together) -----------------------
     @staticmethod
     def ai_breaker(provider: str) -> str:
         """Hash: circuit breaker state of one AI provider (state, until, probe, reason)."""
-        return f"ai:breaker:{provider}"
+        return f"ai:breaker:{_tag(provider)}"
 
     @staticmethod
     def ai_breaker_calls(provider: str) -> str:
         """Sorted set of recent calls (member -> ms) in the breaker's failure-rate window."""
-        return f"ai:breaker:{provider}:calls"
+        return f"ai:breaker:{_tag(provider)}:calls"
 
     @staticmethod
     def ai_breaker_failures(provider: str) -> str:
         """Sorted set of recent failed calls (member -> ms) in the breaker's window."""
-        return f"ai:breaker:{provider}:fails"
+        return f"ai:breaker:{_tag(provider)}:fails"
 
     @staticmethod
-    def ai_cache(uid: str, kind: str, day: str, digest: str) -> str:
+    def ai_cache(aid: str, kind: str, day: str, digest: str) -> str:
         """A same-day AI reading (JSON), served again without a second charge."""
-        return f"aicache:{uid}:{kind}:{day}:{digest}"
+        return f"aicache:{_tag(aid)}:{kind}:{day}:{digest}"
 
     @staticmethod
-    def ai_inflight(uid: str, kind: str, day: str, digest: str) -> str:
+    def ai_inflight(aid: str, kind: str, day: str, digest: str) -> str:
         """Short lock: one identical paid AI reading in flight per user at a time."""
-        return f"aicache:{uid}:{kind}:{day}:{digest}:lock"
+        return f"aicache:{_tag(aid)}:{kind}:{day}:{digest}:lock"
 
     @staticmethod
     def ai_spend(utc_day: str) -> str:
@@ -149,85 +242,72 @@ class K:
         """Marker: ``ai_spend_cap_reached`` was logged for this UTC day (SET NX, once a day)."""
         return f"ai:spend:{utc_day}:capped"
 
-    @staticmethod
-    def pair(a: str, b: str) -> str:
-        """Marker that users ``a`` and ``b`` are paired (written by invites; order-free)."""
-        x, y = sorted((a, b))
-        return f"pair:{x}|{y}"
-
-    # --- invites, streaks, leaderboard (owned by bot/core/invites.py, streaks.py, leaderboard.py)
+    # --- invites, pairs, streaks, leaderboard -----------------------------------------
     @staticmethod
     def invite(invite_id: str) -> str:
         """Hash: one invite (inviter, status pending|paired|revoked, exp, invitee, token, ...)."""
         return f"invite:{invite_id}"
 
     @staticmethod
-    def invites_of(uid: str) -> str:
-        """Sorted set invite_id -> created (ms): the invites ``uid`` issued (for /invite status)."""
-        return f"invite:user:{uid}"
+    def invites_of(aid: str) -> str:
+        """Sorted set invite_id -> created (ms): the invites ``aid`` issued (for /invite status)."""
+        return f"invite:user:{_tag(aid)}"
 
     @staticmethod
-    def pairs_of(uid: str) -> str:
-        """Sorted set other uid -> paired_at (ms): everyone ``uid`` is paired with."""
-        return f"pairs:{uid}"
+    def pairs_of(aid: str) -> str:
+        """Sorted set other account id -> paired_at (ms): everyone ``aid`` is paired with."""
+        return f"pairs:{_tag(aid)}"
+
+    @staticmethod
+    def pair_decision(invite_id: str) -> str:
+        """Hash: the pairing's counted/reward decisions for one accepted invite (kept with the
+        invite), so a retried acceptance repeats them instead of deciding again."""
+        return f"invite:{{pairs}}:decided:{invite_id}"
 
     @staticmethod
     def pair_seen(digest: str) -> str:
         """Forever marker (keyed hash of the sorted pair, no raw ids): this pair was counted once."""
-        return f"invite:pairseen:{digest}"
+        return f"invite:{{pairs}}:seen:{digest}"
 
     @staticmethod
     def invitee_rewarded(digest: str) -> str:
-        """Forever marker (keyed hash of the invitee's uid, no raw id): this person received the
+        """Forever marker (keyed hash of the invitee, no raw id): this person received the
         invitee reward once; survives /delete so it is paid at most once per person ever."""
-        return f"invite:inviteepaid:{digest}"
+        return f"invite:{{pairs}}:inviteepaid:{digest}"
 
     @staticmethod
     def referral_rewards_day(digest: str, day: str) -> str:
-        """Counter of inviter rewards paid to one inviter (keyed hash of the uid) on their local
-        ``day``; expires two days later. Caps referral rewards per inviter per day."""
-        return f"invite:rewardday:{digest}:{day}"
-
-    @staticmethod
-    def streak(uid: str) -> str:
-        """Hash: check-in streak (last day ordinal, count, grace_used, best, total)."""
-        return f"streak:{uid}"
+        """Counter of inviter rewards paid to one inviter (keyed hash) on ``day``; expires two
+        days later. Caps referral rewards per inviter per day."""
+        return f"invite:{{pairs}}:rewardday:{digest}:{day}"
 
     @staticmethod
     def leaderboard_all() -> str:
         """Sorted set pseudonymous member -> successful pairings, all time."""
-        return "leaderboard:pairs:all"
+        return "leaderboard:{pairs}:all"
 
     @staticmethod
     def leaderboard_week(week: str) -> str:
-        """Sorted set pseudonymous member -> successful pairings in ISO week ``2025-W03`` (Asia/Seoul)."""
-        return f"leaderboard:pairs:week:{week}"
+        """Sorted set pseudonymous member -> successful pairings in ISO week ``2025-W03``."""
+        return f"leaderboard:{{pairs}}:week:{week}"
 
     @staticmethod
-    def leaderboard_week_pattern() -> str:
-        return "leaderboard:pairs:week:*"
+    def streak(aid: str) -> str:
+        """Hash: check-in streak (last day ordinal, count, grace_used, best, total)."""
+        return f"streak:{_tag(aid)}"
 
-    # --- telegram / outbound / payments (owned by bot/handlers/telegram, bot/core/outbound.py,
-    # bot/core/payments.py; keep this section together) --------------------------------
-    @staticmethod
-    def telegram_update_seen(bot_id: str, update_id: int) -> str:
-        """Marker (SET NX EX) that one Telegram update was taken by some bot process."""
-        return f"tg:update:{bot_id}:{update_id}"
-
+    # --- outbound limits (chat-scoped keys named by a keyed hash of the chat) ----------
     @staticmethod
     def outbound_window(platform: str, scope: str, subject: str) -> str:
-        """Sorted set of recent outbound sends (member -> ms) for one limit scope."""
-        return f"outbound:{platform}:{scope}:{subject}"
+        """Sorted set of recent outbound sends (member -> ms) for one limit scope. ``subject``
+        is ``global`` or a keyed hash of the chat; tagged so a chat's windows and pause share
+        a slot."""
+        return f"outbound:{platform}:{scope}:{_tag(platform + ':' + subject)}"
 
     @staticmethod
     def outbound_pause(platform: str, subject: str) -> str:
-        """Key whose PTTL pauses sending to ``subject`` (a chat id or "global") after a 429."""
-        return f"outbound:{platform}:pause:{subject}"
-
-    @staticmethod
-    def payments_index() -> str:
-        """Sorted set of Telegram Stars charge ids -> payment time (ms), for ops listings."""
-        return "payments:tg"
+        """Key whose PTTL pauses sending to ``subject`` (a chat hash or "global") after a 429."""
+        return f"outbound:{platform}:pause:{_tag(platform + ':' + subject)}"
 
     # --- durable inbox and outbox (owned by bot/core/inbox.py, bot/core/outbox.py) --------
     @staticmethod
@@ -253,72 +333,68 @@ class K:
         return f"inbox:{platform}:members"
 
     @staticmethod
-    def inbox_noted(scope: str, uid: str) -> str:
-        """Marker (SET NX PX): the rate-limit note was already sent in this window."""
-        return f"ratelimit:noted:{scope}:{uid}"
+    def outbox_partition(job_id: str) -> int:
+        return zlib.crc32(job_id.encode("utf-8")) % OUTBOX_PARTITIONS
 
     @staticmethod
     def outbox_job(job_id: str) -> str:
-        """Hash: one durable outgoing answer (kind, uid, hold, state, encrypted data and reply)."""
-        return f"outbox:job:{job_id}"
+        """Hash: one durable outgoing answer (kind, account, hold, state, encrypted data and
+        reply), in its partition's slot."""
+        return f"outbox:{{ob:p{K.outbox_partition(job_id)}}}:job:{job_id}"
 
     @staticmethod
-    def outbox_due() -> str:
+    def outbox_due(partition: int) -> str:
         """Sorted set job id -> when (ms) it may next run (its lease end while a process owns it)."""
-        return "outbox:due"
+        return f"outbox:{{ob:p{partition}}}:due"
 
-    @staticmethod
-    def ask_last(uid: str) -> str:
-        """The last /ask answer of the user's local day (JSON), shown free by ``/ask last``."""
-        return f"session:{uid}:ask_last"
-
-    # --- broadcast (owned by bot/core/broadcast; keep this section together) -------------
+    # --- broadcast (owned by bot/core/broadcast; one tag for the family) -----------------
     @staticmethod
     def broadcast_subs() -> str:
-        """Hash uid -> "HH:MM": every daily-broadcast subscriber and their local send time."""
-        return "bcast:subs"
+        """Hash account id -> "HH:MM|<platform>": every daily-broadcast subscriber, their local
+        send time and the platform they subscribed on."""
+        return "bcast:{b}:subs"
 
     @staticmethod
     def broadcast_due() -> str:
-        """Sorted set uid -> next due instant (epoch seconds, a UTC minute boundary)."""
-        return "bcast:due"
+        """Sorted set account id -> next due instant (epoch seconds, a UTC minute boundary)."""
+        return "bcast:{b}:due"
 
     @staticmethod
     def broadcast_marks() -> str:
-        """Hash uid -> "<local day>:<state>": the per-user-per-day delivery marker (q s S u f b x)."""
-        return "bcast:mark"
+        """Hash account id -> "<local day>:<state>": the per-user-per-day delivery marker."""
+        return "bcast:{b}:mark"
 
     @staticmethod
     def broadcast_stream(platform: str) -> str:
-        """Stream of queued daily fortunes for one platform (fields u=uid, d=day, a=attempt)."""
-        return f"bcast:queue:{platform}"
+        """Stream of queued daily fortunes for one platform (fields u=account, d=day, a=attempt)."""
+        return f"bcast:{{b}}:queue:{platform}"
 
     @staticmethod
     def broadcast_retry(platform: str) -> str:
-        """Sorted set "uid|day|attempt" -> when (Redis ms) to put a failed send back in the stream."""
-        return f"bcast:retry:{platform}"
+        """Sorted set "account|day|attempt" -> when (Redis ms) to put a failed send back."""
+        return f"bcast:{{b}}:retry:{platform}"
 
     @staticmethod
     def broadcast_dead() -> str:
         """Stream of sends given up after repeated failures (dead letters, for operators)."""
-        return "bcast:dead"
+        return "bcast:{b}:dead"
 
     @staticmethod
     def broadcast_stats(utc_day: str) -> str:
         """Hash of broadcast counters (queued, sent, unknown, failed, ...) for one UTC day."""
-        return f"bcast:stats:{utc_day}"
+        return f"bcast:{{b}}:stats:{utc_day}"
 
     @staticmethod
     def broadcast_rate(bucket: int) -> str:
         """Counter of sends in one 5-second bucket (epoch seconds // 5), for the current rate."""
-        return f"bcast:rate:{bucket}"
+        return f"bcast:{{b}}:rate:{bucket}"
 
     @staticmethod
     def broadcast_pace(platform: str) -> str:
         """The broadcast's next free send slot for one platform (Redis ms, GCRA-style pacing)."""
-        return f"bcast:pace:{platform}"
+        return f"bcast:{{b}}:pace:{platform}"
 
     @staticmethod
     def broadcast_paused() -> str:
         """Present while operators paused the broadcast (value: who/when)."""
-        return "bcast:paused"
+        return "bcast:{b}:paused"

@@ -1,8 +1,10 @@
 -- Reserve credits for paid work: debit the balance now, settle later (capture or release).
--- KEYS[1] account   KEYS[2] ledger   KEYS[3] idempotency key   KEYS[4] accounts index
--- KEYS[5] hold hash   KEYS[6] hold deadlines zset
+-- KEYS[1] account   KEYS[2] ledger   KEYS[3] idempotency key   KEYS[4] hold hash
+-- (all four share the account's hash tag: one slot). The global deadline index is written by
+-- the caller *before* this script (a crash in between leaves a deadline for a hold that does
+-- not exist, which the sweeper drops).
 -- ARGV[1] amount (>0)   ARGV[2] reason   ARGV[3] now ms   ARGV[4] entry id   ARGV[5] idem ttl s
--- ARGV[6] account id   ARGV[7] hold id   ARGV[8] deadline ms   ARGV[9] deadline member
+-- ARGV[6] account id   ARGV[7] hold id   ARGV[8] deadline ms
 -- The hold hash remembers its account and the exact account/ledger key names, so settling can
 -- refuse keys that are not this hold's own (hold_settle.lua). An "ok" result also carries
 -- "len", the ledger's length now (not stored with the first result).
@@ -26,11 +28,9 @@ local entry = {id = ARGV[4], ts = tonumber(ARGV[3]), kind = 'hold', amount = -am
                balance = balance, reason = ARGV[2], hold = ARGV[7]}
 local entry_json = cjson.encode(entry)
 local len = redis.call('LPUSH', KEYS[2], entry_json)
-redis.call('SADD', KEYS[4], ARGV[6])
-redis.call('HSET', KEYS[5], 'account', ARGV[6], 'amount', amount, 'status', 'held',
+redis.call('HSET', KEYS[4], 'account', ARGV[6], 'amount', amount, 'status', 'held',
            'reason', ARGV[2], 'created', ARGV[3], 'deadline', ARGV[8],
            'account_key', KEYS[1], 'ledger_key', KEYS[2])
-redis.call('ZADD', KEYS[6], ARGV[8], ARGV[9])
 local result = '{"status":"ok","balance":' .. string.format('%d', balance) .. ',"entry":' .. entry_json ..
                ',"hold":' .. cjson.encode(ARGV[7]) .. '}'
 local ttl = tonumber(ARGV[5])

@@ -1,14 +1,13 @@
 -- Apply one signed change to a balance and append it to the ledger, atomically and idempotently.
--- KEYS[1] account hash   KEYS[2] ledger list   KEYS[3] idempotency key   KEYS[4] accounts index set
+-- KEYS[1] account hash   KEYS[2] ledger list   KEYS[3] idempotency key (all in the account's slot)
 -- ARGV[1] amount (signed integer, non-zero)   ARGV[2] kind   ARGV[3] reason   ARGV[4] now (ms)
--- ARGV[5] entry id   ARGV[6] idempotency ttl seconds (0 = keep forever)   ARGV[7] account id
+-- ARGV[5] entry id   ARGV[6] idempotency ttl seconds (0 = keep forever)
 -- Returns a JSON result; status is "ok", "replay" (the first result, unchanged) or "insufficient".
 -- An "ok" result also carries "len", the ledger's length now (not stored with the first result),
 -- so the caller knows when to compact.
 -- A new account gets a generation id ("gen", the first entry's id) and every entry written here
--- carries it: /delete renames the account away, so a grant whose gen is not the current
--- account's belongs to a detached (anonymised) account. Accounts older than generations keep
--- none (read as "legacy").
+-- carries it (a grant whose gen is not the current account's belongs to an earlier incarnation
+-- of the account). Accounts older than generations keep none (read as "legacy").
 local first = redis.call('GET', KEYS[3])
 if first then
   local r = cjson.decode(first)
@@ -43,7 +42,6 @@ end
 -- The entry is encoded once and spliced into the result (the hot path of every spend).
 local entry_json = cjson.encode(entry)
 local len = redis.call('LPUSH', KEYS[2], entry_json)
-redis.call('SADD', KEYS[4], ARGV[7])
 local result = '{"status":"ok","balance":' .. string.format('%d', balance) .. ',"entry":' .. entry_json .. '}'
 local ttl = tonumber(ARGV[6])
 if ttl > 0 then

@@ -1,0 +1,207 @@
+"""Accounts: opaque account ids behind platform identities, and the per-account key registry.
+
+A user reaches the bot as a platform identity (``tg:123``, later ``dc:456``). Everything the
+bot keeps about them is keyed by an **account id** (``a`` + 16 hex, random and meaningless),
+so that no key name and no ledger entry carries a platform id, and one account can later hold
+several identities (``/link``).
+
+Redis:
+- ``ident:<digest>`` -> account id, where ``digest`` is a keyed hash of the identity
+  (``identity_digest``): listing keys reveals no platform id;
+- ``acct:{<aid>}`` hash: ``created``, ``id:<platform>`` = the platform user id (the only place
+  it is stored, so a notification can reach the user), ``pd:<platform>`` = keyed person digest
+  (what once-per-person markers are keyed by);
+- ``acct:{<aid>}:keys`` sorted set: the registry of what erasure must undo outside the account's
+  fixed keys (``track``), entry -> expiry ms, so erasure never scans the keyspace;
+- ``accounts:all`` set of every account id.
+
+Creation (``resolve`` of an unknown identity) is three steps, ordered so a crash between any
+two is harmless and repaired by the next ``resolve``: 1. ``SET ident NX`` (the race between two
+processes is decided here: the loser adopts the winner's id); 2. ``HSET`` the account's meta
+(idempotent: ``HSETNX created``); 3. ``SADD accounts:all``. A crash after 1 leaves an identity
+whose account has no meta yet; every cache miss re-runs 2 and 3, so it is completed on the
+next message. Redis down: ``ServiceUnavailable``.
+
+The identity -> account mapping is cached in-process (it changes only on erasure and
+``/link``). A stale entry is caught by the router: it reads the account's meta in the same
+round trip as the rate limit, and an account without meta makes it resolve again
+(``forget``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+import secrets
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
+
+from bot.core.store import K, redis_guard
+
+if TYPE_CHECKING:
+    from bot.core.service import Core
+
+__all__ = ["Accounts", "new_account_id", "is_account_id", "NEVER", "track_in", "key_entry", "identities_of"]
+
+#: Registry expiry of entries that never expire on their own.
+NEVER = math.inf
+CACHE_SIZE = 50_000
+
+
+def new_account_id() -> str:
+    return "a" + secrets.token_hex(8)
+
+
+def is_account_id(value: str) -> bool:
+    return len(value) == 17 and value[0] == "a" and all(c in "0123456789abcdef" for c in value[1:])
+
+
+class Accounts:
+    """Identity -> account resolution, account meta, and the erasure registry."""
+
+    def __init__(self, core: Core) -> None:
+        self._core = core
+        self._r = core.store.redis
+        secret = core.signing_secret
+        self._ident_key = hmac.new(secret, b"soul-lab/identity/v1", hashlib.sha256).digest()
+        self._person_key = hmac.new(secret, b"soul-lab/person/v1", hashlib.sha256).digest()
+        self._cache: OrderedDict[str, str] = OrderedDict()
+
+    # --- digests (pure) -------------------------------------------------------------------
+    def identity_digest(self, identity: str) -> str:
+        """Keyed hash of ``tg:123`` naming its ``ident:`` key (32 hex)."""
+        return hmac.new(self._ident_key, identity.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
+
+    def person_digest(self, identity: str) -> str:
+        """Keyed hash of ``tg:123`` for once-per-person markers that survive /delete (welcome
+        bonus, invitee reward, pair counted): they reveal nothing without the secret."""
+        return hmac.new(self._person_key, identity.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
+
+    # --- resolution ---------------------------------------------------------------------
+    def cached(self, identity: str) -> str | None:
+        return self._cache.get(identity)
+
+    def forget(self, identity: str) -> None:
+        self._cache.pop(identity, None)
+
+    def _remember(self, identity: str, aid: str) -> None:
+        self._cache[identity] = aid
+        self._cache.move_to_end(identity)
+        if len(self._cache) > CACHE_SIZE:
+            self._cache.popitem(last=False)
+
+    async def lookup(self, identity: str) -> str | None:
+        """The account of ``identity``, or None (never creates)."""
+        async with redis_guard("accounts.lookup"):
+            return await self._r.get(K.identity(self.identity_digest(identity)))
+
+    async def resolve(self, identity: str) -> str:
+        """The account id of ``identity`` (``tg:123``), created on first contact. Idempotent;
+        concurrent first contacts from several processes agree on one id."""
+        aid = self._cache.get(identity)
+        if aid is not None:
+            return aid
+        platform, _, user_id = identity.partition(":")
+        if not platform or not user_id:
+            raise ValueError(f"not a platform identity: {identity!r}")
+        ikey = K.identity(self.identity_digest(identity))
+        async with redis_guard("accounts.resolve"):
+            aid = await self._r.get(ikey)
+            if aid is None:
+                candidate = new_account_id()
+                if await self._r.set(ikey, candidate, nx=True):
+                    aid = candidate
+                else:
+                    aid = await self._r.get(ikey)
+                    if aid is None:  # erased in between: try once more from the start
+                        return await self.resolve(identity)
+            await self._ensure_meta(aid, platform, user_id, identity)
+        self._remember(identity, aid)
+        return aid
+
+    async def _ensure_meta(self, aid: str, platform: str, user_id: str, identity: str) -> None:
+        meta = K.account_meta(aid)
+        async with self._r.pipeline(transaction=True) as pipe:
+            pipe.hsetnx(meta, "created", str(self._core.clock.now_ms()))
+            pipe.hset(meta, mapping={f"id:{platform}": user_id,
+                                     f"pd:{platform}": self.person_digest(identity)})
+            await pipe.execute()
+        await self._r.sadd(K.accounts_index(), aid)
+
+    async def meta(self, aid: str) -> dict[str, str]:
+        async with redis_guard("accounts.meta"):
+            return dict(await self._r.hgetall(K.account_meta(aid)))
+
+    async def identities(self, aid: str) -> dict[str, str]:
+        """Platform -> platform user id of every identity of ``aid`` ({} once erased)."""
+        return identities_of(await self.meta(aid))
+
+    async def target(self, aid: str, platform: str | None = None) -> tuple[str, str] | None:
+        """(platform, user id) to reach ``aid`` on: ``platform`` if linked there, else the first
+        linked identity with a registered sender. None when the account has none (erased)."""
+        ids = await self.identities(aid)
+        if platform is not None:
+            return (platform, ids[platform]) if platform in ids else None
+        for p, user_id in ids.items():
+            if p in self._core.senders:
+                return p, user_id
+        return next(iter(ids.items()), None)
+
+    async def person(self, aid: str, platform: str | None = None) -> str | None:
+        """The person digest of the account's identity on ``platform`` (or its first)."""
+        meta = await self.meta(aid)
+        if platform is not None:
+            return meta.get(f"pd:{platform}")
+        return next((v for k, v in sorted(meta.items()) if k.startswith("pd:")), None)
+
+    # --- the erasure registry -------------------------------------------------------------
+    @staticmethod
+    def key_entry(key: str) -> str:
+        return f"k|{key}"
+
+    @staticmethod
+    def member_entry(key: str, member: str) -> str:
+        return f"z|{key}|{member}"
+
+    @staticmethod
+    def field_entry(key: str, field: str) -> str:
+        return f"h|{key}|{field}"
+
+    def track_in(self, pipe: Any, aid: str, entries: Iterable[str], expires_ms: float = NEVER) -> None:
+        track_in(pipe, aid, entries, expires_ms)
+
+    async def track(self, aid: str, entries: Iterable[str], expires_ms: float = NEVER) -> None:
+        """Record what erasure must undo for ``aid`` (see ``track_in``); prunes expired entries."""
+        mapping = {e: expires_ms for e in entries}
+        if not mapping:
+            return
+        reg = K.account_registry(aid)
+        async with redis_guard("accounts.track"):
+            async with self._r.pipeline(transaction=True) as pipe:
+                pipe.zadd(reg, mapping)
+                pipe.zremrangebyscore(reg, "-inf", self._core.clock.now_ms())
+                await pipe.execute()
+
+    async def registry(self, aid: str) -> list[str]:
+        async with redis_guard("accounts.registry"):
+            return list(await self._r.zrange(K.account_registry(aid), 0, -1))
+
+
+def track_in(pipe: Any, aid: str, entries: Iterable[str], expires_ms: float = NEVER) -> None:
+    """Queue registry entries on ``pipe`` (the account's slot: may share a transaction with
+    the write it records, when that write is in the account's slot too). Record *before* or
+    *with* the write, never after: a crash then leaves an entry for something that does not
+    exist, which erasure skips."""
+    mapping = {e: expires_ms for e in entries}
+    if mapping:
+        pipe.zadd(K.account_registry(aid), mapping)
+
+
+def key_entry(key: str) -> str:
+    return f"k|{key}"
+
+
+def identities_of(meta: dict[str, str]) -> dict[str, str]:
+    return {k[3:]: v for k, v in meta.items() if k.startswith("id:")}
