@@ -93,7 +93,9 @@ class Accounts:
             self._cache.popitem(last=False)
 
     async def lookup(self, identity: str) -> str | None:
-        """The account of ``identity``, or None (never creates)."""
+        """The account of ``identity``, or None (never creates). Uses the cache."""
+        if (aid := self._cache.get(identity)) is not None:
+            return aid
         async with redis_guard("accounts.lookup"):
             return await self._r.get(K.identity(self.identity_digest(identity)))
 

@@ -6,8 +6,10 @@ Platform-neutral rules; the Telegram adapter only translates its updates into th
   → the pack, or the reason to refuse. Prices never come from the user: the payload names
   only the pack and the buyer (``credits_cmd.invoice_payload``).
 - ``record_purchase`` grants the pack once per platform charge id
-  (``idem_key=f"tgpay:{charge_id}"``, kept forever) and records the payment under
-  ``K.payment(charge_id)``. A replayed payment grants nothing.
+  (``idem_key=f"tgpay:{charge_id}"`` in the account's slot, kept forever) and records the
+  payment under ``K.payment(charge_id)`` (the ``{pay}`` family: record, index and day sums
+  change in one script). The record names the account by its opaque id only — no platform id,
+  no name. A replayed payment grants nothing.
 - ``refund`` reverses the grant through the ledger (idempotent); it refuses when the
   user's balance no longer covers the credits bought, or when the grant belongs to an account
   /delete detached. The platform refund call itself stays in the adapter, which passes it to
@@ -99,7 +101,16 @@ async def _record(core: Core, charge_id: str, fields: dict[str, str], credits: i
 
 async def record_purchase(core: Core, payer_uid: str, charge_id: str, payload: str, currency: str,
                           amount: int, provider_charge_id: str = "") -> PurchaseResult:
-    """Grant the credits of one successful payment, once per ``charge_id``.
+    """Grant the credits of one successful payment, once per ``charge_id``. ``payer_uid`` is
+    the payer's account id.
+
+    Steps: 1. the record is created ``pending`` with the account and pack (``HSETNX status``:
+    the first delivery decides the account that is credited); 2. the grant, idempotent under
+    ``tgpay:<charge>`` in that account's slot; 3. ``payment_record.lua``: ``paid`` + index +
+    day sums ({pay} slot, once). Crash after 1: the redelivered update finds ``pending`` and
+    grants to the recorded account (never to a different one). Crash after 2: the grant
+    replays (nothing new) and the record is completed. Redis down: ``ServiceUnavailable`` and
+    the platform redelivers (the inbox keeps the update).
 
     The money has already moved, so a payment that no longer validates (a pack removed, a
     price changed since the pre-checkout) is recorded as ``rejected`` for an operator to
@@ -114,12 +125,27 @@ async def record_purchase(core: Core, payer_uid: str, charge_id: str, payload: s
     if info.get("status") in (PAID, *REFUND_OPEN, REFUNDED, REFUND_CLOSED):
         # Delivered again (webhook retry, second process): answered from the record, never
         # re-validated against a configuration that may have changed since.
-        log_event("payment_replayed", user=payer_uid, charge=charge_id, status=info["status"])
-        return PurchaseResult("replay", int(info.get("credits", 0)), await core.ledger.balance(payer_uid),
+        account = info.get("account", payer_uid)
+        log_event("payment_replayed", user=account, charge=charge_id, status=info["status"])
+        return PurchaseResult("replay", int(info.get("credits", 0)), await core.ledger.balance(account),
                               info.get("pack", ""))
-    checked = validate_purchase(core.settings.product.credits, payload, currency, amount, payer_uid)
-    base = {"uid": payer_uid, "currency": currency, "amount": str(amount), "payload": payload[:128],
+    base = {"account": payer_uid, "currency": currency, "amount": str(amount), "payload": payload[:128],
             "provider_charge_id": provider_charge_id[:128], "ts": str(core.clock.now_ms())}
+    checked: Pack | Rejection
+    begun = core.settings.product.credits.pack(info.get("pack", "")) if info.get("status") == PENDING else None
+    if begun is not None:
+        # Validated and begun by an earlier delivery: finish it for the account it recorded.
+        payer_uid = info.get("account", payer_uid)
+        checked = begun
+        base["account"] = payer_uid
+    else:
+        checked = validate_purchase(core.settings.product.credits, payload, currency, amount, payer_uid)
+        if not isinstance(checked, Rejection):
+            async with redis_guard("payments.record"):
+                if not await core.store.redis.hsetnx(pay_key, "status", PENDING):
+                    return await record_purchase(core, payer_uid, charge_id, payload, currency, amount,
+                                                 provider_charge_id)
+                await core.store.redis.hset(pay_key, mapping={**base, "pack": checked.id})
     if isinstance(checked, Rejection):
         prior = await core.ledger.first_result(payer_uid, idem_key)
         if prior is not None:
@@ -156,12 +182,15 @@ async def record_purchase(core: Core, payer_uid: str, charge_id: str, payload: s
 #: e.g. the Stars were returned by hand) -- the ledger reversal stays either way.
 PAID, REFUNDING, REFUNDED, REFUND_FAILED, REFUND_CLOSED = (
     "paid", "refunding", "refunded", "refund_failed", "refund_closed")
+#: Validated and begun (the account to credit is recorded); the grant may not be made yet.
+PENDING = "pending"
 #: Statuses of a refund whose credits are reversed but whose platform refund is not confirmed.
 REFUND_OPEN = (REFUNDING, REFUND_FAILED)
 #: A platform refund attempt (or an operator close) holds this lock; a crashed attempt frees it.
 REFUND_LOCK_SECONDS = 120
 
-#: The adapter's platform refund: ``await call(uid, charge_id)``; raises on failure.
+#: The adapter's platform refund: ``await call(account_id, charge_id)``; raises on failure
+#: (the adapter finds the account's platform identity: ``core.accounts.target``).
 PlatformRefund = Callable[[str, str], Awaitable[None]]
 
 
@@ -189,10 +218,6 @@ class RefundResult:
     def ok(self) -> bool:
         return self.status in ("reversed", "refunded", "already_refunded", "closed")
 
-    @property
-    def user_id(self) -> str:
-        """The platform user id (``123`` of ``tg:123``) the platform refund is addressed to."""
-        return self.uid.partition(":")[2]
 
 
 async def payment_info(core: Core, charge_id: str) -> dict[str, str]:
@@ -238,7 +263,7 @@ async def refund(core: Core, charge_id: str) -> RefundResult:
     info = await payment_info(core, charge_id)
     if not info:
         return RefundResult("refused", "unknown_payment")
-    uid = info.get("uid", "")
+    uid = info.get("account", "")
     status = info.get("status", "")
     credits = int(info.get("credits", 0))
     if status == REFUNDED:
@@ -310,7 +335,7 @@ async def retry_refund(core: Core, charge_id: str, platform_refund: PlatformRefu
     info = await payment_info(core, charge_id)
     if not info:
         return RefundResult("refused", "unknown_payment")
-    uid, credits = info.get("uid", ""), int(info.get("credits", 0))
+    uid, credits = info.get("account", ""), int(info.get("credits", 0))
     done = _closed_state(info.get("status", ""), uid, credits)
     if done is not None:
         return done
@@ -354,7 +379,7 @@ async def close_refund(core: Core, charge_id: str, operator: str, reason: str) -
     info = await payment_info(core, charge_id)
     if not info:
         return RefundResult("refused", "unknown_payment")
-    uid, credits = info.get("uid", ""), int(info.get("credits", 0))
+    uid, credits = info.get("account", ""), int(info.get("credits", 0))
     if info.get("status") == REFUND_CLOSED:
         return RefundResult("closed", info.get("closed_reason", ""), uid=uid, credits=credits)
     done = _closed_state(info.get("status", ""), uid, credits)

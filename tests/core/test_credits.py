@@ -120,24 +120,39 @@ async def test_the_lua_script_refuses_bad_amounts_too(core: Core) -> None:
     for amount in ("0", "1.5", "abc"):
         with pytest.raises(ResponseError):
             await core.store.scripts["ledger_apply"](
-                keys=[K.account(UID), K.ledger(UID), K.idempotency(UID, amount), K.accounts_index()],
-                args=[amount, "grant", "x", 0, "e", 0, UID],
+                keys=[K.account(UID), K.ledger(UID), K.idempotency(UID, amount)],
+                args=[amount, "grant", "x", 0, "e", 0],
             )
     assert await core.ledger.balance(UID) == 0
 
 
 async def test_welcome_bonus_is_granted_once_even_after_delete(core: Core) -> None:
-    first = await core.ledger.welcome_bonus(UID)
+    from bot.core.erasure import erase_account
+
+    aid = await core.accounts.resolve("tg:1001")
+    first = await core.ledger.welcome_bonus(aid, "tg:1001")
     assert first is not None and first.balance == 3
-    assert await core.ledger.welcome_bonus(UID) is None
-    anon = await core.ledger.anonymise(UID)
-    assert await core.ledger.balance(UID) == 0
-    assert await core.ledger.welcome_bonus(UID) is None
-    # The anonymised ledger is kept and still reconciles.
-    rec = await core.ledger.reconcile(anon)
+    assert await core.ledger.welcome_bonus(aid, "tg:1001") is None  # replay: nothing new
+    assert await core.ledger.balance(aid) == 3
+    await erase_account(core, aid)
+    again = await core.accounts.resolve("tg:1001")
+    assert again != aid
+    assert await core.ledger.welcome_bonus(again, "tg:1001") is None
+    assert await core.ledger.balance(again) == 0
+    # The erased account's ledger is kept, anonymous, and still reconciles.
+    rec = await core.ledger.reconcile(aid)
     assert rec.ok and rec.balance == 3
-    assert anon in await core.store.redis.smembers(K.accounts_index())
-    assert UID not in await core.store.redis.smembers(K.accounts_index())
+    assert {aid, again} <= await core.store.redis.smembers(K.accounts_index())
+
+
+async def test_a_crash_between_the_welcome_claim_and_the_grant_is_repaired(core: Core) -> None:
+    aid = await core.accounts.resolve("tg:1002")
+    # Step 1 happened (the marker names this account), the process died before the grant.
+    await core.store.redis.set(K.welcome_marker(core.ledger.person_marker("tg:1002")), aid)
+    res = await core.ledger.welcome_bonus(aid, "tg:1002")
+    assert res is not None and res.balance == 3
+    assert await core.ledger.welcome_bonus(aid, "tg:1002") is None
+    assert await core.ledger.balance(aid) == 3
 
 
 async def test_a_crashed_hold_is_released_after_its_deadline(redis_url: str, tmp_path: Path) -> None:
@@ -192,9 +207,8 @@ async def test_settling_a_hold_with_a_forged_account_changes_nothing_on_either_a
     script = core.store.scripts["hold_settle"]
     for account_id, acct_uid, ledger_uid in ((other, other, other), (owner, other, other),
                                              (owner, owner, other), (other, owner, owner)):
-        raw = await script(keys=[K.hold(hold.hold_id), K.account(acct_uid), K.ledger(ledger_uid),
-                                 K.hold_deadlines()],
-                           args=["release", 0, "e-forged", f"{owner} {hold.hold_id}", "forged", 60, account_id])
+        raw = await script(keys=[K.hold(hold.hold_id), K.account(acct_uid), K.ledger(ledger_uid)],
+                           args=["release", 0, "e-forged", hold.hold_id, "forged", 60, account_id])
         assert json.loads(raw)["status"] == "mismatch"
     assert [await _snapshot(core, owner), await _snapshot(core, other)] == before
     assert (await core.store.redis.hget(K.hold(hold.hold_id), "status")) == "held"
@@ -211,8 +225,8 @@ async def test_an_unknown_settle_action_changes_nothing(core: Core) -> None:
     hold = await core.ledger.hold(UID, 2, "ask", "hold-x")
     with pytest.raises(ResponseError):
         await core.store.scripts["hold_settle"](
-            keys=[K.hold(hold.hold_id), K.account(UID), K.ledger(UID), K.hold_deadlines()],
-            args=["steal", 0, "e", f"{UID} {hold.hold_id}", "x", 60, UID])
+            keys=[K.hold(hold.hold_id), K.account(UID), K.ledger(UID)],
+            args=["steal", 0, "e", hold.hold_id, "x", 60, UID])
     assert (await core.ledger.account(UID))["held"] == 2
     assert (await core.ledger.reconcile(UID)).ok
 
@@ -356,33 +370,33 @@ async def test_a_grant_folded_into_the_checkpoint_is_still_owned(redis_url: str,
         assert owned is not None and owned.amount == 50 and owned.kind == "purchase"
         assert owned.id not in [json.loads(r)["id"] for r in rows]  # really folded
         assert await core.ledger.owned_entry(UID, "tgpay:never") is None
-        # After /delete the same uid starts a new account: the old grant is not its.
-        anon = await core.ledger.anonymise(UID)
-        await core.ledger.grant(UID, 5, "new", "new")
-        assert await core.ledger.owned_entry(UID, "tgpay:ch1") is None
-        assert (await core.ledger.first_result(UID, "tgpay:ch1")) is not None
-        assert (await core.ledger.reconcile(anon)).ok
+        assert (await core.ledger.reconcile(UID)).ok
     finally:
         await core.store.close()
 
 
-async def test_anonymise_moves_the_checkpoint_with_the_ledger(redis_url: str, tmp_path: Path) -> None:
+async def test_erasure_keeps_the_compacted_ledger_anonymous_and_reconcilable(redis_url: str,
+                                                                            tmp_path: Path) -> None:
+    from bot.core.erasure import erase_account
+
     core = core_keeping(redis_url, tmp_path, 10)
     try:
-        await core.ledger.grant(UID, 100, "seed", "seed")
+        aid = await core.accounts.resolve("tg:5005")
+        await core.ledger.grant(aid, 100, "seed", "seed")
         for i in range(40):
-            await core.ledger.spend(UID, 1, "x", f"s{i}")
-        await core.ledger.compact(UID)
-        ckpt = await core.ledger.checkpoint(UID)
+            await core.ledger.spend(aid, 1, "x", f"s{i}")
+        await core.ledger.compact(aid)
+        ckpt = await core.ledger.checkpoint(aid)
         assert ckpt.count == 31
-        anon = await core.ledger.anonymise(UID)
-        assert await core.store.redis.exists(K.ledger_checkpoint(UID), K.ledger(UID), K.account(UID)) == 0
-        assert await core.ledger.checkpoint(anon) == ckpt
-        rec = await core.ledger.reconcile(anon)
+        await erase_account(core, aid)
+        assert await core.accounts.lookup("tg:5005") is None
+        assert await core.ledger.checkpoint(aid) == ckpt
+        rec = await core.ledger.reconcile(aid)
         assert rec.ok and rec.balance == 60 and rec.entries == 41
-        # The user's next account starts from nothing and reconciles on its own.
-        await core.ledger.grant(UID, 3, "again", "again")
-        rec = await core.ledger.reconcile(UID)
+        # The person's next account starts from nothing and reconciles on its own.
+        again = await core.accounts.resolve("tg:5005")
+        await core.ledger.grant(again, 3, "again", "again")
+        rec = await core.ledger.reconcile(again)
         assert rec.ok and rec.entries == 1 and rec.balance == 3
     finally:
         await core.store.close()
@@ -419,9 +433,5 @@ async def test_legacy_accounts_keep_refundable_purchases_through_compaction(redi
         assert first.id in (await core.ledger.checkpoint(UID)).legacy_purchases
         assert await core.ledger.owned_entry(UID, "tgpay:old") == first
         assert (await core.ledger.reconcile(UID)).ok
-        # A legacy account deleted and re-created: the re-created one has a generation.
-        await core.ledger.anonymise(UID)
-        await core.ledger.grant(UID, 1, "new", "new")
-        assert await core.ledger.owned_entry(UID, "tgpay:old") is None
     finally:
         await core.store.close()

@@ -214,7 +214,8 @@ async def _reply_lang(core: Core, event: Event) -> Lang:
     """The profile's language if Redis answers quickly, else the platform's hint (ko default)."""
     try:
         async with asyncio.timeout(_PROFILE_LANG_SECONDS):
-            profile = await core.profiles.get(event.uid)
+            aid = await core.accounts.lookup(event.uid)
+            profile = await core.profiles.get(aid) if aid else None
     except asyncio.CancelledError:
         raise
     except Exception:  # Redis down or slow, an unreadable profile: the hint will do

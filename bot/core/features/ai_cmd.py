@@ -46,6 +46,7 @@ from bot.core.logs import log_event
 from bot.core.outbox import Job, JobKind, Produced
 from bot.core.reply import Button, Reply
 from bot.core.router import Ctx
+from bot.core.accounts import key_entry
 from bot.core.store import K, redis_guard
 
 if TYPE_CHECKING:
@@ -203,6 +204,7 @@ def register(router: Router) -> None:
         reopened; a full one is closed."""
         sess_cfg = core.settings.product.sessions
         turn = json.dumps({"q": q, "a": a, "j": job_id}, ensure_ascii=False)
+        await core.accounts.track(uid, [key_entry(K.session(uid, ASK_SESSION))])
         async with redis_guard("ai.ask_turn"):
             await core.store.scripts["ask_append_turn"](
                 keys=[K.session(uid, ASK_SESSION)],
@@ -211,6 +213,7 @@ def register(router: Router) -> None:
 
     async def remember_last(uid: str, tz: str, text: str) -> None:
         """The day's last answer, for a free ``/ask last`` (also when delivery failed)."""
+        await core.accounts.track(uid, [key_entry(K.ask_last(uid))])
         async with redis_guard("ai.ask_last"):
             await core.store.redis.set(K.ask_last(uid), json.dumps({"text": text}, ensure_ascii=False),
                                        ex=_seconds_left_today(core, tz))
@@ -350,6 +353,9 @@ def register(router: Router) -> None:
         context, messages, static = await build()
         lock = K.ai_inflight(ctx.uid, kind, day.isoformat(), digest)
         delivery = core.settings.product.delivery
+        # Before anything is written under these names: /delete finds them (bot.core.erasure).
+        await core.accounts.track(ctx.uid, [key_entry(cache_key), key_entry(lock)],
+                                  core.clock.now_ms() + (_seconds_left_today(core, tz) + 86400) * 1000)
         rid = ctx.event.request_id
         async with redis_guard("ai.lock"):
             got = await core.store.redis.set(lock, rid, nx=True,

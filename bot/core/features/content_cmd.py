@@ -20,6 +20,7 @@ from bot.core.fortune import Fortune, FortuneEngine
 from bot.core.outbox import Job, JobKind
 from bot.core.reply import Button, Image, Reply
 from bot.core.router import Ctx
+from bot.core.accounts import key_entry, track_in
 from bot.core.store import K, redis_guard
 from bot.core.tarot import QuestionTooLong, Reading, TarotEngine, UnknownSpread
 
@@ -62,9 +63,14 @@ async def details_unlocked(core: Core, uid: str, day: date) -> bool:
 
 
 async def unlock_details(core: Core, uid: str, day: date, ttl_seconds: int = 2 * 86400) -> None:
-    """Mark today's details as open for ``uid`` (invite pairing, or after paying)."""
+    """Mark today's details as open for account ``uid`` (invite pairing, or after paying); the
+    marker is registered for erasure in the same transaction (one slot)."""
+    key = K.unlock(uid, "fortune_details", day.isoformat())
     async with redis_guard("fortune.unlock"):
-        await core.store.redis.set(K.unlock(uid, "fortune_details", day.isoformat()), "1", ex=ttl_seconds)
+        async with core.store.redis.pipeline(transaction=True) as pipe:
+            track_in(pipe, uid, [key_entry(key)], core.clock.now_ms() + ttl_seconds * 1000)
+            pipe.set(key, "1", ex=ttl_seconds)
+            await pipe.execute()
 
 
 def parse_tarot_args(engine: TarotEngine, args: str) -> tuple[str, str]:

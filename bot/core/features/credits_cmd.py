@@ -110,7 +110,7 @@ def register(router: Router) -> None:
         from bot.core.payments import payment_info  # payments imports this module
 
         info = await payment_info(ctx.core, ref)
-        status = info.get("status", "") if info.get("uid") == ctx.uid else ""
+        status = info.get("status", "") if info.get("account") == ctx.uid else ""
         log_event("payment_support_request", level=logging.WARNING, user=ctx.uid, charge=ref,
                   status=status or "not_found")
         if status == "paid":

@@ -385,9 +385,11 @@ class TelegramAdapter:
         return Reply(t(lang, key), buttons=buttons)
 
     async def user_lang(self, uid: str, hint: str | None) -> Lang:
-        """The user's chosen language, else the platform's hint (Redis down: the hint)."""
+        """The user's chosen language, else the platform's hint (Redis down: the hint).
+        ``uid`` is a platform identity (``tg:123``) or an account id."""
         try:
-            profile = await self.core.profiles.get(uid) if uid else None
+            aid = await self.core.accounts.lookup(uid) if ":" in uid else uid
+            profile = await self.core.profiles.get(aid) if aid else None
         except Exception:
             profile = None
         return profile.lang if profile is not None else normalize_lang(hint)

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 from telegram.error import BadRequest
 
 from bot.core import payments as core_payments
-from bot.core.i18n import Lang, t
+from bot.core.errors import ServiceUnavailable
+from bot.core.i18n import Lang, normalize_lang, t
 from bot.core.logs import log_event
 from bot.core.reply import Reply
 from bot.core.store import REDIS_ERRORS
@@ -32,8 +33,15 @@ class TelegramPayments:
         """Answer ok only for a payload, currency and amount matching the configured pack."""
         uid = f"tg:{query.from_user.id}"
         hint = query.from_user.language_code
+        try:  # the payer's account (the payload names it); also: the grant needs Redis
+            aid = await self.core.accounts.resolve(uid)
+        except ServiceUnavailable:
+            lang = normalize_lang(hint)
+            log_event("payment_precheckout_rejected", level=logging.WARNING, user=uid, reason="redis_down")
+            await query.answer(ok=False, error_message=t(lang, "payments.unavailable"))
+            return
         checked = core_payments.validate_purchase(self.core.settings.product.credits, query.invoice_payload,
-                                                  query.currency, query.total_amount, uid)
+                                                  query.currency, query.total_amount, aid)
         if isinstance(checked, core_payments.Rejection):
             lang = await self.adapter.user_lang(uid, hint)
             log_event("payment_precheckout_rejected", level=logging.WARNING, user=uid, reason=checked.reason,
@@ -62,8 +70,9 @@ class TelegramPayments:
         assert sp is not None and message.from_user is not None
         uid = f"tg:{message.from_user.id}"
         charge = sp.telegram_payment_charge_id
+        aid = await self.core.accounts.resolve(uid)
         result = await core_payments.record_purchase(
-            self.core, uid, charge, sp.invoice_payload, sp.currency, sp.total_amount,
+            self.core, aid, charge, sp.invoice_payload, sp.currency, sp.total_amount,
             sp.provider_payment_charge_id or "")
         lang: Lang = await self.adapter.user_lang(uid, message.from_user.language_code)
         if result.status in ("granted", "replay"):
@@ -84,9 +93,12 @@ class TelegramPayments:
         if result.status != "reversed":
             return result
 
-        async def refund_stars(uid: str, charge: str) -> None:
+        async def refund_stars(aid: str, charge: str) -> None:
+            target = await self.core.accounts.target(aid, "tg")
+            if target is None:
+                raise LookupError("the account has no Telegram identity any more (erased)")
             try:
-                await self.adapter.bot.refund_star_payment(int(uid.partition(":")[2]), charge)
+                await self.adapter.bot.refund_star_payment(int(target[1]), charge)
             except BadRequest as err:
                 if "CHARGE_ALREADY_REFUNDED" in str(err).upper():
                     raise core_payments.PlatformAlreadyRefunded(str(err)) from err
@@ -97,8 +109,10 @@ class TelegramPayments:
             return attempt
         lang = await self.adapter.user_lang(result.uid, None)
         try:
-            await self.adapter.renderer.send(int(result.user_id), Reply(t(lang, "payments.refund_done",
-                                                                          credits=result.credits)))
+            target = await self.core.accounts.target(result.uid, "tg")
+            if target is not None:
+                await self.adapter.renderer.send(int(target[1]), Reply(t(lang, "payments.refund_done",
+                                                                         credits=result.credits)))
         except Exception:  # the refund stands even if the user blocked the bot
             log_event("payment_refund_notice_failed", level=logging.WARNING, user=result.uid)
         return result
