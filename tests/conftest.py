@@ -1,4 +1,11 @@
-"""Shared fixtures: one real redis-server for the session, flushed before every test."""
+"""Shared fixtures: one real redis-server for the session, flushed before every test.
+
+Both backends: a module (or test) marked ``pytest.mark.both_backends`` runs every test that
+uses ``redis_url`` (and so ``core``) twice — on the standalone server and on a real local
+3-master Redis Cluster (started once per session, flushed before each test). A multi-key
+script or transaction whose keys span hash slots fails there with CROSSSLOT, which is a bug
+(``bot.core.store.connection``), so the cluster run is what keeps key layout v2 honest.
+"""
 
 from __future__ import annotations
 
@@ -38,14 +45,33 @@ def redis_sentinel() -> Iterator[RedisSentinelSet]:
     sentinel_set.cleanup()
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "both_backends: run on standalone Redis and on a 3-master Redis Cluster")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "redis_url" in metafunc.fixturenames and metafunc.definition.get_closest_marker("both_backends"):
+        metafunc.parametrize("redis_backend", ["standalone", "cluster"], indirect=True)
+
+
 @pytest.fixture
-def redis_url(redis_server: RedisProcess) -> str:
+def redis_backend(request: pytest.FixtureRequest) -> str:
+    return str(getattr(request, "param", "standalone"))
+
+
+@pytest.fixture
+def redis_url(redis_backend: str, request: pytest.FixtureRequest) -> str:
+    if redis_backend == "cluster":
+        cluster: RedisCluster3 = request.getfixturevalue("redis_cluster")
+        cluster.flushall()
+        return cluster.url
     import redis
 
-    client = redis.Redis.from_url(redis_server.url)
+    server: RedisProcess = request.getfixturevalue("redis_server")
+    client = redis.Redis.from_url(server.url)
     client.flushall()
     client.close()
-    return redis_server.url
+    return server.url
 
 
 @pytest.fixture

@@ -188,7 +188,8 @@ async def test_a_failing_command_makes_one_clean_sentry_event(sentry_core: tuple
     core, transport = sentry_core
     await onboard(core, "tg:333")
     # Corrupt stored data makes the real command path fail; the error text names the user and a date.
-    await core.store.redis.hset(K.profile("tg:333"), "created", "tg:333 born 1990-05-17")
+    aid = await core.accounts.resolve("tg:333")
+    await core.store.redis.hset(K.profile(aid), "created", "tg:333 born 1990-05-17")
     replies = await core.router.handle(Event("tg", "333", "/credits", chat_id="333", lang_hint="ko"))
     assert replies[0].error is ErrorCode.INTERNAL_ERROR
     ref = re.search(r"[0-9a-f]{8}", replies[0].text)

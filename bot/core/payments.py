@@ -141,10 +141,17 @@ async def record_purchase(core: Core, payer_uid: str, charge_id: str, payload: s
     else:
         checked = validate_purchase(core.settings.product.credits, payload, currency, amount, payer_uid)
         if not isinstance(checked, Rejection):
+            # Begin: from no record, or from "rejected" (the price matches again). Losing this
+            # race to a concurrent delivery: follow the record it made (now pending or paid).
+            if info.get("status") == "rejected":
+                began, _ = await _transition(core, charge_id, ("rejected",), status=PENDING)
+            else:
+                async with redis_guard("payments.record"):
+                    began = bool(await core.store.redis.hsetnx(pay_key, "status", PENDING))
+            if not began:
+                return await record_purchase(core, payer_uid, charge_id, payload, currency, amount,
+                                             provider_charge_id)
             async with redis_guard("payments.record"):
-                if not await core.store.redis.hsetnx(pay_key, "status", PENDING):
-                    return await record_purchase(core, payer_uid, charge_id, payload, currency, amount,
-                                                 provider_charge_id)
                 await core.store.redis.hset(pay_key, mapping={**base, "pack": checked.id})
     if isinstance(checked, Rejection):
         prior = await core.ledger.first_result(payer_uid, idem_key)
@@ -280,6 +287,11 @@ async def refund(core: Core, charge_id: str) -> RefundResult:
                           refund_started_at=str(core.clock.now_ms()))
         log_event("payment_refund_reversed", user=uid, charge=charge_id, credits=credits, replay=True)
         return RefundResult("reversed", uid=uid, credits=credits)
+    if status == PAID and not await core.accounts.identities(uid):
+        # /delete erased the account: nobody can be refunded on the platform, and the credits
+        # stay in its anonymous ledger (an operator may refund by hand and close the record).
+        log_event("payment_refund_refused", user=uid, charge=charge_id, reason="account_deleted")
+        return RefundResult("refused", "account_deleted", uid=uid, credits=credits)
     if status == PAID and await core.ledger.owned_entry(uid, f"tgpay:{charge_id}") is None:
         # The grant is not this account's (any more): /delete detached it, and a new account
         # under the same id must not pay for an old purchase. Found through the grant's

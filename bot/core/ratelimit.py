@@ -74,6 +74,7 @@ class RateLimiter:
         self._clock = clock
         self._local = _LocalWindow()
         self._degraded = False
+        self.config_cache_seconds = CONFIG_CACHE_SECONDS
         self._overrides: dict[str, Limit] = {}
         self._overrides_at = -math.inf
 
@@ -81,7 +82,7 @@ class RateLimiter:
         """The limit in force for ``scope``: the run-time override (cached) or the default.
         Redis down: the last overrides read (or the default)."""
         now = time.monotonic()
-        if now - self._overrides_at >= CONFIG_CACHE_SECONDS:
+        if now - self._overrides_at >= self.config_cache_seconds:
             try:
                 raw = await self._store.redis.hgetall(K.ratelimit_config())
             except REDIS_ERRORS:

@@ -21,7 +21,7 @@ from bot.core.profiles import KeyCheckError, RotationReport, parse_birth_date
 from bot.core.router import Event
 from bot.core.service import Core
 from bot.core.store import K
-from tests.support.factory import TEST_KEY, make_core, onboard
+from tests.support.factory import TEST_KEY, account_of, make_core, onboard
 from tests.support.factory import test_settings as settings_for
 
 
@@ -56,31 +56,33 @@ async def _onboard_by_text(core: Core, user: str = "500") -> list[str]:
 async def test_onboarding_by_text_grants_the_welcome_bonus(core: Core) -> None:
     texts = await _onboard_by_text(core)
     assert "환영 선물로 복채 3개" in texts[-1]
-    profile = await core.profiles.get("tg:500")
+    aid = await account_of(core, "tg:500")
+    profile = await core.profiles.get(aid)
     assert profile is not None and profile.onboarded and profile.birth == date(1991, 3, 21)
     assert profile.share_at is None and profile.tz == "Asia/Seoul"
-    assert await core.ledger.balance("tg:500") == 3
+    assert await core.ledger.balance(aid) == 3
 
 
 async def test_birth_date_is_encrypted_at_rest(core: Core) -> None:
     await _onboard_by_text(core)
-    raw = await core.store.redis.hgetall(K.profile("tg:500"))
+    raw = await core.store.redis.hgetall(K.profile(await account_of(core, "tg:500")))
     assert raw["birth"].startswith(f"v2:{core.cipher.current_kid}:")
     assert "1991" not in raw["birth"] and "03-21" not in str(raw)
     # A ciphertext copied to another profile does not decrypt there.
-    await onboard(core, "tg:501", birth=date(2000, 1, 1))
-    await core.store.redis.hset(K.profile("tg:501"), "birth", raw["birth"])
-    other = await core.profiles.get("tg:501")
+    other_aid = (await onboard(core, "tg:501", birth=date(2000, 1, 1))).uid
+    await core.store.redis.hset(K.profile(other_aid), "birth", raw["birth"])
+    other = await core.profiles.get(other_aid)
     assert other is not None and other.birth is None
 
 
 async def test_a_bad_birth_date_is_explained_and_changes_nothing(core: Core) -> None:
     for line in ["/start", "/setup lang en", "/setup terms yes", "/setup share yes"]:
         await core.router.handle(ev(line, lang="en"))
-    before = await core.store.redis.hgetall(K.profile("tg:500"))
+    key = K.profile(await account_of(core, "tg:500"))
+    before = await core.store.redis.hgetall(key)
     reply = (await core.router.handle(ev("2999-01-01", lang="en")))[0]
     assert reply.error is ErrorCode.VALIDATION_ERROR and "hasn't happened yet" in reply.text
-    assert await core.store.redis.hgetall(K.profile("tg:500")) == before
+    assert await core.store.redis.hgetall(key) == before
 
 
 async def test_a_command_before_onboarding_is_replayed_after_it(core: Core) -> None:
@@ -91,30 +93,33 @@ async def test_a_command_before_onboarding_is_replayed_after_it(core: Core) -> N
 
 
 async def test_language_and_timezone_commands(core: Core) -> None:
-    await onboard(core, "tg:500")
+    aid = (await onboard(core, "tg:500")).uid
     assert "English" in (await core.router.handle(ev("/language en")))[0].text
     bad = (await core.router.handle(ev("/timezone Mars/Olympus")))[0]
     assert bad.error is ErrorCode.VALIDATION_ERROR and "Mars/Olympus" in bad.text
     good = (await core.router.handle(ev("/timezone America/New_York")))[0]
     assert "America/New_York" in good.text
-    profile = await core.profiles.get("tg:500")
+    profile = await core.profiles.get(aid)
     assert profile is not None and profile.lang == "en" and profile.tz == "America/New_York"
     assert (await core.router.handle(ev("/language fr")))[0].error is ErrorCode.VALIDATION_ERROR
 
 
-async def test_delete_asks_first_then_erases_and_anonymises(core: Core) -> None:
-    await onboard(core, "tg:500")
-    await core.sessions.put("tg:500", "ask", {"turns": []}, 60)
+async def test_delete_asks_first_then_erases_the_whole_account(core: Core) -> None:
+    aid = (await onboard(core, "tg:500")).uid
+    await core.sessions.put(aid, "ask", {"turns": []}, 60)
     unconfirmed = (await core.router.handle(ev("/delete confirm")))[0]
     assert "먼저 /delete" in unconfirmed.text
-    assert await core.profiles.get("tg:500") is not None
+    assert await core.profiles.get(aid) is not None
     ask = (await core.router.handle(ev("/delete")))[0]
     assert [b.command for b in ask.all_buttons()] == ["/delete confirm", "/cancel"]
+    assert "텔레그램 500" in ask.text  # names every linked identity before erasing
     done = (await core.router.handle(ev("/delete confirm")))[0]
     assert "모든 정보를 지웠어요" in done.text
-    assert await core.profiles.get("tg:500") is None
-    assert await core.store.redis.keys("session:tg:500:*") == []
-    assert await core.store.redis.exists(K.ledger("tg:500")) == 0
+    assert await core.profiles.get(aid) is None
+    assert await core.accounts.lookup("tg:500") is None
+    assert await core.store.redis.exists(K.session(aid, "ask"), K.account_meta(aid)) == 0
+    # The ledger stays, anonymous (nothing maps to the account id any more), and reconciles.
+    assert await core.ledger.balance(aid) == 3
     assert await core.ledger.reconcile_all() == []
 
 
@@ -154,24 +159,24 @@ async def two_cores(redis_url: str, tmp_path: Path) -> AsyncIterator[tuple[Core,
 
 
 async def test_birth_date_and_time_cannot_be_swapped(core: Core) -> None:
-    profile = await onboard(core, "tg:500", birth=date(1990, 5, 17))
+    profile = await onboard(core, AID, birth=date(1990, 5, 17))
     await core.profiles.update(profile, birth_time="07:30")
-    raw = await core.store.redis.hgetall(K.profile("tg:500"))
-    await core.store.redis.hset(K.profile("tg:500"), mapping={"birth": raw["birth_time"],
+    raw = await core.store.redis.hgetall(K.profile(AID))
+    await core.store.redis.hset(K.profile(AID), mapping={"birth": raw["birth_time"],
                                                               "birth_time": raw["birth"]})
-    swapped = await core.profiles.get("tg:500")
+    swapped = await core.profiles.get(AID)
     assert swapped is not None and swapped.birth is None and swapped.birth_time is None
-    await core.store.redis.hset(K.profile("tg:500"), mapping=raw)
-    back = await core.profiles.get("tg:500")
+    await core.store.redis.hset(K.profile(AID), mapping=raw)
+    back = await core.profiles.get(AID)
     assert back is not None and back.birth == date(1990, 5, 17) and back.birth_time == "07:30"
 
 
 async def test_legacy_v1_profiles_are_still_read(core: Core) -> None:
-    await onboard(core, "tg:500")
-    await core.store.redis.hset(K.profile("tg:500"), mapping={
-        "birth": legacy_v1(base64.urlsafe_b64decode(TEST_KEY), "1985-12-22", "tg:500"),
-        "birth_time": legacy_v1(base64.urlsafe_b64decode(TEST_KEY), "23:10", "tg:500")})
-    profile = await core.profiles.get("tg:500")
+    await onboard(core, AID)
+    await core.store.redis.hset(K.profile(AID), mapping={
+        "birth": legacy_v1(base64.urlsafe_b64decode(TEST_KEY), "1985-12-22", AID),
+        "birth_time": legacy_v1(base64.urlsafe_b64decode(TEST_KEY), "23:10", AID)})
+    profile = await core.profiles.get(AID)
     assert profile is not None and profile.birth == date(1985, 12, 22) and profile.birth_time == "23:10"
     assert profile.onboarded
 
@@ -180,11 +185,19 @@ async def _seed(core: Core, n: int) -> dict[str, date]:
     """``n`` onboarded profiles with a birth date and a birth time ("HH:15", HH = i % 24)."""
     births = {}
     for i in range(n):
-        uid = f"tg:{7000 + i}"
-        births[uid] = date(1960 + i % 40, 1 + i % 12, 1 + i % 28)
-        profile = await onboard(core, uid, birth=births[uid], bonus=False)
+        birth = date(1960 + i % 40, 1 + i % 12, 1 + i % 28)
+        profile = await onboard(core, f"tg:{7000 + i}", birth=birth, bonus=False)
+        births[profile.uid] = birth
+        SEEDED_INDEX[profile.uid] = i
         await core.profiles.update(profile, birth_time=f"{i % 24:02d}:15")
     return births
+
+
+#: An account id for tests that call the services directly.
+AID = "a0000000000000500"
+
+#: Account id -> seed index (``_seed``), for the birth time each one was given.
+SEEDED_INDEX: dict[str, int] = {}
 
 
 async def _kids(core: Core) -> set[str]:
@@ -200,8 +213,8 @@ async def _kids(core: Core) -> set[str]:
 async def test_rotation_with_two_keys_is_resumable_and_idempotent(two_cores: tuple[Core, Core]) -> None:
     old, new = two_cores
     births = await _seed(old, 40)
-    legacy_uid = "tg:6999"  # one profile still in the first release's format
-    legacy = await onboard(old, legacy_uid, birth=date(1970, 1, 1), bonus=False)
+    legacy = await onboard(old, "tg:6999", birth=date(1970, 1, 1), bonus=False)
+    legacy_uid = legacy.uid  # one profile still in the first release's format
     await old.store.redis.hset(K.profile(legacy_uid), "birth", legacy_v1(KEY_A, "1971-02-03", legacy_uid))
     births[legacy_uid] = date(1971, 2, 3)
     assert legacy.uid == legacy_uid and await _kids(old) == {key_id(KEY_A), "v1"}
@@ -234,7 +247,7 @@ async def test_rotation_with_two_keys_is_resumable_and_idempotent(two_cores: tup
             profile = await only_b.profiles.get(uid)
             assert profile is not None and profile.birth == birth and profile.onboarded
             if uid != legacy_uid:
-                assert profile.birth_time == f"{(int(uid[3:]) - 7000) % 24:02d}:15"
+                assert profile.birth_time == f"{SEEDED_INDEX[uid] % 24:02d}:15"
         assert (await only_b.profiles.check_keys()).kids == {key_id(KEY_B): 2 * len(births) - 1}
     finally:
         await only_b.store.close()
@@ -248,6 +261,7 @@ async def test_rotation_never_loses_a_concurrent_edit(two_cores: tuple[Core, Cor
     old = make_core(new.settings.env.redis_url or "", new.settings.env.data_dir, profile_encryption_key="",
                     profile_encryption_keys=f"{b64(KEY_A)},{b64(KEY_B)}")
     births = await _seed(old, 6)
+    second = list(births)[1]
     last: dict[str, date] = {}
     running = True
 
@@ -261,16 +275,16 @@ async def test_rotation_never_loses_a_concurrent_edit(two_cores: tuple[Core, Cor
             last[uid] = date(2000 + i, 1, 1) + timedelta(days=day)
             await old.profiles.update(profile, birth=last[uid])
 
-    editors = [asyncio.create_task(keep_editing(uid, i)) for i, uid in enumerate(births) if uid != "tg:7001"]
+    editors = [asyncio.create_task(keep_editing(uid, i)) for i, uid in enumerate(births) if uid != second]
     reports = []
     for n in range(8):
         if n == 3:
-            await new.profiles.delete("tg:7001")
+            await new.profiles.delete(second)
         reports.append(await new.profiles.rotate_keys(batch=2))
     running = False
     await asyncio.gather(*editors)
     assert sum(r.rewritten for r in reports) > 0 and all(r.unreadable == r.unknown_key == 0 for r in reports)
-    assert await new.store.redis.exists(K.profile("tg:7001")) == 0  # not recreated by a rewrite
+    assert await new.store.redis.exists(K.profile(second)) == 0  # not recreated by a rewrite
     for uid in last:
         profile = await new.profiles.get(uid)
         assert profile is not None and profile.birth == last[uid], uid
@@ -295,8 +309,8 @@ async def test_start_up_refuses_data_under_a_key_it_does_not_have(two_cores: tup
 
 async def test_start_up_refuses_legacy_data_after_the_key_was_changed(core: Core, redis_url: str,
                                                                       tmp_path: Path) -> None:
-    await onboard(core, "tg:500")
-    await core.store.redis.hset(K.profile("tg:500"), "birth", legacy_v1(KEY_A, "1990-05-17", "tg:500"))
+    aid = (await onboard(core, "tg:500")).uid
+    await core.store.redis.hset(K.profile(aid), "birth", legacy_v1(KEY_A, "1990-05-17", aid))
     with pytest.raises(KeyCheckError, match="PROFILE_ENCRYPTION_KEY was changed"):
         await build_core(settings_for(redis_url, tmp_path, profile_encryption_key=b64(KEY_B)))
     fine = await build_core(settings_for(redis_url, tmp_path, profile_encryption_key="",
@@ -351,8 +365,8 @@ async def test_rotate_keys_command_prints_counts(two_cores: tuple[Core, Core], r
 async def test_a_value_under_a_missing_key_is_an_error_not_a_missing_birth_date(
         two_cores: tuple[Core, Core]) -> None:
     old, new = two_cores
-    await onboard(new, "tg:500", birth=date(1990, 5, 17))  # written with key B
-    before = await new.store.redis.hgetall(K.profile("tg:500"))
+    aid = (await onboard(new, "tg:500", birth=date(1990, 5, 17))).uid  # written with key B
+    before = await new.store.redis.hgetall(K.profile(aid))
     reply = (await old.router.handle(ev("/credits")))[0]  # a process that only has key A
     assert reply.error is ErrorCode.INTERNAL_ERROR and "간단한 설정" not in reply.text  # no re-onboarding
-    assert await old.store.redis.hgetall(K.profile("tg:500")) == before
+    assert await old.store.redis.hgetall(K.profile(aid)) == before

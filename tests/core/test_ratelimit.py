@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
+import asyncio
+
 from pathlib import Path
 
 from bot.core.clock import FixedClock
@@ -10,6 +14,8 @@ from bot.core.router import Event
 from tests.support.factory import make_core
 from tests.support.redis_proc import RedisProcess
 
+
+pytestmark = pytest.mark.both_backends
 
 async def test_limit_n_passes_n_and_refuses_n_plus_one(redis_url: str, tmp_path: Path) -> None:
     clock = FixedClock(1_800_000_000)
@@ -54,6 +60,11 @@ async def test_limits_change_at_run_time_for_every_process(redis_url: str, tmp_p
         eff = await b.limiter.effective()
         assert eff["ai"].limit == 2 and eff["command"].limit == 30
         await a.limiter.reset_limit("ai")
+        assert (await a.limiter.hit("ai", "tg:6")).allowed  # the process that changed it: at once
+        # Another process reads the overrides outside the script (one slot per script on a
+        # cluster) and trusts its copy for ``config_cache_seconds``: then it sees the change.
+        b.limiter.config_cache_seconds = 0.2
+        await asyncio.sleep(0.25)
         assert (await b.limiter.hit("ai", "tg:5")).allowed
     finally:
         await a.store.close()

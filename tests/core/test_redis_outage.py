@@ -15,9 +15,8 @@ from tests.support.redis_proc import RedisProcess
 async def test_outage_answers_service_unavailable_then_recovers(tmp_path: Path) -> None:
     server = RedisProcess(appendonly=True).start()
     core = make_core(server.url, tmp_path)
-    uid = "tg:42"
     try:
-        await onboard(core, uid)
+        uid = (await onboard(core, "tg:42")).uid
         await core.ledger.grant(uid, 10, "seed", "seed")
         before = (await core.router.handle(Event("tg", "42", "/credits")))[0]
         assert before.error is None and "13" in before.text

@@ -110,9 +110,9 @@ async def test_welcome_marker_is_keyed_with_the_core_secret(redis_url: str, tmp_
     try:
         await onboard(core, "tg:7")
         marker = hmac.new(core.signing_secret, b"tg:7", hashlib.sha256).hexdigest()[:24]
-        assert await core.store.redis.exists(K.idempotency("welcome", marker))
+        assert await core.store.redis.exists(K.welcome_marker(marker))
         old_literal = hmac.new(b"soul-lab-" + b"dev", b"tg:7", hashlib.sha256).hexdigest()[:24]
-        assert not await core.store.redis.exists(K.idempotency("welcome", old_literal))
+        assert not await core.store.redis.exists(K.welcome_marker(old_literal))
     finally:
         await core.store.close()
 

@@ -63,11 +63,21 @@ def make_core(redis_url: str, data_dir: Path, clock: Clock | None = None, **env:
 
 async def onboard(core: Core, uid: str, birth: date = date(1990, 5, 17), lang: str = "ko",
                   tz: str = "Asia/Seoul", share: bool = True, bonus: bool = True) -> Profile:
-    """A fully onboarded profile, written through the real services (no shortcuts in Redis)."""
-    profile = await core.profiles.create(uid, lang)  # type: ignore[arg-type]
+    """A fully onboarded profile, written through the real services (no shortcuts in Redis).
+
+    ``uid`` is a platform identity (``tg:1``: its account is resolved, as the router would) or
+    an account id. The profile's ``uid`` is the account id every per-user key is built from.
+    """
+    aid = await core.accounts.resolve(uid) if ":" in uid else uid
+    profile = await core.profiles.create(aid, lang)  # type: ignore[arg-type]
     now = int(core.clock.now())
     profile = await core.profiles.update(profile, terms_at=now, share_at=now if share else None,
                                          birth=birth, tz=tz, step="done")
     if bonus:
-        await core.ledger.welcome_bonus(uid)
+        await core.ledger.welcome_bonus(aid, uid)
     return profile
+
+
+async def account_of(core: Core, identity: str) -> str:
+    """The account id of a platform identity (created on first use, as the router does)."""
+    return await core.accounts.resolve(identity)

@@ -18,6 +18,7 @@ same key slot") is a bug, not an outage: it is deliberately *not* in ``REDIS_ERR
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,11 +114,59 @@ class _NodesManager(NodesManager):
 
 
 class _Cluster(RedisCluster):
-    """``RedisCluster`` with ``_NodesManager`` (redis-py builds its own in ``__init__``)."""
+    """``RedisCluster`` with ``_NodesManager`` (redis-py builds its own in ``__init__``), and a
+    gate that makes it wait for a connection like the single-server client's blocking pool.
+
+    redis-py's cluster client has no blocking pool: a burst of more concurrent commands than
+    ``max_connections`` fails with ``MaxConnectionsError``. Every command and pipeline here
+    first takes one of ``max_connections`` permits (a call uses at most one connection per
+    node), waiting up to ``POOL_WAIT_SECONDS`` like ``BlockingConnectionPool``; past that it
+    is an outage (``RedisConnectionError``).
+
+    The slot map is (re)built before a call is let through, by one caller at a time: commands
+    racing a (re)initialisation otherwise find their connections closed under them
+    ("Connection closed by server"), seen with dozens of concurrent first calls.
+    """
+
+    POOL_WAIT_SECONDS = 5.0
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.nodes_manager.__class__ = _NodesManager
+        self._gate = asyncio.Semaphore(int(kwargs.get("max_connections", 100)))
+        self._init_gate = asyncio.Lock()
+
+    async def _enter(self) -> None:
+        if self._initialize:  # redis-py's flag: the slot map must be (re)built first
+            async with self._init_gate:
+                if self._initialize:
+                    await self.initialize()
+        try:
+            await asyncio.wait_for(self._gate.acquire(), self.POOL_WAIT_SECONDS)
+        except TimeoutError:
+            raise RedisConnectionError("no free cluster connection within the wait") from None
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        await self._enter()
+        try:
+            return await super().execute_command(*args, **kwargs)
+        finally:
+            self._gate.release()
+
+    def pipeline(self, *args: Any, **kwargs: Any) -> Any:
+        pipe = super().pipeline(*args, **kwargs)
+        run = pipe.execute
+        cluster = self
+
+        async def execute(*eargs: Any, **ekwargs: Any) -> Any:
+            await cluster._enter()
+            try:
+                return await run(*eargs, **ekwargs)
+            finally:
+                cluster._gate.release()
+
+        pipe.execute = execute  # type: ignore[method-assign]
+        return pipe
 
 
 class _SentinelRedis(aioredis.Redis):

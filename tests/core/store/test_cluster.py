@@ -2,8 +2,8 @@
 
 Works: single-key commands, scripts and MULTI/EXEC pipelines whose keys share one hash slot
 (a ``{tag}``), redirections. Fails loudly (a bug, never an outage): anything whose keys span
-slots — which today includes the app's own ledger and limiter scripts (key layout v2 is
-later work). A dead master is an outage: errors in ``REDIS_ERRORS``, recovered by itself.
+slots (key layout v2 keeps every app script inside one slot; tests marked ``both_backends``
+run the feature suites here too). A dead master is an outage: errors in ``REDIS_ERRORS``, recovered by itself.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from redis.exceptions import ClusterCrossSlotError, ClusterDownError, RedisClust
 
 from bot.core.errors import ServiceUnavailable
 from bot.core.service import Core
+from bot.core.store import K
 from bot.core.store.connection import REDIS_ERRORS, connect, redis_guard
 from tests.support.factory import make_core
 from tests.support.redis_cluster import RedisCluster3
@@ -89,11 +90,10 @@ async def test_a_single_slot_script_runs_and_survives_a_script_flush(cluster_cor
 
 
 async def test_store_scripts_run_a_shipped_script_whose_keys_share_a_slot(cluster_core: Core) -> None:
-    # The shipped limiter script with both of its keys in one slot (the real call sites do
-    # not do this yet; this proves Store.scripts itself works on the cluster client).
+    # The shipped limiter script: a window and a hash read in the same slot.
     script = cluster_core.store.scripts["ratelimit"]
-    keys = ["{rl}:window", "{rl}:config"]
-    results = [await script(keys=keys, args=["command", 2, 60, 1000 + i, f"m{i}"]) for i in range(3)]
+    keys = ["{rl}:window", "{rl}:profile"]
+    results = [await script(keys=keys, args=[2, 60, 1000 + i, f"m{i}"]) for i in range(3)]
     assert [row[0] for row in results] == [1, 1, 0]
 
 
@@ -142,14 +142,26 @@ async def test_a_moved_redirection_is_followed_not_raised(cluster_core: Core) ->
     assert await r.get(key) == "moved"
 
 
-async def test_the_ledger_scripts_still_cross_slots_and_fail_loudly(cluster_core: Core,
-                                                                   redis_cluster: RedisCluster3) -> None:
-    # Expected today: every ledger change is one script over several per-user keys that do not
-    # share a hash tag yet (key layout v2 is later work). It must fail loudly, not half-write.
+async def test_the_ledger_runs_on_the_cluster_one_slot_per_account(cluster_core: Core) -> None:
+    # Key layout v2: an account's balance, ledger, idempotency keys and holds share its tag.
+    aid = await cluster_core.accounts.resolve("tg:5")
+    await cluster_core.ledger.grant(aid, 10, "test", "grant-1")
+    hold = await cluster_core.ledger.hold(aid, 3, "ask", "hold-1")
+    assert await cluster_core.ledger.capture(hold) == "captured"
+    await cluster_core.ledger.spend(aid, 2, "x", "spend-1")
+    await cluster_core.ledger.spend(aid, 2, "x", "spend-1")  # replay
+    assert await cluster_core.ledger.balance(aid) == 5
+    assert (await cluster_core.ledger.reconcile(aid)).ok and await cluster_core.ledger.reconcile_all() == []
+
+
+async def test_a_script_over_two_accounts_is_a_bug_not_an_outage(cluster_core: Core) -> None:
+    # CROSSSLOT stays a bug: keys of two accounts in one script fail loudly, never half-write.
+    a, b = "a0000000000000001", "a0000000000000002"
+    assert K.account(a) != K.account(b)
     with pytest.raises(CROSS_SLOT) as info:
-        await cluster_core.ledger.grant("tg:5", 10, "test", "grant-1")
+        await cluster_core.store.scripts["ledger_apply"](
+            keys=[K.account(a), K.ledger(b), K.idempotency(a, "x")], args=[1, "grant", "x", 0, "e", 0])
     assert not isinstance(info.value, REDIS_ERRORS)
-    assert await cluster_core.store.redis.dbsize() == 0  # summed over every primary: nothing written
 
 
 async def test_a_dead_master_is_an_outage_and_the_client_recovers(redis_cluster: RedisCluster3) -> None:

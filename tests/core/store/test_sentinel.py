@@ -39,9 +39,8 @@ async def test_a_core_follows_a_failover_to_the_promoted_replica(redis_sentinel:
     # The only test that kills the primary (the set stays on the promoted replica afterwards).
     redis_sentinel.flushall()
     core = make_core(redis_sentinel.url, tmp_path)
-    uid = "tg:77"
     try:
-        await onboard(core, uid)
+        uid = (await onboard(core, "tg:77")).uid
         await core.ledger.grant(uid, 10, "seed", "failover-seed")
         balance = await core.ledger.balance(uid)
         # Replication is asynchronous: make sure the replica has it all before the primary dies.
