@@ -64,15 +64,15 @@ async def test_harmful_answer_is_replaced_by_the_static_text(ai_core: Core, oa: 
 
 
 async def test_blocked_answer_through_ask_is_not_charged(ai_core: Core, oa: FakeAI) -> None:
-    await onboard(ai_core, UID)
+    uid = (await onboard(ai_core, UID)).uid
     oa.then(answer("You will get seriously ill this winter, I'm afraid."))
     text = await ask(ai_core, "/ask 올겨울 건강운은요?")
     assert "seriously ill" not in text and "차감되지 않았어요" in text
-    assert await ai_core.ledger.balance(UID) == 3
-    rec = await ai_core.ledger.reconcile(UID)
+    assert await ai_core.ledger.balance(uid) == 3
+    rec = await ai_core.ledger.reconcile(uid)
     assert rec.ok and rec.held == 0
     # A blocked answer is not remembered in the dialogue either.
-    assert (await ai_core.sessions.get(UID, "ask") or {}).get("turns", []) == []
+    assert (await ai_core.sessions.get(uid, "ask") or {}).get("turns", []) == []
 
 
 # --- spend and the daily cap ---------------------------------------------------------------
@@ -100,13 +100,13 @@ async def test_cap_reached_serves_static_uncharged_and_logs_once(make_ai_core: C
     clock = FixedClock(T0)
     core = make_ai_core(clock=clock, prices=PRICES, daily_spend_cap_usd=0.000001)  # one micro-dollar
     chain = chain_of(core)
-    await onboard(core, UID)
+    uid = (await onboard(core, UID)).uid
     with caplog.at_level(logging.INFO, logger="soul_lab"):
         first = await chain.answer(req())  # under the cap before it: a real answer that crosses it
         assert first.provider == "openai" and await chain.cap_reached()
         text = await ask(core, "/ask 오늘 운세 어때요?")
         again = await chain.answer(req())
-    assert "차감되지 않았어요" in text and await core.ledger.balance(UID) == 3
+    assert "차감되지 않았어요" in text and await core.ledger.balance(uid) == 3
     assert (again.provider, again.fallback) == ("static", True)
     assert [a.outcome for a in again.attempts] == ["skipped:spend_cap", "skipped:spend_cap"]
     assert oa.hits == 1 and an.hits == 0  # no provider call once capped

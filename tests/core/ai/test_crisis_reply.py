@@ -44,15 +44,15 @@ def assert_en_crisis(r: Reply) -> None:
 
 async def test_zero_credits_ask_gets_help_lines_not_a_sales_prompt(ai_core: Core, oa: FakeAI, an: FakeAI,
                                                                    caplog: pytest.LogCaptureFixture) -> None:
-    await onboard(ai_core, UID, bonus=False)
-    assert await ai_core.ledger.balance(UID) == 0
+    uid = (await onboard(ai_core, UID, bonus=False)).uid
+    assert await ai_core.ledger.balance(uid) == 0
     with caplog.at_level(logging.INFO, logger="soul_lab"):
         r = await one(ai_core, ev("/ask 죽고 싶어요"))
     assert_ko_crisis(r)
     assert oa.hits == 0 and an.hits == 0  # never an AI improvisation
-    rec = await ai_core.ledger.reconcile(UID)
-    assert rec.ok and rec.held == 0 and await ai_core.ledger.balance(UID) == 0
-    assert await ai_core.sessions.get(UID, "ask") is None
+    rec = await ai_core.ledger.reconcile(uid)
+    assert rec.ok and rec.held == 0 and await ai_core.ledger.balance(uid) == 0
+    assert await ai_core.sessions.get(uid, "ask") is None
     crisis = [r for r in caplog.records if getattr(r, "event", "") == "ai_crisis_reply"]
     assert len(crisis) == 1 and crisis[0].fields["rule"] == "ko_want_to_die" and crisis[0].fields["command"] == "ask"
     for rec_ in caplog.records:  # the words are never logged
@@ -61,27 +61,27 @@ async def test_zero_credits_ask_gets_help_lines_not_a_sales_prompt(ai_core: Core
 
 
 async def test_ai_down_still_the_crisis_reply_not_a_fortune_line(ai_core: Core, oa: FakeAI, an: FakeAI) -> None:
-    await onboard(ai_core, UID)
+    uid = (await onboard(ai_core, UID)).uid
     oa.always(status(503))
     an.always(status(503))
     r = await one(ai_core, ev("/ask 요즘 너무 힘들어서 살기 싫어요"))
     assert_ko_crisis(r)
-    assert oa.hits == 0 and await ai_core.ledger.balance(UID) == 3
+    assert oa.hits == 0 and await ai_core.ledger.balance(uid) == 3
 
 
 @pytest.mark.parametrize("text", ["/tarot 죽고 싶어", "/reading tarot three 자살", "/report 사라지고 싶어",
                                   "그냥 없어지고 싶다", "/죽고싶어", "/ask@SoulLabBot 목숨을 끊고 싶어요"])
 async def test_commands_with_text_and_plain_text_are_screened(ai_core: Core, oa: FakeAI, text: str) -> None:
-    await onboard(ai_core, UID)
+    uid = (await onboard(ai_core, UID)).uid
     assert_ko_crisis(await one(ai_core, ev(text)))
-    assert oa.hits == 0 and await ai_core.ledger.balance(UID) == 3
+    assert oa.hits == 0 and await ai_core.ledger.balance(uid) == 3
 
 
 async def test_idioms_go_through_as_usual(ai_core: Core, oa: FakeAI) -> None:
-    await onboard(ai_core, UID)
+    uid = (await onboard(ai_core, UID)).uid
     r = await one(ai_core, ev("/ask 배고파 죽겠어요, 오늘 저녁 운은?"))
     assert "OpenAI 상담 답변" in r.text and oa.hits == 1
-    assert await ai_core.ledger.balance(UID) == 2
+    assert await ai_core.ledger.balance(uid) == 2
 
 
 async def test_not_onboarded_user_gets_english_from_the_hint_and_nothing_is_stored(core: Core) -> None:
@@ -95,12 +95,12 @@ async def test_not_onboarded_user_gets_english_from_the_hint_and_nothing_is_stor
 
 
 async def test_profile_language_wins_over_the_hint(core: Core) -> None:
-    await onboard(core, UID, lang="en")
+    uid = (await onboard(core, UID, lang="en")).uid
     assert_en_crisis(await one(core, ev("/ask 죽고 싶어", lang_hint="ko")))
 
 
 async def test_rate_limited_user_still_gets_the_crisis_reply(core: Core) -> None:
-    await onboard(core, UID)
+    uid = (await onboard(core, UID)).uid
     await core.limiter.set_limit("command", 1, 60)
     assert (await one(core, ev("/help"))).error is None
     assert (await one(core, ev("/help"))).error is not None  # limited now

@@ -42,36 +42,36 @@ async def _open_ask_session(core: Core) -> dict:
 @pytest.mark.parametrize("text", INVISIBLE)
 async def test_invisible_text_in_an_open_ask_costs_nothing_and_stores_no_turn(
         ai_core: Core, oa: FakeAI, an: FakeAI, text: str) -> None:
-    await onboard(ai_core, UID)
+    uid = (await onboard(ai_core, UID)).uid
     session = await _open_ask_session(ai_core)
-    balance, history = await ai_core.ledger.balance(UID), await ai_core.ledger.history(UID, 20)
+    balance, history = await ai_core.ledger.balance(uid), await ai_core.ledger.history(uid, 20)
     [reply] = await _say(ai_core, text)
     assert "다시 한 번 말씀해 주시겠어요" in reply.text
     assert oa.hits == 0 and an.hits == 0
-    assert await ai_core.ledger.balance(UID) == balance
-    assert await ai_core.ledger.history(UID, 20) == history  # no hold, no release
-    assert await ai_core.sessions.get(UID, "ask") == session  # no empty turn stored
+    assert await ai_core.ledger.balance(uid) == balance
+    assert await ai_core.ledger.history(uid, 20) == history  # no hold, no release
+    assert await ai_core.sessions.get(uid, "ask") == session  # no empty turn stored
     # a real question afterwards continues the same dialogue as usual
     [answer] = await _say(ai_core, "그럼 이번 주는 어떨까요?")
     assert answer.error is None and oa.hits == 1
-    stored = await ai_core.sessions.get(UID, "ask")
+    stored = await ai_core.sessions.get(uid, "ask")
     assert stored is not None and [t["q"] for t in stored["turns"]] == ["첫 질문", "그럼 이번 주는 어떨까요?"]
 
 
 @pytest.mark.parametrize("text", ["/ask \u200b", "/ask \u200b\u200d\u200b", "/ask \u3164", "/ask\u200b",
                                   "/상담 \u202e\u202c"])
 async def test_ask_with_invisible_arguments_gets_its_usage(ai_core: Core, oa: FakeAI, text: str) -> None:
-    await onboard(ai_core, UID)
-    balance = await ai_core.ledger.balance(UID)
+    uid = (await onboard(ai_core, UID)).uid
+    balance = await ai_core.ledger.balance(uid)
     [reply] = await _say(ai_core, text)
     assert reply.error is ErrorCode.VALIDATION_ERROR
     assert "/ask" in reply.text
-    assert oa.hits == 0 and await ai_core.ledger.balance(UID) == balance
-    assert await ai_core.sessions.get(UID, "ask") is None
+    assert oa.hits == 0 and await ai_core.ledger.balance(uid) == balance
+    assert await ai_core.sessions.get(uid, "ask") is None
 
 
 async def test_invisible_characters_are_removed_from_a_real_question(ai_core: Core, oa: FakeAI) -> None:
-    await onboard(ai_core, UID)
+    uid = (await onboard(ai_core, UID)).uid
     [reply] = await _say(ai_core, "/ask \u202e오늘\u200b 운세가\u2066 궁금해요\u200f")
     assert reply.error is None and oa.hits == 1
     sent = oa.requests[-1].body["messages"][-1]["content"]

@@ -59,7 +59,7 @@ def answers(tg: TG, chat: int) -> list[str]:
 
 async def test_group_ask_is_answered_privately_and_charged_once(ai_tg: TG) -> None:
     tg = ai_tg
-    await onboard(tg.core, UID)
+    uid = (await onboard(tg.core, UID)).uid
     await tg.say(USER, f"/ask@{tg.api.username} 요즘 마음이 복잡해요", chat_id=GROUP)
     [note] = await tg.replies(GROUP, 1)
     assert "1:1 대화로" in note["text"]
@@ -71,7 +71,7 @@ async def test_group_ask_is_answered_privately_and_charged_once(ai_tg: TG) -> No
 
 async def test_group_ask_from_a_user_who_never_started_the_bot_costs_nothing(ai_tg: TG) -> None:
     tg = ai_tg
-    await onboard(tg.core, UID)
+    uid = (await onboard(tg.core, UID)).uid
     tg.api.block_chat(USER)  # Telegram: 403, the bot cannot start a conversation
     await tg.say(USER, f"/ask@{tg.api.username} 질문이 있어요", chat_id=GROUP)
     _, pointer = await tg.replies(GROUP, 2, timeout=10)
@@ -82,7 +82,7 @@ async def test_group_ask_from_a_user_who_never_started_the_bot_costs_nothing(ai_
 
 async def test_a_500_after_the_answer_is_ready_is_retried_and_charged_once(ai_tg: TG, oa: FakeAI) -> None:
     tg = ai_tg
-    await onboard(tg.core, UID)
+    uid = (await onboard(tg.core, UID)).uid
     oa.always(answer("별빛 같은 답변이에요", delay=0.5))
     await tg.say(USER, "/ask 오늘 어떨까요")
     [working] = await tg.replies(USER, 1)
@@ -97,7 +97,7 @@ async def test_a_500_after_the_answer_is_ready_is_retried_and_charged_once(ai_tg
 
 async def test_429_past_the_retry_window_releases_and_keeps_the_answer_free(ai_tg: TG, oa: FakeAI) -> None:
     tg = ai_tg
-    await onboard(tg.core, UID)
+    uid = (await onboard(tg.core, UID)).uid
     oa.always(answer("별빛 같은 답변이에요", delay=0.5))
     await tg.say(USER, "/ask 오늘 어떨까요")
     await tg.replies(USER, 1)
@@ -108,12 +108,12 @@ async def test_429_past_the_retry_window_releases_and_keeps_the_answer_free(ai_t
     tg.api.clear_failures()  # Telegram is well again
     await tg.say(USER, "/ask last")
     await tg.api.wait_for("sendMessage", 1, timeout=10, chat_id=USER, where=lambda c: "별빛" in c["text"])
-    assert (await tg.core.ledger.account(UID))["balance"] == 3  # reading it again is free
+    assert (await tg.core.ledger.account(uid))["balance"] == 3  # reading it again is free
 
 
 async def test_403_on_the_paid_answer_charges_nothing(ai_tg: TG, oa: FakeAI) -> None:
     tg = ai_tg
-    await onboard(tg.core, UID)
+    uid = (await onboard(tg.core, UID)).uid
     oa.always(answer("별빛 같은 답변이에요", delay=0.5))
     await tg.say(USER, "/ask 오늘 어떨까요")
     await tg.replies(USER, 1)
@@ -126,7 +126,7 @@ async def test_403_on_the_paid_answer_charges_nothing(ai_tg: TG, oa: FakeAI) -> 
 
 async def test_ai_hanging_does_not_block_credits_and_ends_in_the_free_fallback(ai_tg: TG, oa: FakeAI) -> None:
     tg = ai_tg
-    await onboard(tg.core, UID)
+    uid = (await onboard(tg.core, UID)).uid
     oa.always(hang())
     await tg.say(USER, "/ask 답해 줄 수 있나요")
     await tg.say(USER, "/credits")
@@ -146,9 +146,9 @@ async def test_redis_down_while_polling_loses_nothing(tmp_path: Path, tg_api: Fa
     adapter = TelegramAdapter(core, poll_timeout=1)
     await adapter.start()
     try:
-        await onboard(core, UID)
+        uid = (await onboard(core, UID)).uid
         server.stop()  # Redis goes away
-        pay = tg_api.payment_update(USER, invoice_payload("credit_10", UID), 50, charge_id="stxREDISDOWN")
+        pay = tg_api.payment_update(USER, invoice_payload("credit_10", uid), 50, charge_id="stxREDISDOWN")
         await tg_api.deliver(pay)
         await tg_api.deliver(tg_api.message_update(USER, "/credits"))
         await asyncio.sleep(2.0)
@@ -159,7 +159,7 @@ async def test_redis_down_while_polling_loses_nothing(tmp_path: Path, tg_api: Fa
                                           where=lambda c: "결제가 완료" in c["text"])
         assert "13" in confirm["text"]
         await tg_api.wait_for("sendMessage", 2, timeout=40, chat_id=USER)
-        assert await core.ledger.balance(UID) == 13 and (await core.ledger.reconcile(UID)).ok
+        assert await core.ledger.balance(uid) == 13 and (await core.ledger.reconcile(uid)).ok
         assert len(polls) >= 1
     finally:
         await adapter.stop(drain_seconds=1)
@@ -175,7 +175,7 @@ async def test_a_flood_gets_one_note_per_window_and_service_returns(redis_url: s
     adapter = TelegramAdapter(core, poll_timeout=1)
     await adapter.start()
     try:
-        await onboard(core, UID)
+        uid = (await onboard(core, UID)).uid
         for _ in range(200):
             await tg_api.deliver(tg_api.message_update(USER, "/help"))
         await tg_api.wait_for("sendMessage", 4, timeout=15, chat_id=USER)
@@ -208,19 +208,19 @@ async def test_a_payment_handled_while_redis_refuses_writes_is_retried_not_dropp
         redis_url: str, tmp_path: Path, tg_api: FakeTelegramAPI) -> None:
     core = tg_core(redis_url, tmp_path, tg_api)
     adapter = TelegramAdapter(core, poll_timeout=1)
-    await onboard(core, UID)
-    pay = tg_api.payment_update(USER, invoice_payload("credit_10", UID), 50, charge_id="stxOOM1")
+    uid = (await onboard(core, UID)).uid
+    pay = tg_api.payment_update(USER, invoice_payload("credit_10", uid), 50, charge_id="stxOOM1")
     await adapter.inbox.put([(f"{tg_api.bot_id}:{pay['update_id']}", str(USER), pay)])  # received, kept
     await _oom(core, True)
     await adapter.start()  # the consumer takes the entry while Redis refuses every write
     try:
         await asyncio.sleep(1.5)
-        assert await core.ledger.balance(UID) == 3 and tg_api.texts(USER) == []
+        assert await core.ledger.balance(uid) == 3 and tg_api.texts(USER) == []
         assert await adapter.inbox.pending() == 1  # kept, not deleted, not answered with an error
         await _oom(core, False)
         [confirm] = await tg_api.wait_for("sendMessage", 1, timeout=20, chat_id=USER)
-        assert "결제가 완료" in confirm["text"] and await core.ledger.balance(UID) == 13
-        assert (await core.ledger.reconcile(UID)).ok
+        assert "결제가 완료" in confirm["text"] and await core.ledger.balance(uid) == 13
+        assert (await core.ledger.reconcile(uid)).ok
     finally:
         await _oom(core, False)
         await adapter.stop(drain_seconds=1)
@@ -229,7 +229,7 @@ async def test_a_payment_handled_while_redis_refuses_writes_is_retried_not_dropp
 
 async def test_polling_survives_redis_refusing_writes(ai_tg: TG) -> None:
     tg = ai_tg
-    await onboard(tg.core, UID)
+    uid = (await onboard(tg.core, UID)).uid
     await _oom(tg.core, True)
     try:
         await tg.say(USER, "/help")
@@ -246,18 +246,18 @@ async def test_a_long_backlog_of_one_chat_loses_nothing_and_the_payment_is_grant
     cfg = config_with(tmp_path, **{"limits.command": {"limit": 3, "window_seconds": 60}})
     core = tg_core(redis_url, tmp_path, tg_api, CONFIG_FILE=str(cfg))
     adapter = TelegramAdapter(core, poll_timeout=1)
-    await onboard(core, UID)
+    uid = (await onboard(core, UID)).uid
     items = []
     for _ in range(80):  # e.g. after an outage: many button presses queued, then the payment
         u = tg_api.callback_update(USER, "/help")
         items.append((f"{tg_api.bot_id}:{u['update_id']}", str(USER), u))
-    pay = tg_api.payment_update(USER, invoice_payload("credit_10", UID), 50, charge_id="stxBACKLOG")
+    pay = tg_api.payment_update(USER, invoice_payload("credit_10", uid), 50, charge_id="stxBACKLOG")
     items.append((f"{tg_api.bot_id}:{pay['update_id']}", str(USER), pay))
     await adapter.inbox.put(items)
     await adapter.start()
     try:
         await tg_api.wait_for("sendMessage", 1, timeout=30, chat_id=USER, where=lambda c: "결제가 완료" in c["text"])
-        assert await core.ledger.balance(UID) == 13
+        assert await core.ledger.balance(uid) == 13
         assert core.metrics.discarded.labels("tg", "rate_limited")._value.get() == 80 - 4  # 3 answers, 1 note
         while await adapter.inbox.pending():  # noqa: ASYNC110 - everything is handled, none dropped
             await asyncio.sleep(0.05)
