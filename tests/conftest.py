@@ -39,6 +39,15 @@ def redis_sentinel() -> Iterator[RedisSentinelSet]:
 
 
 @pytest.fixture
+def fresh_sentinel() -> Iterator[RedisSentinelSet]:
+    """A Sentinel set of this test's own (about 0.2 s to start): pause its replica, kill its
+    primary, whatever the test needs; stopped afterwards."""
+    sentinel_set = RedisSentinelSet().start()
+    yield sentinel_set
+    sentinel_set.cleanup()
+
+
+@pytest.fixture
 def redis_url(redis_server: RedisProcess) -> str:
     import redis
 
