@@ -166,6 +166,9 @@ class DeliveryConfig(_Frozen):
     keep_seconds: int = Field(default=86400, gt=0)
     #: SIGTERM: finish or hand back held work within this many seconds, then exit.
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
+    #: Intake of a money-bearing update (a Stars payment) waits this long for a replica to
+    #: have it before the platform is told; at most 2500 (under the 3 s socket timeout).
+    replica_wait_ms: int = Field(default=1000, gt=0, le=2500)
 
 
 class ProfileConfig(_Frozen):
