@@ -204,6 +204,9 @@ class EnvSettings(BaseSettings):
     port: int = Field(default=8787, ge=0, le=65535)
     data_dir: Path = Path("data")
     redis_url: str | None = None
+    #: Start even though Redis may evict keys or has no append-only file (production refuses
+    #: otherwise; bot/core/store/safety.py).
+    redis_allow_unsafe: bool = False
     signing_secret: str | None = None
     profile_encryption_key: str | None = None
     #: Comma separated, current key first, older keys after (they only decrypt).
@@ -240,6 +243,11 @@ class EnvSettings(BaseSettings):
 
         parse_redis_url(v)  # ValueError names the problem (never the URL: it may hold a password)
         return v.strip()
+
+    @field_validator("redis_allow_unsafe", mode="before")
+    @classmethod
+    def _blank_is_false(cls, v: object) -> object:
+        return False if v is None or (isinstance(v, str) and v.strip() == "") else v
 
     @field_validator("telegram_webhook_secret")
     @classmethod
