@@ -1,4 +1,4 @@
-"""``python -m bot [run|console|broadcast status|pause|resume|rotate-keys]``.
+"""``python -m bot [run|console|broadcast status|pause|resume|rotate-keys|backup|reconcile]``.
 
 With no subcommand: the console chat when no platform token is set, else the platforms.
 """
@@ -8,8 +8,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from pathlib import Path
 
-__all__ = ["main", "rotate_keys_cli"]
+__all__ = ["main", "rotate_keys_cli", "reconcile_cli"]
 
 
 async def _rotate_keys(batch: int, cursor: int) -> int:
@@ -54,6 +55,43 @@ def rotate_keys_cli(batch: int = 200, cursor: int = 0) -> int:
         return 1
 
 
+async def _reconcile() -> int:
+    from bot.core.logs import configure_logging
+    from bot.core.pseudonym import pseudonym
+    from bot.core.service import Core
+    from bot.core.settings import load_settings
+    from bot.core.store import open_store
+
+    settings = load_settings()
+    configure_logging(settings.env.log_level)
+    store = await open_store(settings.env.redis_url, settings.env.data_dir)
+    try:
+        core = await Core.create(settings, store)
+        bad = await core.ledger.reconcile_all()
+    finally:
+        await store.close()
+    for rec in bad:  # accounts by pseudonym (as in the logs), never the raw user id
+        print(f"  {pseudonym(rec.account)}: balance={rec.balance} ledger_sum={rec.ledger_sum} "
+              f"held={rec.held} open_holds={rec.open_holds}", flush=True)
+    print(f"reconcile: {len(bad)} account(s) do not balance", flush=True)
+    return 1 if bad else 0
+
+
+def reconcile_cli() -> int:
+    """Check every account (balance == checkpoint + ledger, held == open holds); exit 1 if any differs."""
+    from bot.core.errors import ServiceUnavailable
+    from bot.core.settings import SettingsError
+
+    try:
+        return asyncio.run(_reconcile())
+    except SettingsError as err:
+        print(f"soul-lab: {err}", flush=True)
+        return 2
+    except ServiceUnavailable:
+        print("soul-lab: Redis is not reachable; run reconcile again", flush=True)
+        return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot", description="Soul Lab fortune bot")
     sub = parser.add_subparsers(dest="cmd")
@@ -65,9 +103,26 @@ def main(argv: list[str] | None = None) -> int:
     rk = sub.add_parser("rotate-keys", help="re-encrypt stored birth data under the current key")
     rk.add_argument("--batch", type=int, default=200, help="profiles per SCAN step")
     rk.add_argument("--cursor", type=int, default=0, help="resume from a printed SCAN cursor")
+    bk = sub.add_parser("backup", help="snapshot Redis (every primary) into .rdb files; restore: "
+                                       "docs/OPERATIONS-REDIS.md")
+    bk.add_argument("--out", type=Path, default=None, help="directory for the files (default DATA_DIR/backups)")
+    how = bk.add_mutually_exclusive_group()
+    how.add_argument("--stream", action="store_true",
+                     help="fetch each snapshot over the network with redis-cli --rdb (a remote server)")
+    how.add_argument("--rdb", type=Path, default=None, metavar="PATH",
+                     help="BGSAVE, then copy the dump file from PATH (where this machine sees the server's "
+                          "data directory, e.g. a mounted volume; one server only)")
+    bk.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for each snapshot")
+    sub.add_parser("reconcile", help="check every account's balance against its ledger (exit 1 if any differs)")
     args = parser.parse_args(argv)
     if args.cmd == "rotate-keys":
         return rotate_keys_cli(args.batch, args.cursor)
+    if args.cmd == "backup":
+        from bot.core.store.backup import backup_cli
+
+        return backup_cli(args.out, args.stream, args.rdb, args.timeout)
+    if args.cmd == "reconcile":
+        return reconcile_cli()
     if args.cmd == "broadcast":
         from bot.core.broadcast.cli import broadcast_cli
 

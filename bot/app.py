@@ -12,6 +12,7 @@ from bot.core.logs import configure_logging, log_event
 from bot.core.service import Core
 from bot.core.settings import Settings, load_settings
 from bot.core.store import REDIS_ERRORS, open_store
+from bot.core.store.safety import enforce_durability
 from bot.handlers.http import CHECKS_KEY, Check, HttpServer
 from bot.sentry import init_sentry
 
@@ -22,11 +23,14 @@ HOLD_SWEEP_SECONDS = 10
 
 
 async def build_core(settings: Settings) -> Core:
-    """Open the store, build the Core (resolving the signing secret first: ``SIGNING_SECRET``,
-    or in development one random secret shared by every process on the same Redis), then the
-    encryption-key check (``KeyCheckError`` stops start-up)."""
+    """Open the store, check that Redis keeps its data (no eviction, append-only file:
+    production refuses otherwise, ``bot.core.store.safety``), build the Core (resolving the
+    signing secret first: ``SIGNING_SECRET``, or in development one random secret shared by
+    every process on the same Redis), then the encryption-key check (``KeyCheckError`` stops
+    start-up)."""
     store = await open_store(settings.env.redis_url, settings.env.data_dir)
     try:
+        await enforce_durability(settings, store)
         core = await Core.create(settings, store)
         await core.profiles.check_keys()
     except BaseException:

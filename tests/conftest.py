@@ -55,6 +55,15 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.fixture
+def fresh_sentinel() -> Iterator[RedisSentinelSet]:
+    """A Sentinel set of this test's own (about 0.2 s to start): pause its replica, kill its
+    primary, whatever the test needs; stopped afterwards."""
+    sentinel_set = RedisSentinelSet().start()
+    yield sentinel_set
+    sentinel_set.cleanup()
+
+
+@pytest.fixture
 def redis_backend(request: pytest.FixtureRequest) -> str:
     return str(getattr(request, "param", "standalone"))
 

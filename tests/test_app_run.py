@@ -25,6 +25,8 @@ async def test_run_serves_telegram_and_http_then_stops_on_sigterm(redis_url: str
             "APP_ENV": "production", "REDIS_URL": redis_url, "SIGNING_SECRET": "run-test-signing-secret-0123456789",
             "PROFILE_ENCRYPTION_KEY": TEST_KEY, "DATA_DIR": str(tmp_path), "PORT": str(port),
             "TELEGRAM_BOT_TOKEN": api.token, "TELEGRAM_API_BASE_URL": api.url,
+            # The suite's redis-server keeps no append-only file, which production refuses.
+            "REDIS_ALLOW_UNSAFE": "1",
         })
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "bot", "run", cwd=ROOT, env=env,
@@ -56,3 +58,4 @@ async def test_run_serves_telegram_and_http_then_stops_on_sigterm(redis_url: str
             out, err = await asyncio.wait_for(proc.communicate(), timeout=30)
         assert proc.returncode == 0, err.decode()[-2000:]
         assert b"Traceback" not in err
+        assert b'"redis_unsafe_allowed"' in err  # started, but said that Redis is not safe for money

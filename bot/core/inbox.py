@@ -41,7 +41,7 @@ import math
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 
 from bot.core.dispatch import ChatDispatcher
 from bot.core.errors import ServiceUnavailable
@@ -103,13 +103,29 @@ class Inbox:
         return self.core.cipher.encrypt(json.dumps(payload, ensure_ascii=False, separators=(",", ":")),
                                         f"inbox:{self.platform}", "update")
 
-    async def put(self, items: Sequence[tuple[str, str, dict[str, Any]]]) -> list[bool]:
+    async def put(self, items: Sequence[tuple[str, str, dict[str, Any]]], *,
+                  replicate: Collection[str] = ()) -> list[bool]:
         """Store ``(update id, chat key, payload)`` items; True for each stored now.
 
         One script per partition touched (``inbox_store.lua``: every key of it shares the
         partition's hash tag), run concurrently. Idempotent per update id. Raises
         ``ServiceUnavailable`` when Redis is down: nothing is acknowledged then (a partition
         already written is deduplicated when the platform delivers the batch again).
+
+        ``replicate``: update ids that carry money (a Telegram ``successful_payment``). For
+        the partitions holding them, ``put`` also waits until the stream is on a replica
+        (``Store.wait_replicated``, up to ``delivery.replica_wait_ms``) — also when the
+        update was a duplicate already stored, since its first ``put`` may have failed
+        here — and raises ``ServiceUnavailable("replica")`` when no replica acknowledged,
+        so the platform is not told and delivers the update again. Replication is
+        asynchronous: without this, a failover right after the acknowledgement could
+        promote a replica that never saw the payment, and nobody would deliver it again.
+        Waiting at intake is enough for what happens later: a primary's replication stream
+        is ordered, so if a failover loses the grant made while handling the entry, it also
+        loses the later ``XDEL`` of that entry; the entry is still in the stream and is
+        handled again, and the grant (idempotent per charge id) is re-applied. That
+        argument holds per primary; on a Redis Cluster the ledger keys may live on another
+        primary than the partition, which it does not cover.
         """
         if not items:
             return []
@@ -129,6 +145,9 @@ class Inbox:
 
         async with redis_guard("inbox.put"):
             results = await asyncio.gather(*(store(p, idx) for p, idx in groups.items()))
+            if replicate:
+                await self._replicated(sorted({p for p, idx in groups.items()
+                                               if any(items[i][0] in replicate for i in idx)}))
         stored = [False] * len(items)
         for (_, idx), flags in zip(groups.items(), results):
             for i, flag in zip(idx, flags):
@@ -137,6 +156,16 @@ class Inbox:
         if dupes:
             log_event("inbox_duplicate", platform=self.platform, count=dupes)
         return stored
+
+    async def _replicated(self, partitions: list[int]) -> None:
+        """Wait until these partitions' streams are on a replica, or raise ``ServiceUnavailable``."""
+        store, wait_ms = self.core.store, self.cfg.replica_wait_ms
+        acked = await asyncio.gather(*(store.wait_replicated(K.inbox_stream(self.platform, p), wait_ms)
+                                       for p in partitions))
+        if not all(acked):
+            log_event("inbox_replica_timeout", level=logging.WARNING, platform=self.platform,
+                      partitions=[p for p, ok in zip(partitions, acked) if not ok], wait_ms=wait_ms)
+            raise ServiceUnavailable("replica")
 
     # --- consumption ------------------------------------------------------------------
     async def start(self) -> None:

@@ -166,6 +166,9 @@ class DeliveryConfig(_Frozen):
     keep_seconds: int = Field(default=86400, gt=0)
     #: SIGTERM: finish or hand back held work within this many seconds, then exit.
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
+    #: Intake of a money-bearing update (a Stars payment) waits this long for a replica to
+    #: have it before the platform is told; at most 2500 (under the 3 s socket timeout).
+    replica_wait_ms: int = Field(default=1000, gt=0, le=2500)
 
 
 class ProfileConfig(_Frozen):
@@ -201,6 +204,9 @@ class EnvSettings(BaseSettings):
     port: int = Field(default=8787, ge=0, le=65535)
     data_dir: Path = Path("data")
     redis_url: str | None = None
+    #: Start even though Redis may evict keys or has no append-only file (production refuses
+    #: otherwise; bot/core/store/safety.py).
+    redis_allow_unsafe: bool = False
     signing_secret: str | None = None
     profile_encryption_key: str | None = None
     #: Comma separated, current key first, older keys after (they only decrypt).
@@ -237,6 +243,11 @@ class EnvSettings(BaseSettings):
 
         parse_redis_url(v)  # ValueError names the problem (never the URL: it may hold a password)
         return v.strip()
+
+    @field_validator("redis_allow_unsafe", mode="before")
+    @classmethod
+    def _blank_is_false(cls, v: object) -> object:
+        return False if v is None or (isinstance(v, str) and v.strip() == "") else v
 
     @field_validator("telegram_webhook_secret")
     @classmethod

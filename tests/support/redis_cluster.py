@@ -60,6 +60,16 @@ def _cli(port: int, *args: str, timeout: float = 5.0) -> str:
     return out.stdout
 
 
+def _replicated_once(port: int) -> bool:
+    """A write and ``WAIT 1`` on one connection to the primary on ``port``: True once a replica
+    acknowledged it. The first ``WAIT`` after a replica synced can take most of a second
+    (seen with Redis 7.0); a set is ready for tests only once that is behind it."""
+    out = subprocess.run([_binary("redis-cli"), "-h", "127.0.0.1", "-p", str(port)],
+                         input="SET soul:warmup 1 PX 5000\nWAIT 1 5000\n", capture_output=True, text=True,
+                         timeout=10).stdout.split()
+    return out[-1:] == ["1"]
+
+
 def _wait(what: str, check: Callable[[], bool], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -104,6 +114,13 @@ class _Procs:
             return _cli(port, "PING").strip() == "PONG"
         _wait(f"redis on port {port}", ok, timeout)
 
+    def pause(self, port: int) -> None:
+        """SIGSTOP: the process keeps its sockets open but answers nothing (a hung server)."""
+        self.procs[port].send_signal(signal.SIGSTOP)
+
+    def resume(self, port: int) -> None:
+        self.procs[port].send_signal(signal.SIGCONT)
+
     def kill(self, port: int) -> None:
         proc = self.procs.pop(port, None)
         if proc is not None and proc.poll() is None:
@@ -118,14 +135,16 @@ class _Procs:
 
 
 class RedisCluster3:
-    """Three cluster-enabled masters (no replicas) holding all 16384 slots between them.
+    """Three cluster-enabled masters holding all 16384 slots between them, by default without
+    replicas; ``RedisCluster3(replicas=1)`` gives each master one replica (six nodes).
 
-    ``url`` is a ``redis+cluster://`` URL naming all three as startup nodes. ``flushall()``
+    ``url`` is a ``redis+cluster://`` URL naming every node as a startup node. ``flushall()``
     empties every master (FLUSHALL is per node in a cluster).
     """
 
-    def __init__(self) -> None:
-        self.ports = _ports(3, bus=True)
+    def __init__(self, replicas: int = 0) -> None:
+        self.replicas = replicas
+        self.ports = _ports(3 * (1 + replicas), bus=True)
         self._procs = _Procs("soul-lab-cluster-")
 
     @property
@@ -138,7 +157,7 @@ class RedisCluster3:
             _binary("redis-server"), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(node_dir),
             "--cluster-enabled", "yes", "--cluster-config-file", f"nodes-{port}.conf",
             "--cluster-node-timeout", "2000", "--appendonly", "no", "--save", "",
-            "--daemonize", "no", "--loglevel", "warning",
+            "--daemonize", "no", "--loglevel", "warning", "--repl-diskless-sync-delay", "0",
         ], node_dir)
 
     def _wait_ok(self, timeout: float = 30) -> None:
@@ -153,16 +172,54 @@ class RedisCluster3:
                 self._procs.wait_ping(port)
             created = subprocess.run(
                 [_binary("redis-cli"), "--cluster", "create", *(f"127.0.0.1:{p}" for p in self.ports),
-                 "--cluster-replicas", "0", "--cluster-yes"],
+                 "--cluster-replicas", str(self.replicas), "--cluster-yes"],
                 capture_output=True, text=True, timeout=60,
             )
             if created.returncode != 0:
                 raise RuntimeError(f"redis-cli --cluster create failed: {created.stdout}{created.stderr}")
             self._wait_ok()
+            if self.replicas:
+                _wait("every replica known and in sync", self._replicas_in_sync, 30)
         except BaseException:
             self.cleanup()
             raise
         return self
+
+    def _roles(self) -> dict[int, int | None]:
+        """Each node's port -> its master's port (None for a master), from CLUSTER NODES."""
+        ids: dict[str, int] = {}
+        masters: dict[int, str] = {}
+        for line in _cli(self.ports[0], "CLUSTER", "NODES").splitlines():
+            fields = line.split()
+            if len(fields) < 4:
+                continue
+            port = int(fields[1].split("@")[0].rsplit(":", 1)[1])
+            ids[fields[0]] = port
+            masters[port] = fields[3]
+        return {port: (None if master == "-" else ids.get(master)) for port, master in masters.items()}
+
+    def _replicas_in_sync(self) -> bool:
+        replicas = self.replica_ports()  # as the first node sees it (gossip takes a moment)
+        return len(replicas) == 3 * self.replicas and all(
+            "master_link_status:up" in _cli(p, "INFO", "replication") for p in replicas) and all(
+            _cli(p, "INFO", "replication").count("state=online") == self.replicas and _replicated_once(p)
+            for p in self.master_ports())
+
+    def master_ports(self) -> list[int]:
+        return sorted(p for p, m in self._roles().items() if m is None)
+
+    def replica_ports(self) -> list[int]:
+        return sorted(p for p, m in self._roles().items() if m is not None)
+
+    def replica_of(self, master_port: int) -> int:
+        return next(p for p, m in self._roles().items() if m == master_port)
+
+    def pause_node(self, port: int) -> None:
+        """SIGSTOP one node (a replica that stops acknowledging); ``resume_node`` undoes it."""
+        self._procs.pause(port)
+
+    def resume_node(self, port: int) -> None:
+        self._procs.resume(port)
 
     def kill_node(self, port: int) -> None:
         """SIGKILL one master: its slots have no server until ``restart_node``; once the other
@@ -177,10 +234,12 @@ class RedisCluster3:
         self._wait_ok()
 
     def flushall(self) -> None:
-        for port in self.ports:
+        for port in self.master_ports() if self.replicas else self.ports:
             _cli(port, "FLUSHALL")
 
     def cleanup(self) -> None:
+        for port in list(self._procs.procs):
+            self._procs.resume(port)  # a paused node cannot be terminated gracefully
         self._procs.cleanup()
 
 
@@ -239,8 +298,13 @@ class RedisSentinelSet:
             self._procs.wait_ping(self.primary_port)
             self._server(self.replica_port, "--replicaof", "127.0.0.1", str(self.primary_port))
             self._procs.wait_ping(self.replica_port)
+            # In sync from both sides: the replica's link is up, and the primary has put it
+            # online (after a diskless sync only on its first ACK, up to a second later; until
+            # then WAIT does not count it).
             _wait("the replica to sync",
-                  lambda: "master_link_status:up" in _cli(self.replica_port, "INFO", "replication"), 20)
+                  lambda: "master_link_status:up" in _cli(self.replica_port, "INFO", "replication")
+                  and "state=online" in _cli(self.primary_port, "INFO", "replication")
+                  and _replicated_once(self.primary_port), 20)
             for port in self.sentinel_ports:
                 self._sentinel(port)
             for port in self.sentinel_ports:
@@ -275,8 +339,23 @@ class RedisSentinelSet:
         self._procs.kill(port)
         return port
 
+    def pause_replica(self) -> None:
+        """SIGSTOP the replica: still connected to the primary (for ``repl-timeout``, 60 s),
+        but it acknowledges nothing, so ``WAIT`` on the primary times out. The Sentinels see
+        it down; no failover follows (the primary is fine). ``resume_replica`` undoes it."""
+        self._procs.pause(self.replica_port)
+
+    def resume_replica(self) -> None:
+        self._procs.resume(self.replica_port)
+
+    def replica_get(self, key: str) -> str:
+        """``GET key`` on the replica itself (what a failover would promote)."""
+        return _cli(self.replica_port, "GET", key).strip()
+
     def flushall(self) -> None:
         _cli(self.primary_address()[1], "FLUSHALL")
 
     def cleanup(self) -> None:
+        for port in list(self._procs.procs):
+            self._procs.resume(port)
         self._procs.cleanup()

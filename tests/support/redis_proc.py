@@ -19,7 +19,7 @@ def free_port() -> int:
 
 
 class RedisProcess:
-    def __init__(self, port: int | None = None, appendonly: bool = False) -> None:
+    def __init__(self, port: int | None = None, appendonly: bool = False, extra: tuple[str, ...] = ()) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not installed; run `make test` (it installs it)")
@@ -27,6 +27,7 @@ class RedisProcess:
         self.port = port or free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="soul-lab-redis-"))
         self.appendonly = appendonly
+        self.extra = extra  # more redis-server arguments, e.g. ("--maxmemory-policy", "allkeys-lru")
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -37,7 +38,7 @@ class RedisProcess:
         self.proc = subprocess.Popen(
             [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir),
              "--save", "", "--appendonly", "yes" if self.appendonly else "no", "--daemonize", "no",
-             "--loglevel", "warning"],
+             "--loglevel", "warning", *self.extra],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 10

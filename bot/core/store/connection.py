@@ -14,23 +14,29 @@ the Sentinels for the current primary on every new connection (so a failover is 
 without a restart). Redirections (MOVED, ASK) are followed by the cluster client and are
 never errors. A command whose keys span hash slots (CROSSSLOT, "all keys must map to the
 same key slot") is a bug, not an outage: it is deliberately *not* in ``REDIS_ERRORS``.
+
+Replication is asynchronous: a write the primary acknowledged can be lost in a failover if
+no replica had it yet. ``Store.wait_replicated`` confirms that every write that reached the
+primary owning a hash slot before the call is on a replica (money intake uses it).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.asyncio.cluster import ClusterNode, NodesManager, RedisCluster
+from redis.asyncio.cluster import ClusterNode, NodesManager, PipelineCommand, RedisCluster
 from redis.asyncio.connection import BlockingConnectionPool
 from redis.asyncio.sentinel import MasterNotFoundError, Sentinel, SentinelConnectionPool
-from redis.exceptions import BusyLoadingError, ClusterError, ReadOnlyError, RedisClusterException
+from redis.crc import key_slot
+from redis.exceptions import AskError, BusyLoadingError, ClusterError, ReadOnlyError, RedisClusterException
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import SlotNotCoveredError, TryAgainError
+from redis.exceptions import MovedError, SlotNotCoveredError, TryAgainError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.exceptions import OutOfMemoryError, ResponseError
 
@@ -41,7 +47,7 @@ from bot.core.store.scripts import Scripts
 from bot.core.store.urls import RedisTarget, parse_redis_url
 
 __all__ = ["Store", "open_store", "REDIS_ERRORS", "connect", "redis_guard", "RedisServerMissing",
-           "ClusterUnreachableError", "is_outage"]
+           "ClusterUnreachableError", "is_outage", "sync_probe_key", "MAX_REPLICA_WAIT_MS"]
 
 
 class ClusterUnreachableError(RedisConnectionError):
@@ -68,8 +74,9 @@ REDIS_ERRORS: tuple[type[BaseException], ...] = (
 )
 #: Error replies redis-py raises as a plain ``ResponseError`` that still mean an outage:
 #: MISCONF (cannot persist: disk full), UNBLOCKED (a blocking read cut off by a failover),
-#: BUSY (a script is running too long).
-_OUTAGE_REPLIES = ("MISCONF", "UNBLOCKED", "BUSY ")
+#: BUSY (a script is running too long), NOREPLICAS (``min-replicas-to-write``: a primary cut
+#: off from its replicas refuses writes).
+_OUTAGE_REPLIES = ("MISCONF", "UNBLOCKED", "BUSY ", "NOREPLICAS")
 
 
 def is_outage(exc: BaseException) -> bool:
@@ -85,6 +92,40 @@ _TIMEOUTS: dict[str, Any] = {
     "socket_timeout": 3,
     "health_check_interval": 15,
 }
+
+
+#: ``WAIT`` must end before the socket read timeout above (3 s), or a slow replica would look
+#: like a dead primary; ``Store.wait_replicated`` refuses longer timeouts.
+MAX_REPLICA_WAIT_MS = 2500
+#: How long a primary's replica count (``INFO replication``) is trusted before it is read again.
+REPLICA_CHECK_SECONDS = 30.0
+#: Life of the probe key written before ``WAIT`` (it only has to outlive the ``WAIT``).
+SYNC_PROBE_PX = 5000
+
+
+def _hash_tag(key: str) -> str | None:
+    """The part of ``key`` Redis Cluster hashes when it has a non-empty ``{tag}``, else None."""
+    start = key.find("{")
+    if start < 0:
+        return None
+    end = key.find("}", start + 1)
+    if end <= start + 1:
+        return None
+    return key[start + 1:end]
+
+
+def sync_probe_key(slot_key: str) -> str:
+    """``sync:{<tag>}``: a key in the same hash slot as ``slot_key`` (its ``{tag}`` when it has
+    one, else the whole key as the tag), for ``Store.wait_replicated``'s probe write.
+
+    Not an app data key (it lives 5 s and holds "1"), so it is built here rather than in
+    ``keys.py``. Raises ``ValueError`` for the one key shape that cannot be re-tagged (no
+    valid ``{tag}`` but a ``}`` in it)."""
+    tag = _hash_tag(slot_key)
+    probe = f"sync:{{{tag if tag is not None else slot_key}}}"
+    if key_slot(probe.encode()) != key_slot(slot_key.encode()):
+        raise ValueError("cannot build a probe key in the same hash slot as this key")
+    return probe
 
 
 class RedisServerMissing(SettingsError):
@@ -169,6 +210,47 @@ class _Cluster(RedisCluster):
         return pipe
 
 
+async def _cluster_primary_for(cluster: RedisCluster, key: str) -> ClusterNode:
+    """The primary that owns ``key``'s hash slot (reading the slot map first if needed)."""
+    await cluster.initialize()
+    node: ClusterNode = cluster.nodes_manager.get_node_from_slot(cluster.keyslot(key))
+    return node
+
+
+async def _on_one_connection(cluster: RedisCluster, key: str, *commands: tuple[Any, ...]) -> list[Any]:
+    """Run ``commands`` back to back on ONE connection of the primary owning ``key``'s slot.
+
+    The normal routing cannot do this: a non-transactional cluster pipeline picks a node
+    per command, and keyless commands such as ``WAIT`` are flagged to go to every node.
+    So the commands go straight to the node (``ClusterNode.execute_pipeline``: one pooled
+    connection, one write, the replies read in order). A MOVED reply (the slot map
+    changed) re-reads the map and tries again; an ASK (the slot is being migrated) or a
+    third redirection raises ``TryAgainError`` (an outage: try later). A connection
+    error drops the node's idle connections, marks the map stale (re-read by the next
+    call, as the client does itself) and is raised.
+    """
+    for _ in range(3):
+        node = await _cluster_primary_for(cluster, key)
+        stack = [PipelineCommand(i, *args) for i, args in enumerate(commands)]
+        try:
+            await node.execute_pipeline(stack)
+        except (RedisConnectionError, RedisTimeoutError, OSError):
+            node.update_active_connections_for_reconnect()
+            await node.disconnect_free_connections()
+            cluster._initialize = True  # the client's own "re-read the slot map" flag
+            raise
+        errors = [c.result for c in stack if isinstance(c.result, Exception)]
+        if any(isinstance(e, AskError) and not isinstance(e, MovedError) for e in errors):
+            raise TryAgainError("the slot is being migrated")
+        if any(isinstance(e, MovedError) for e in errors):
+            cluster._initialize = True  # the client's own "re-read the slot map" flag
+            continue
+        if errors:
+            raise errors[0]
+        return [c.result for c in stack]
+    raise TryAgainError("the slot kept moving")
+
+
 class _SentinelRedis(aioredis.Redis):
     """The primary's client; closing it closes the Sentinel connections as well."""
 
@@ -245,6 +327,8 @@ class Store:
     kind: str  # "url" | "embedded"
     embedded: EmbeddedRedis | None = None
     scripts: Scripts = field(init=False)
+    #: Primary (node name, or "primary" off a cluster) -> (connected replicas, when read).
+    _replica_counts: dict[str, tuple[int, float]] = field(init=False, default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.scripts = Scripts(self.redis)
@@ -259,6 +343,64 @@ class Store:
         t0 = time.perf_counter()
         await self.redis.ping()
         return (time.perf_counter() - t0) * 1000
+
+    async def wait_replicated(self, slot_key: str, timeout_ms: int) -> bool:
+        """True once every write that reached the primary owning ``slot_key``'s hash slot
+        before this call is on at least one replica; False if none acknowledged within
+        ``timeout_ms`` (1..``MAX_REPLICA_WAIT_MS``).
+
+        ``WAIT`` only counts the writes of the connection it runs on, and the pooled clients
+        spread commands over many connections. So this writes a probe key in the same slot
+        (``sync_probe_key``: ``SET sync:{tag} 1 PX 5000``) and sends ``WAIT 1 <timeout>`` on
+        the SAME connection. The replication stream of a primary is one ordered stream:
+        once the probe is on a replica, every write the primary applied before it is too.
+        One server or Sentinel: a two-command pipeline (one pooled connection, the current
+        primary's). Cluster: both commands on one connection of the node owning the slot
+        (``_on_one_connection``), never through the cluster's all-nodes routing of
+        ``WAIT``. Writes on *other* cluster primaries are not covered.
+
+        A primary with no replica connected (``INFO replication`` ``connected_slaves`` 0,
+        read at most every ``REPLICA_CHECK_SECONDS`` per primary) returns True at once:
+        there is nothing a failover could promote, and waiting would only block. After a
+        False the count is read again on the next call (the replica may be gone for good,
+        or a failover may have changed the primary).
+
+        Idempotent (the probe is overwritten). Redis down: raises one of ``REDIS_ERRORS``
+        (and READONLY, also one of them, when the "primary" was demoted meanwhile).
+        """
+        if not 0 < timeout_ms <= MAX_REPLICA_WAIT_MS:
+            raise ValueError(f"timeout_ms must be 1..{MAX_REPLICA_WAIT_MS} (WAIT 0 would block forever)")
+        probe = sync_probe_key(slot_key)
+        set_probe = ("SET", probe, "1", "PX", SYNC_PROBE_PX)
+        wait = ("WAIT", 1, timeout_ms)
+        if isinstance(self.redis, RedisCluster):
+            cluster = self.redis
+            node = await _cluster_primary_for(cluster, probe)
+            name = str(node.name)
+            if not await self._has_replicas(name, lambda: cluster.info("replication", target_nodes=node)):
+                return True
+            _, acked = await _on_one_connection(cluster, probe, set_probe, wait)
+        else:
+            name = "primary"
+            if not await self._has_replicas(name, lambda: self.redis.info("replication")):
+                return True
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.execute_command(*set_probe)
+                pipe.execute_command(*wait)
+                _, acked = await pipe.execute()
+        if int(acked) >= 1:
+            return True
+        self._replica_counts.pop(name, None)
+        return False
+
+    async def _has_replicas(self, name: str, read: Callable[[], Awaitable[dict[str, Any]]]) -> bool:
+        now = time.monotonic()
+        cached = self._replica_counts.get(name)
+        if cached is None or now - cached[1] > REPLICA_CHECK_SECONDS:
+            info = await read()
+            cached = (int(info.get("connected_slaves", 0)), now)
+            self._replica_counts[name] = cached
+        return cached[0] > 0
 
     async def close(self) -> None:
         try:

@@ -1,6 +1,7 @@
 """A private ``redis-server`` for zero-setup runs (no ``REDIS_URL``).
 
-Data lives under ``DATA_DIR/redis`` with the append-only file on, the server listens on a
+Data lives under ``DATA_DIR/redis`` with the append-only file on and eviction off
+(``noeviction``: the start-up check in ``bot.core.store.safety`` expects both), the server listens on a
 unix socket only (no TCP port), and it is stopped when the bot exits. The binary is looked
 up on PATH; when there is none the caller refuses to start, saying how to install it.
 """
@@ -44,6 +45,7 @@ class EmbeddedRedis:
             "--unixsocketperm", "700",
             "--dir", str(self.dir),
             "--appendonly", "yes",
+            "--maxmemory-policy", "noeviction",
             "--save", "",
             "--daemonize", "no",
             "--loglevel", "warning",

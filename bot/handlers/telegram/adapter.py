@@ -199,15 +199,23 @@ class TelegramAdapter:
         """Keep raw updates in the inbox; answer pre-checkout queries directly (10 s deadline).
 
         Returns once every update is stored (then the caller may acknowledge them); raises
-        ``ServiceUnavailable`` when Redis is down (the caller must not acknowledge).
+        ``ServiceUnavailable`` when Redis is down (the caller must not acknowledge). A
+        ``successful_payment`` is money: it is also waited for on a Redis replica
+        (``Inbox.put(replicate=...)``), so a failover right after the acknowledgement cannot
+        lose it; no replica in time is ``ServiceUnavailable`` too, and Telegram redelivers.
         """
         items: list[tuple[str, str, dict[str, Any]]] = []
+        money: set[str] = set()
         for data in updates:
             if "pre_checkout_query" in data:
                 self._spawn(self.process(Update.de_json(data, self.bot)))
             else:
-                items.append((f"{self._bot_id}:{data['update_id']}", chat_key(data), data))
-        await self.inbox.put(items)
+                source_id = f"{self._bot_id}:{data['update_id']}"
+                items.append((source_id, chat_key(data), data))
+                message = data.get("message")
+                if isinstance(message, dict) and message.get("successful_payment") is not None:
+                    money.add(source_id)
+        await self.inbox.put(items, replicate=money)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -246,9 +254,9 @@ class TelegramAdapter:
                 try:
                     await self.intake(updates)
                     break
-                except ServiceUnavailable:
-                    log_event("telegram_poll_paused", level=logging.WARNING, reason="redis_down",
-                              held=len(updates))
+                except ServiceUnavailable as exc:
+                    log_event("telegram_poll_paused", level=logging.WARNING,
+                              reason="no_replica" if exc.what == "replica" else "redis_down", held=len(updates))
                     if self._stopping:
                         return  # not confirmed: Telegram delivers them again to the next process
                     await asyncio.sleep(backoff)

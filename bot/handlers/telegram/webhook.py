@@ -6,7 +6,8 @@ Accepted updates are stored in the durable inbox (deduplicated there, per update
 answered 200 only after the write, so Telegram never waits on a slow command and a
 received update — a ``successful_payment`` included — is never lost: the grant happens once
 per charge id when the inbox entry is handled, and its confirmation goes out through the
-outbox. Redis down: 503, so Telegram delivers the update again later. A
+outbox. Redis down, or a payment not yet on a Redis replica within
+``delivery.replica_wait_ms``: 503, so Telegram delivers the update again later. A
 ``pre_checkout_query`` (10 s deadline) is answered directly, before the 200.
 """
 
