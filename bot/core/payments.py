@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 from redis.exceptions import LockError
 
-from bot.core.errors import BotError, ErrorCode
+from bot.core.errors import BotError, ErrorCode, ServiceUnavailable
 from bot.core.features.credits_cmd import parse_invoice_payload
 from bot.core.logs import log_event
 from bot.core.store import K, REDIS_ERRORS, redis_guard
@@ -97,6 +97,24 @@ async def _record(core: Core, charge_id: str, fields: dict[str, str], credits: i
     if first:
         core.metrics.credits_sold.inc(credits)
     return first
+
+
+async def _replicated(core: Core, account: str, charge_id: str) -> None:
+    """The grant (the account's slot) and the record ({pay}) are on a replica of their primaries
+    before the update that carried the payment is let go (``Store.wait_replicated``).
+
+    At intake the inbox already waited for the update itself; on a cluster the account's slot
+    and the record may live on other primaries than the inbox partition, and a failover there
+    could lose the grant while the inbox entry is already gone. Waiting here closes that gap:
+    a timeout raises ``ServiceUnavailable``, the inbox keeps the update and handles it again
+    (the grant replays, nothing is granted twice). Without replicas this returns at once."""
+    wait_ms = core.settings.product.delivery.replica_wait_ms
+    for key in (K.account(account), K.payment(charge_id)):
+        async with redis_guard("payments.replicate"):
+            ok = await core.store.wait_replicated(key, wait_ms)
+        if not ok:
+            log_event("payment_replica_wait_timeout", level=logging.WARNING, user=account, charge=charge_id)
+            raise ServiceUnavailable("replica")
 
 
 async def record_purchase(core: Core, payer_uid: str, charge_id: str, payload: str, currency: str,
@@ -175,6 +193,7 @@ async def record_purchase(core: Core, payer_uid: str, charge_id: str, payload: s
     # replay whose first attempt granted but never got to record (Redis dropped in between).
     first_record = await _record(core, charge_id, {**base, "pack": pack.id, "entry_id": res.entry_id},
                                  pack.total, amount)
+    await _replicated(core, payer_uid, charge_id)
     if res.replayed:
         log_event("payment_replayed", user=payer_uid, charge=charge_id, pack=pack.id, recorded_now=first_record)
         return PurchaseResult("replay", pack.total, res.balance, pack.id)

@@ -15,6 +15,7 @@ from bot.core.router import Event
 from bot.core.service import Core
 from bot.core.store import K
 from tests.support.factory import make_core, onboard
+from tests.support.redis_cluster import RedisSentinelSet
 
 pytestmark = pytest.mark.both_backends
 
@@ -254,3 +255,35 @@ async def test_a_refund_reversed_before_a_crash_and_a_delete_can_still_be_finish
     again = await payments.refund(core, "ch-stuck")
     assert again.status == "reversed"
     assert (await payments.payment_info(core, "ch-stuck"))["status"] == "refunding"
+
+
+async def test_a_grant_is_let_go_only_once_a_replica_has_it(fresh_sentinel: RedisSentinelSet,
+                                                           tmp_path: Path) -> None:
+    """On a cluster the account's slot may live on another primary than the inbox partition, so
+    the grant itself waits for a replica: until then ``ServiceUnavailable`` (the inbox keeps the
+    update), and the redelivery grants nothing twice."""
+    from bot.core.errors import ServiceUnavailable
+    from tests.support.factory import config_with
+
+    cfg = config_with(tmp_path, delivery={"replica_wait_ms": 300})
+    core = make_core(fresh_sentinel.url, tmp_path, CONFIG_FILE=str(cfg))
+    try:
+        uid = (await onboard(core, "tg:881")).uid
+        payload = invoice_payload("credit_10", uid)
+        fresh_sentinel.pause_replica()
+        with pytest.raises(ServiceUnavailable) as first:
+            await payments.record_purchase(core, uid, "ch-repl", payload, "XTR", 50)
+        assert first.value.what == "replica"
+        assert await core.ledger.balance(uid) == 13  # granted on the primary, not yet let go
+        fresh_sentinel.resume_replica()
+        for _ in range(100):  # the inbox handles the update again until it goes through
+            try:
+                again = await payments.record_purchase(core, uid, "ch-repl", payload, "XTR", 50)
+                break
+            except ServiceUnavailable:
+                await asyncio.sleep(0.1)
+        assert again.status == "replay" and await core.ledger.balance(uid) == 13
+        assert (await payments.payment_info(core, "ch-repl"))["status"] == "paid"
+        assert (await core.ledger.reconcile(uid)).ok
+    finally:
+        await core.store.close()

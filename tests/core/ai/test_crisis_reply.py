@@ -95,12 +95,12 @@ async def test_not_onboarded_user_gets_english_from_the_hint_and_nothing_is_stor
 
 
 async def test_profile_language_wins_over_the_hint(core: Core) -> None:
-    uid = (await onboard(core, UID, lang="en")).uid
+    await onboard(core, UID, lang="en")
     assert_en_crisis(await one(core, ev("/ask 죽고 싶어", lang_hint="ko")))
 
 
 async def test_rate_limited_user_still_gets_the_crisis_reply(core: Core) -> None:
-    uid = (await onboard(core, UID)).uid
+    await onboard(core, UID)
     await core.limiter.set_limit("command", 1, 60)
     assert (await one(core, ev("/help"))).error is None
     assert (await one(core, ev("/help"))).error is not None  # limited now

@@ -71,7 +71,7 @@ async def test_ask_with_invisible_arguments_gets_its_usage(ai_core: Core, oa: Fa
 
 
 async def test_invisible_characters_are_removed_from_a_real_question(ai_core: Core, oa: FakeAI) -> None:
-    uid = (await onboard(ai_core, UID)).uid
+    await onboard(ai_core, UID)
     [reply] = await _say(ai_core, "/ask \u202e오늘\u200b 운세가\u2066 궁금해요\u200f")
     assert reply.error is None and oa.hits == 1
     sent = oa.requests[-1].body["messages"][-1]["content"]

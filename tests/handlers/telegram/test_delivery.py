@@ -59,7 +59,7 @@ def answers(tg: TG, chat: int) -> list[str]:
 
 async def test_group_ask_is_answered_privately_and_charged_once(ai_tg: TG) -> None:
     tg = ai_tg
-    uid = (await onboard(tg.core, UID)).uid
+    await onboard(tg.core, UID)
     await tg.say(USER, f"/ask@{tg.api.username} 요즘 마음이 복잡해요", chat_id=GROUP)
     [note] = await tg.replies(GROUP, 1)
     assert "1:1 대화로" in note["text"]
@@ -71,7 +71,7 @@ async def test_group_ask_is_answered_privately_and_charged_once(ai_tg: TG) -> No
 
 async def test_group_ask_from_a_user_who_never_started_the_bot_costs_nothing(ai_tg: TG) -> None:
     tg = ai_tg
-    uid = (await onboard(tg.core, UID)).uid
+    await onboard(tg.core, UID)
     tg.api.block_chat(USER)  # Telegram: 403, the bot cannot start a conversation
     await tg.say(USER, f"/ask@{tg.api.username} 질문이 있어요", chat_id=GROUP)
     _, pointer = await tg.replies(GROUP, 2, timeout=10)
@@ -82,7 +82,7 @@ async def test_group_ask_from_a_user_who_never_started_the_bot_costs_nothing(ai_
 
 async def test_a_500_after_the_answer_is_ready_is_retried_and_charged_once(ai_tg: TG, oa: FakeAI) -> None:
     tg = ai_tg
-    uid = (await onboard(tg.core, UID)).uid
+    await onboard(tg.core, UID)
     oa.always(answer("별빛 같은 답변이에요", delay=0.5))
     await tg.say(USER, "/ask 오늘 어떨까요")
     [working] = await tg.replies(USER, 1)
@@ -113,7 +113,7 @@ async def test_429_past_the_retry_window_releases_and_keeps_the_answer_free(ai_t
 
 async def test_403_on_the_paid_answer_charges_nothing(ai_tg: TG, oa: FakeAI) -> None:
     tg = ai_tg
-    uid = (await onboard(tg.core, UID)).uid
+    await onboard(tg.core, UID)
     oa.always(answer("별빛 같은 답변이에요", delay=0.5))
     await tg.say(USER, "/ask 오늘 어떨까요")
     await tg.replies(USER, 1)
@@ -126,7 +126,7 @@ async def test_403_on_the_paid_answer_charges_nothing(ai_tg: TG, oa: FakeAI) -> 
 
 async def test_ai_hanging_does_not_block_credits_and_ends_in_the_free_fallback(ai_tg: TG, oa: FakeAI) -> None:
     tg = ai_tg
-    uid = (await onboard(tg.core, UID)).uid
+    await onboard(tg.core, UID)
     oa.always(hang())
     await tg.say(USER, "/ask 답해 줄 수 있나요")
     await tg.say(USER, "/credits")
@@ -175,7 +175,7 @@ async def test_a_flood_gets_one_note_per_window_and_service_returns(redis_url: s
     adapter = TelegramAdapter(core, poll_timeout=1)
     await adapter.start()
     try:
-        uid = (await onboard(core, UID)).uid
+        await onboard(core, UID)
         for _ in range(200):
             await tg_api.deliver(tg_api.message_update(USER, "/help"))
         await tg_api.wait_for("sendMessage", 4, timeout=15, chat_id=USER)
@@ -229,7 +229,7 @@ async def test_a_payment_handled_while_redis_refuses_writes_is_retried_not_dropp
 
 async def test_polling_survives_redis_refusing_writes(ai_tg: TG) -> None:
     tg = ai_tg
-    uid = (await onboard(tg.core, UID)).uid
+    await onboard(tg.core, UID)
     await _oom(tg.core, True)
     try:
         await tg.say(USER, "/help")
