@@ -159,7 +159,7 @@ async def test_a_refund_whose_platform_call_fails_is_retried_until_it_succeeds(c
 
 
 async def test_already_refunded_on_the_platform_counts_as_refunded(core: Core) -> None:
-    uid = await _bought_and_reversed(core, "chA2")
+    await _bought_and_reversed(core, "chA2")
     res = await payments.retry_refund(core, "chA2", FakePlatform(already=True))
     assert res.status == "refunded" and res.reason == "already_refunded_on_platform"
     assert (await payments.payment_info(core, "chA2"))["status"] == "refunded"
@@ -204,7 +204,7 @@ async def test_retry_and_close_refuse_payments_that_are_not_being_refunded(core:
 
 
 async def test_one_refund_attempt_at_a_time(core: Core) -> None:
-    uid = await _bought_and_reversed(core, "chL")
+    await _bought_and_reversed(core, "chL")
     platform = FakePlatform()
     platform.gate = asyncio.Event()
     first = asyncio.create_task(payments.retry_refund(core, "chL", platform))
