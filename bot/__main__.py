@@ -1,4 +1,4 @@
-"""``python -m bot [run|console|broadcast status|pause|resume|rotate-keys|backup|reconcile]``.
+"""``python -m bot [run|console|broadcast status|pause|resume|rotate-keys|migrate|backup|reconcile]``.
 
 With no subcommand: the console chat when no platform token is set, else the platforms.
 """
@@ -10,7 +10,7 @@ import asyncio
 import sys
 from pathlib import Path
 
-__all__ = ["main", "rotate_keys_cli", "reconcile_cli"]
+__all__ = ["main", "rotate_keys_cli", "reconcile_cli", "migrate_cli"]
 
 
 async def _rotate_keys(batch: int, cursor: int) -> int:
@@ -92,6 +92,61 @@ def reconcile_cli() -> int:
         return 1
 
 
+async def _migrate(batch: int, force: bool) -> int:
+    from bot.core.logs import configure_logging
+    from bot.core.migrate import MigrationRefused, migrate_v1_to_v2
+    from bot.core.service import Core
+    from bot.core.settings import load_settings
+    from bot.core.store import open_store
+    from bot.core.store.keys import LAYOUT_VERSION
+    from bot.core.store.urls import parse_redis_url
+
+    settings = load_settings()
+    configure_logging(settings.env.log_level)
+    if settings.env.redis_url and parse_redis_url(settings.env.redis_url).kind == "cluster":
+        raise MigrationRefused("REDIS_URL names a Redis Cluster; a v1 dataset lives on one standalone Redis. "
+                               "Point REDIS_URL at that server, migrate, then move the data to the cluster.")
+    store = await open_store(settings.env.redis_url, settings.env.data_dir)
+    try:
+        core = await Core.create(settings, store)
+        print(f"migrate: key layout v1 -> v{LAYOUT_VERSION}, in place (safe to stop and run again)", flush=True)
+        report = await migrate_v1_to_v2(core, batch=batch, allow_running=force,
+                                        progress=lambda step, _: print(f"  {step}: done", flush=True))
+    finally:
+        await store.close()
+    print(f"migrate: {report.line()}", flush=True)
+    if report.unknown:
+        print("migrate: keys of no known layout were left alone: "
+              + ", ".join(f"{k}:* ({n})" for k, n in sorted(report.unknown.items())), flush=True)
+    return 0
+
+
+def migrate_cli(batch: int = 200, force: bool = False) -> int:
+    """Convert a key layout v1 dataset to v2 in place (every bot process stopped). Resumable."""
+    from bot.core.errors import ServiceUnavailable
+    from bot.core.migrate import MigrationError, MigrationRefused
+    from bot.core.settings import SettingsError
+    from bot.core.store import REDIS_ERRORS
+
+    try:
+        return asyncio.run(_migrate(batch, force))
+    except MigrationRefused as err:
+        print(f"soul-lab migrate: refused: {err}", flush=True)
+        return 2
+    except SettingsError as err:
+        print(f"soul-lab: {err}", flush=True)
+        return 2
+    except MigrationError as err:
+        print(f"soul-lab migrate: stopped: {err}", flush=True)
+        return 1
+    except (ServiceUnavailable, *REDIS_ERRORS):
+        print("soul-lab migrate: Redis is not reachable; every step is resumable: run migrate again", flush=True)
+        return 1
+    except KeyboardInterrupt:
+        print("soul-lab migrate: interrupted; run migrate again to finish (it resumes)", flush=True)
+        return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot", description="Soul Lab fortune bot")
     sub = parser.add_subparsers(dest="cmd")
@@ -114,7 +169,13 @@ def main(argv: list[str] | None = None) -> int:
                           "data directory, e.g. a mounted volume; one server only)")
     bk.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for each snapshot")
     sub.add_parser("reconcile", help="check every account's balance against its ledger (exit 1 if any differs)")
+    mg = sub.add_parser("migrate", help="convert a key layout v1 dataset to v2 in place (stop the bot first)")
+    mg.add_argument("--batch", type=int, default=200, help="keys per write batch")
+    mg.add_argument("--force", action="store_true",
+                    help="run although inbox partition leases are held (only when no bot process runs)")
     args = parser.parse_args(argv)
+    if args.cmd == "migrate":
+        return migrate_cli(args.batch, args.force)
     if args.cmd == "rotate-keys":
         return rotate_keys_cli(args.batch, args.cursor)
     if args.cmd == "backup":

@@ -26,12 +26,16 @@ async def build_core(settings: Settings) -> Core:
     """Open the store, check that Redis keeps its data (no eviction, append-only file:
     production refuses otherwise, ``bot.core.store.safety``), build the Core (resolving the
     signing secret first: ``SIGNING_SECRET``, or in development one random secret shared by
-    every process on the same Redis), then the encryption-key check (``KeyCheckError`` stops
-    start-up)."""
+    every process on the same Redis), then the key-layout check (a v1 dataset needs
+    ``python -m bot migrate``: ``LayoutError``) and the encryption-key check
+    (``KeyCheckError``); both stop start-up."""
+    from bot.core.migrate import check_layout
+
     store = await open_store(settings.env.redis_url, settings.env.data_dir)
     try:
         await enforce_durability(settings, store)
         core = await Core.create(settings, store)
+        await check_layout(core)
         await core.profiles.check_keys()
     except BaseException:
         await store.close()
