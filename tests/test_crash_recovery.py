@@ -8,9 +8,6 @@ gets exactly one answer, and the money reconciles (charged once, nothing left he
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,46 +16,12 @@ import aiohttp
 from bot.core.service import Core
 from tests.fakes.ai_servers import FakeAI, answer
 from tests.fakes.telegram_api import FakeTelegramAPI
-from tests.support.factory import TEST_KEY, config_with, make_core, onboard
+from tests.support.bot_procs import bot_env, onboard_identity, post_update, start_bot, stop_bot, wait_ready, wait_until
+from tests.support.factory import make_core
 from tests.support.redis_proc import free_port
 
-ROOT = Path(__file__).resolve().parents[1]
 ANSWER = "새벽 별자리의 답"
 SECRET = "hook-secret_OK"
-
-
-def bot_env(redis_url: str, tmp_path: Path, api: FakeTelegramAPI, oa: FakeAI, **extra: str) -> dict[str, str]:
-    cfg = config_with(tmp_path, delivery={"takeover_seconds": 6.0, "shutdown_grace_seconds": 3.0},
-                      ai={"total_budget_seconds": 1.0, "answer_timeout_seconds": 1.0})
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "DISCORD_", "OPENAI_",
-                                                                    "ANTHROPIC_"))}
-    env.update({
-        "APP_ENV": "test", "REDIS_URL": redis_url, "SIGNING_SECRET": "crash-test", "PROFILE_ENCRYPTION_KEY": TEST_KEY,
-        "DATA_DIR": str(tmp_path), "PORT": str(free_port()), "TELEGRAM_BOT_TOKEN": api.token,
-        "TELEGRAM_API_BASE_URL": api.url, "OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": oa.base_url,
-        "CONFIG_FILE": str(cfg), "LOG_LEVEL": "WARNING",
-    })
-    env.update(extra)
-    return env
-
-
-async def start_bot(env: dict[str, str]) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "run", cwd=ROOT, env=env,
-                                                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
-
-
-async def stop_bot(proc: asyncio.subprocess.Process) -> bytes:
-    if proc.returncode is None:
-        proc.send_signal(signal.SIGTERM)
-    _, err = await asyncio.wait_for(proc.communicate(), timeout=30)
-    return err
-
-
-async def wait_until(check: Any, timeout: float = 40.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not check():
-        assert asyncio.get_running_loop().time() < deadline, "timed out"
-        await asyncio.sleep(0.1)
 
 
 def answers(api: FakeTelegramAPI, user: int) -> list[str]:
@@ -67,7 +30,7 @@ def answers(api: FakeTelegramAPI, user: int) -> list[str]:
 
 async def check_money(core: Core, users: list[int], charged: int = 1) -> None:
     for u in users:
-        uid = f"tg:{u}"
+        uid = await core.accounts.resolve(f"tg:{u}")
         rec = await core.ledger.reconcile(uid)
         acct = await core.ledger.account(uid)
         assert rec.ok and acct["held"] == 0, (uid, rec, acct)
@@ -79,7 +42,7 @@ async def test_kill_9_polling_process_with_answers_in_flight(redis_url: str, tmp
     core = make_core(redis_url, tmp_path)
     async with FakeTelegramAPI() as api, FakeAI("openai", ANSWER) as oa:
         for u in users:
-            await onboard(core, f"tg:{u}")
+            await onboard_identity(core, f"tg:{u}")
         oa.always(answer(ANSWER, delay=0.6))
         env = bot_env(redis_url, tmp_path, api, oa)
         first = await start_bot(env)
@@ -113,7 +76,7 @@ async def test_kill_9_one_of_two_webhook_processes(redis_url: str, tmp_path: Pat
     core = make_core(redis_url, tmp_path)
     async with FakeTelegramAPI() as api, FakeAI("openai", ANSWER) as oa:
         for u in users:
-            await onboard(core, f"tg:{u}")
+            await onboard_identity(core, f"tg:{u}")
         oa.always(answer(ANSWER, delay=0.6))
         hook = {"TELEGRAM_WEBHOOK_URL": "https://bot.example/tg/hook", "TELEGRAM_WEBHOOK_SECRET": SECRET}
         env_a = bot_env(redis_url, tmp_path, api, oa, **hook)
@@ -121,18 +84,13 @@ async def test_kill_9_one_of_two_webhook_processes(redis_url: str, tmp_path: Pat
         a, b = await start_bot(env_a), await start_bot(env_b)
         ports = [int(env_a["PORT"]), int(env_b["PORT"])]
         try:
-            await wait_until(lambda: len(api.calls_to("setWebhook")) >= 2, 90)
             async with aiohttp.ClientSession() as http:
+                await wait_ready(http, ports[0], a)
+                await wait_ready(http, ports[1], b)
+                assert len(api.calls_to("setWebhook")) == 1  # one registration for both
+
                 async def post(port: int, update: dict[str, Any]) -> None:
-                    for _ in range(50):  # the server may still be starting
-                        try:
-                            async with http.post(f"http://127.0.0.1:{port}/tg/hook", json=update,
-                                                 headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}) as r:
-                                assert r.status == 200
-                                return
-                        except aiohttp.ClientConnectionError:
-                            await asyncio.sleep(0.1)
-                    raise AssertionError("webhook never answered")
+                    assert await post_update(http, port, "/tg/hook", SECRET, update) == 200
 
                 for i, u in enumerate(users):  # a load balancer spreads one user's updates over both
                     await post(ports[i % 2], api.message_update(u, "/ask 오늘은요"))
@@ -159,7 +117,7 @@ async def test_sigterm_during_a_burst_drops_nothing(redis_url: str, tmp_path: Pa
     core = make_core(redis_url, tmp_path)
     async with FakeTelegramAPI() as api, FakeAI("openai", ANSWER) as oa:
         for u in users:
-            await onboard(core, f"tg:{u}")
+            await onboard_identity(core, f"tg:{u}")
         oa.always(answer(ANSWER, delay=0.6))
         env = bot_env(redis_url, tmp_path, api, oa)
         first = await start_bot(env)

@@ -448,7 +448,8 @@ class FakeTelegramAPI:
         if not p.get("url"):
             return self._m_deletewebhook(p, f)
         self.webhook = {"url": p["url"], "secret_token": p.get("secret_token"),
-                        "allowed_updates": p.get("allowed_updates")}
+                        "allowed_updates": p.get("allowed_updates"),
+                        "max_connections": int(p.get("max_connections") or 40)}
         if p.get("drop_pending_updates"):
             self.updates.clear()
         return True
@@ -460,8 +461,17 @@ class FakeTelegramAPI:
         return True
 
     def _m_getwebhookinfo(self, p: dict[str, Any], f: Any) -> dict[str, Any]:
-        return {"url": (self.webhook or {}).get("url", ""), "has_custom_certificate": False,
-                "pending_update_count": len(self.updates)}
+        """A WebhookInfo: ``url`` is "" without a webhook; ``max_connections`` and
+        ``allowed_updates`` only when a webhook is set (and, for the latter, was given a list).
+        The secret token is never returned, as on Telegram."""
+        if self.webhook is None:
+            return {"url": "", "has_custom_certificate": False, "pending_update_count": len(self.updates)}
+        info: dict[str, Any] = {"url": self.webhook["url"], "has_custom_certificate": False,
+                                "pending_update_count": 0, "max_connections": self.webhook["max_connections"],
+                                "ip_address": "127.0.0.1"}
+        if self.webhook.get("allowed_updates") is not None:
+            info["allowed_updates"] = list(self.webhook["allowed_updates"])
+        return info
 
     async def _m_getupdates(self, p: dict[str, Any], f: Any) -> list[dict[str, Any]]:
         if self.webhook is not None:

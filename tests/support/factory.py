@@ -14,9 +14,12 @@ from bot.core.settings import Settings, load_settings
 from bot.core.store import Store
 from bot.core.store.connection import connect
 
-__all__ = ["test_settings", "make_core", "onboard", "TEST_KEY", "config_with"]
+__all__ = ["test_settings", "make_core", "onboard", "TEST_KEY", "TEST_SIGNING_SECRET", "config_with"]
 
 TEST_KEY = base64.urlsafe_b64encode(b"k" * 32).decode()
+#: The signing secret of every test Core (and of bot processes started by tests: identities
+#: resolve to accounts through keyed digests, so both sides must share it).
+TEST_SIGNING_SECRET = "test-signing-secret-for-the-suite"
 
 
 def config_with(tmp_path: Path, **sections: dict[str, Any]) -> Path:
@@ -48,7 +51,7 @@ def test_settings(redis_url: str, data_dir: Path, **env: Any) -> Settings:
         "APP_ENV": "test",
         "REDIS_URL": redis_url,
         "DATA_DIR": str(data_dir),
-        "SIGNING_SECRET": "test-signing-secret-for-the-suite",
+        "SIGNING_SECRET": TEST_SIGNING_SECRET,
         "PROFILE_ENCRYPTION_KEY": TEST_KEY,
         "PORT": "0",
     }

@@ -332,6 +332,18 @@ class K:
         """Sorted set owner id -> heartbeat ms: live inbox consumers (for a fair share of partitions)."""
         return f"inbox:{platform}:members"
 
+    # --- platform webhook registration (single keys, no multi-key operation) -------------
+    @staticmethod
+    def webhook_registered(platform: str) -> str:
+        """String: keyed fingerprint of the webhook (URL, secret, update types) last
+        registered with the platform, so N processes register once (``TelegramAdapter``)."""
+        return f"webhook:{platform}:registered"
+
+    @staticmethod
+    def webhook_lock(platform: str) -> str:
+        """Lock (expires by itself): one process at a time checks and registers the webhook."""
+        return f"webhook:{platform}:lock"
+
     @staticmethod
     def outbox_partition(job_id: str) -> int:
         return zlib.crc32(job_id.encode("utf-8")) % OUTBOX_PARTITIONS

@@ -18,7 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import logging
+import os
 import uuid
 import warnings
 from typing import TYPE_CHECKING, Any
@@ -26,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from telegram import BotCommand, Update
 from telegram.ext import Application, ApplicationBuilder
 
+from redis.exceptions import LockError
 from telegram.error import BadRequest, Forbidden
 
 from bot.core.errors import ErrorCode, ServiceUnavailable
@@ -35,6 +39,7 @@ from bot.core.logs import log_event
 from bot.core.outbound import OutboundLimiter, OutboundLimits
 from bot.core.reply import Button, Reply
 from bot.core.router import Event
+from bot.core.store import REDIS_ERRORS, K, redis_guard
 from bot.handlers.telegram.payments import TelegramPayments
 from bot.handlers.telegram_delivery import wrap_sender
 from bot.handlers.telegram.ratelimit import RedisRateLimiter
@@ -56,6 +61,8 @@ GROUP_TYPES = ("group", "supergroup")
 POLL_BACKOFF_MAX = 30.0
 #: While Redis is down the unconfirmed batch is re-tried this often at most (resume quickly).
 STORE_RETRY_MAX = 5.0
+#: One process at a time checks and registers the webhook; a crashed holder frees it after this.
+WEBHOOK_LOCK_SECONDS = 30.0
 
 
 def chat_key(update: dict[str, Any]) -> str:
@@ -155,14 +162,81 @@ class TelegramAdapter:
         await self.inbox.start()
         await self.core.outbox.start()
         if self.webhook_url:
-            await self.bot.set_webhook(self.webhook_url, secret_token=webhook_secret(self.core.settings),
-                                       allowed_updates=ALLOWED_UPDATES)
+            await self.ensure_webhook()
             mode = "webhook"
         else:
             await self.bot.delete_webhook()
             self._poller = asyncio.get_running_loop().create_task(self._poll())
             mode = "polling"
         log_event("telegram_started", mode=mode, username=self.username)
+
+    def webhook_fingerprint(self) -> str:
+        """Keyed digest of what ``setWebhook`` would register (URL, secret, update types).
+
+        Telegram's ``getWebhookInfo`` never shows the secret token, so this digest, kept in
+        Redis by the process that registered, is how a changed secret is noticed. Keyed with
+        the signing secret: it reveals neither the URL's secret path nor the token.
+        """
+        assert self.webhook_url
+        material = "\n".join([self.webhook_url, webhook_secret(self.core.settings), *sorted(ALLOWED_UPDATES)])
+        return hmac.new(self.core.signing_secret, b"telegram-webhook/v1\n" + material.encode(),
+                        hashlib.sha256).hexdigest()[:32]
+
+    async def ensure_webhook(self) -> bool:
+        """Register the configured webhook with Telegram unless it already is; True if it called
+        ``setWebhook``.
+
+        N processes start with the same ``TELEGRAM_WEBHOOK_URL`` (the one public URL, behind a
+        load balancer), so registering is done once for all of them, not once per start: under
+        a Redis lock (``K.webhook_lock``, expires after ``WEBHOOK_LOCK_SECONDS``) one process
+        at a time reads ``getWebhookInfo`` and the fingerprint the last registering process
+        stored (``K.webhook_registered``), and calls ``setWebhook`` only when Telegram's URL or
+        allowed update types differ from ours, or the fingerprint does (the secret changed, or
+        nobody registered through this Redis yet). The others find it current and skip.
+        Only the configured URL is ever registered — nothing derived from this process's
+        host or ``PORT``. The process that registered logs ``telegram_webhook_registered``
+        with its inbox owner id and pid; the others log ``telegram_webhook_current``.
+
+        Idempotent: registering the same webhook twice is harmless, so a crash between
+        ``setWebhook`` and storing the fingerprint only means the next start registers again;
+        a process killed while holding the lock delays the others' check until the lock
+        expires. Should the lock wait time out anyway, the check and registration run without
+        it (at worst a duplicate ``setWebhook``). Redis down: ``ServiceUnavailable`` (the
+        process does not start, as for the inbox). Telegram errors propagate (start fails).
+        """
+        assert self.webhook_url
+        url = self.webhook_url
+        fingerprint = self.webhook_fingerprint()
+        redis = self.core.store.redis
+        owner = self.inbox.owner
+        lock = redis.lock(K.webhook_lock(self.platform), timeout=WEBHOOK_LOCK_SECONDS, sleep=0.05,
+                          blocking=True, blocking_timeout=WEBHOOK_LOCK_SECONDS + 5)
+        async with redis_guard("telegram.webhook_lock"):
+            held = bool(await lock.acquire())
+        try:
+            info = await self.bot.get_webhook_info()
+            async with redis_guard("telegram.webhook_check"):
+                stored = await redis.get(K.webhook_registered(self.platform))
+            if info.url != url:
+                reason = "unset" if not info.url else "url"
+            elif set(info.allowed_updates or ()) != set(ALLOWED_UPDATES):
+                reason = "allowed_updates"
+            elif stored != fingerprint:
+                reason = "config"  # the secret changed, or not registered through this Redis yet
+            else:
+                log_event("telegram_webhook_current", owner=owner, pid=os.getpid())
+                return False
+            await self.bot.set_webhook(url, secret_token=webhook_secret(self.core.settings),
+                                       allowed_updates=ALLOWED_UPDATES)
+            async with redis_guard("telegram.webhook_mark"):
+                await redis.set(K.webhook_registered(self.platform), fingerprint)
+            log_event("telegram_webhook_registered", owner=owner, pid=os.getpid(), reason=reason,
+                      locked=held)
+            return True
+        finally:
+            if held:
+                with contextlib.suppress(LockError, *REDIS_ERRORS):
+                    await lock.release()
 
     async def stop(self, drain_seconds: float | None = None) -> None:
         """Graceful: stop taking updates, finish or hand back held work within the grace."""
