@@ -124,12 +124,10 @@ class Accounts:
         return aid
 
     async def _ensure_meta(self, aid: str, platform: str, user_id: str, identity: str) -> None:
-        meta = K.account_meta(aid)
-        async with self._r.pipeline(transaction=True) as pipe:
-            pipe.hsetnx(meta, "created", str(self._core.clock.now_ms()))
-            pipe.hset(meta, mapping={f"id:{platform}": user_id,
-                                     f"pd:{platform}": self.person_digest(identity)})
-            await pipe.execute()
+        # A script, not MULTI: one round trip, and cluster transactions are slow in redis-py.
+        await self._core.store.scripts["account_meta"](
+            keys=[K.account_meta(aid)],
+            args=[self._core.clock.now_ms(), platform, user_id, self.person_digest(identity)])
         await self._r.sadd(K.accounts_index(), aid)
 
     async def meta(self, aid: str) -> dict[str, str]:
@@ -181,7 +179,9 @@ class Accounts:
             return
         reg = K.account_registry(aid)
         async with redis_guard("accounts.track"):
-            async with self._r.pipeline(transaction=True) as pipe:
+            # In order on one connection (one key, one node); no atomicity needed: an entry
+            # is recorded before the write it covers, and pruning only drops expired ones.
+            async with self._r.pipeline(transaction=False) as pipe:
                 pipe.zadd(reg, mapping)
                 pipe.zremrangebyscore(reg, "-inf", self._core.clock.now_ms())
                 await pipe.execute()
@@ -192,10 +192,11 @@ class Accounts:
 
 
 def track_in(pipe: Any, aid: str, entries: Iterable[str], expires_ms: float = NEVER) -> None:
-    """Queue registry entries on ``pipe`` (the account's slot: may share a transaction with
-    the write it records, when that write is in the account's slot too). Record *before* or
-    *with* the write, never after: a crash then leaves an entry for something that does not
-    exist, which erasure skips."""
+    """Queue registry entries on ``pipe`` ahead of the write they record (same slot: the
+    pipeline sends both, in order, on one connection). Record *before* the write, never after:
+    a crash in between leaves an entry for something that does not exist, which erasure skips.
+    Plain pipelines, not MULTI: ordering is what matters, and redis-py's cluster transactions
+    are several times slower than a script or a pipeline."""
     mapping = {e: expires_ms for e in entries}
     if mapping:
         pipe.zadd(K.account_registry(aid), mapping)

@@ -302,11 +302,8 @@ class Ledger:
         if entry is None:
             return None
         async with redis_guard("credits.owned_entry"):
-            async with self._r.pipeline(transaction=True) as pipe:
-                pipe.hget(K.account(uid), "gen")
-                pipe.exists(K.account(uid))
-                acct_gen, exists = await pipe.execute()
-        if not exists:
+            acct_gen, exists = await self._r.hmget(K.account(uid), ["gen", "balance"])
+        if exists is None and acct_gen is None:
             return None
         if (acct_gen or LEGACY_GEN) != entry.gen:
             return None
@@ -460,16 +457,16 @@ class Ledger:
         """Check balance == checkpoint sum + sum(kept entries) and held == open holds.
 
         Open holds are those of the checkpoint (hold entry folded, settle entry not) plus the
-        kept hold entries, minus any settled by a kept capture/release. One MULTI snapshot of
-        account, checkpoint and list, so concurrent writes and compactions never skew it.
+        kept hold entries, minus any settled by a kept capture/release. One read script
+        (``ledger_snapshot.lua``: a consistent snapshot of account, checkpoint and list), so
+        concurrent writes and compactions never skew it.
         Reads O(ledger_keep_entries) entries however old the account is.
         """
         async with redis_guard("credits.reconcile"):
-            async with self._r.pipeline(transaction=True) as pipe:
-                pipe.hgetall(K.account(uid))
-                pipe.hgetall(K.ledger_checkpoint(uid))
-                pipe.lrange(K.ledger(uid), 0, -1)
-                acct, ckpt_raw, rows = await pipe.execute()
+            acct_flat, ckpt_flat, rows = await self._store.scripts["ledger_snapshot"](
+                keys=[K.account(uid), K.ledger_checkpoint(uid), K.ledger(uid)])
+        acct = dict(zip(acct_flat[::2], acct_flat[1::2]))
+        ckpt_raw = dict(zip(ckpt_flat[::2], ckpt_flat[1::2]))
         ckpt = Checkpoint.from_hash(ckpt_raw)
         total = ckpt.sum
         open_holds = 0

@@ -161,11 +161,13 @@ class Profiles:
         )
 
     async def create(self, uid: str, lang: Lang, display_name: str | None = None) -> Profile:
-        """Start a profile at the first onboarding step (no-op fields if it exists)."""
+        """Start a profile at the first onboarding step (no-op fields if it exists). Idempotent:
+        every field is HSETNX (a pipeline, not a transaction: a half-written start is
+        completed by the next call)."""
         profile = Profile(uid=uid, lang=lang, tz=self._default_tz, step="lang",
                           created=int(self._clock.now()), display_name=display_name)
         async with redis_guard("profiles.create"):
-            async with self._r.pipeline(transaction=True) as pipe:
+            async with self._r.pipeline(transaction=False) as pipe:
                 pipe.hsetnx(K.profile(uid), "lang", lang)
                 pipe.hsetnx(K.profile(uid), "tz", self._default_tz)
                 pipe.hsetnx(K.profile(uid), "step", "lang")

@@ -1,7 +1,7 @@
 """Conversation state in Redis (``session:{<account>}:<kind>``), so it survives restarts and
 is shared by every bot process. Values are small JSON documents with an idle expiry that is
 refreshed on every write. Each write records its key in the account's erasure registry in the
-same transaction (one slot). Redis down: raises ``ServiceUnavailable``.
+same pipeline, ahead of the write (one slot, in order). Redis down: raises ``ServiceUnavailable``.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ class Sessions:
     async def put(self, uid: str, kind: str, value: dict[str, Any], ttl_seconds: int) -> None:
         async with redis_guard("sessions.put"):
             key = K.session(uid, kind)
-            async with self._r.pipeline(transaction=True) as pipe:
+            async with self._r.pipeline(transaction=False) as pipe:
                 track_in(pipe, uid, [key_entry(key)])
                 pipe.set(key, json.dumps(value, ensure_ascii=False), ex=ttl_seconds)
                 await pipe.execute()
@@ -45,7 +45,7 @@ class Sessions:
         """
         async with redis_guard("sessions.pending"):
             key = K.session(uid, "pending")
-            async with self._r.pipeline(transaction=True) as pipe:
+            async with self._r.pipeline(transaction=False) as pipe:
                 track_in(pipe, uid, [key_entry(key)])
                 pipe.set(key, text[:512], ex=PENDING_TTL, nx=True)
                 await pipe.execute()

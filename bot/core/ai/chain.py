@@ -246,7 +246,9 @@ class AIChain:
             return
         day = self._utc_day()
         try:
-            async with self.store.redis.pipeline(transaction=True) as pipe:
+            # One key, in order on one connection; EXPIRE after INCRBY needs no transaction
+            # (a lost EXPIRE is set again by the next answer).
+            async with self.store.redis.pipeline(transaction=False) as pipe:
                 pipe.incrby(K.ai_spend(day), micros)
                 pipe.expire(K.ai_spend(day), SPEND_KEY_TTL_SECONDS)
                 total, _ = await pipe.execute()

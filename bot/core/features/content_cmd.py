@@ -64,10 +64,10 @@ async def details_unlocked(core: Core, uid: str, day: date) -> bool:
 
 async def unlock_details(core: Core, uid: str, day: date, ttl_seconds: int = 2 * 86400) -> None:
     """Mark today's details as open for account ``uid`` (invite pairing, or after paying); the
-    marker is registered for erasure in the same transaction (one slot)."""
+    marker is registered for erasure first, in the same pipeline (one slot, in order)."""
     key = K.unlock(uid, "fortune_details", day.isoformat())
     async with redis_guard("fortune.unlock"):
-        async with core.store.redis.pipeline(transaction=True) as pipe:
+        async with core.store.redis.pipeline(transaction=False) as pipe:
             track_in(pipe, uid, [key_entry(key)], core.clock.now_ms() + ttl_seconds * 1000)
             pipe.set(key, "1", ex=ttl_seconds)
             await pipe.execute()
