@@ -172,7 +172,6 @@ class Profiles:
                 pipe.hsetnx(K.profile(uid), "created", profile.created)
                 if display_name:
                     pipe.hset(K.profile(uid), "name", display_name[:64])
-                pipe.sadd(K.profiles_index(), uid)
                 await pipe.execute()
         return await self.get(uid) or profile
 

@@ -69,5 +69,5 @@ async def onboard(core: Core, uid: str, birth: date = date(1990, 5, 17), lang: s
     profile = await core.profiles.update(profile, terms_at=now, share_at=now if share else None,
                                          birth=birth, tz=tz, step="done")
     if bonus:
-        await core.ledger.welcome_bonus(uid)
+        await core.ledger.welcome_bonus(uid, uid)  # the uid stands in for the person's identity
     return profile
