@@ -62,6 +62,7 @@ class TelegramPayments:
         assert sp is not None and message.from_user is not None
         uid = f"tg:{message.from_user.id}"
         charge = sp.telegram_payment_charge_id
+        aid = await self.core.accounts.resolve(uid)
         result = await core_payments.record_purchase(
             self.core, uid, charge, sp.invoice_payload, sp.currency, sp.total_amount,
             sp.provider_payment_charge_id or "")
@@ -71,7 +72,7 @@ class TelegramPayments:
         else:
             text = t(lang, "payments.needs_review", ref=charge[:16])
         job_id = "pay-" + hashlib.sha256(f"tg:{charge}".encode()).hexdigest()[:24]
-        await self.core.outbox.enqueue(job_id, "notice", uid, lang=lang, reply=Reply(text))
+        await self.core.outbox.enqueue(job_id, "notice", aid, platform="tg", lang=lang, reply=Reply(text))
 
     async def refund(self, charge_id: str) -> core_payments.RefundResult:
         """Reverse the grant in the ledger, then refund the Stars through ``retry_refund``.
