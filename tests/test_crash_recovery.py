@@ -67,7 +67,7 @@ def answers(api: FakeTelegramAPI, user: int) -> list[str]:
 
 async def check_money(core: Core, users: list[int], charged: int = 1) -> None:
     for u in users:
-        uid = f"tg:{u}"
+        uid = await core.accounts.resolve(f"tg:{u}")  # the account the router charged
         rec = await core.ledger.reconcile(uid)
         acct = await core.ledger.account(uid)
         assert rec.ok and acct["held"] == 0, (uid, rec, acct)
@@ -76,10 +76,10 @@ async def check_money(core: Core, users: list[int], charged: int = 1) -> None:
 
 async def test_kill_9_polling_process_with_answers_in_flight(redis_url: str, tmp_path: Path) -> None:
     users = [7001 + i for i in range(5)]
-    core = make_core(redis_url, tmp_path)
+    core = make_core(redis_url, tmp_path, SIGNING_SECRET="crash-test")  # the processes' secret: same accounts
     async with FakeTelegramAPI() as api, FakeAI("openai", ANSWER) as oa:
         for u in users:
-            await onboard(core, f"tg:{u}")
+            await onboard(core, await core.accounts.resolve(f"tg:{u}"))
         oa.always(answer(ANSWER, delay=0.6))
         env = bot_env(redis_url, tmp_path, api, oa)
         first = await start_bot(env)
@@ -110,10 +110,10 @@ async def test_kill_9_polling_process_with_answers_in_flight(redis_url: str, tmp
 
 async def test_kill_9_one_of_two_webhook_processes(redis_url: str, tmp_path: Path) -> None:
     users = [7101 + i for i in range(4)]
-    core = make_core(redis_url, tmp_path)
+    core = make_core(redis_url, tmp_path, SIGNING_SECRET="crash-test")  # the processes' secret: same accounts
     async with FakeTelegramAPI() as api, FakeAI("openai", ANSWER) as oa:
         for u in users:
-            await onboard(core, f"tg:{u}")
+            await onboard(core, await core.accounts.resolve(f"tg:{u}"))
         oa.always(answer(ANSWER, delay=0.6))
         hook = {"TELEGRAM_WEBHOOK_URL": "https://bot.example/tg/hook", "TELEGRAM_WEBHOOK_SECRET": SECRET}
         env_a = bot_env(redis_url, tmp_path, api, oa, **hook)
@@ -156,10 +156,10 @@ async def test_kill_9_one_of_two_webhook_processes(redis_url: str, tmp_path: Pat
 
 async def test_sigterm_during_a_burst_drops_nothing(redis_url: str, tmp_path: Path) -> None:
     users = [7201 + i for i in range(3)]
-    core = make_core(redis_url, tmp_path)
+    core = make_core(redis_url, tmp_path, SIGNING_SECRET="crash-test")  # the processes' secret: same accounts
     async with FakeTelegramAPI() as api, FakeAI("openai", ANSWER) as oa:
         for u in users:
-            await onboard(core, f"tg:{u}")
+            await onboard(core, await core.accounts.resolve(f"tg:{u}"))
         oa.always(answer(ANSWER, delay=0.6))
         env = bot_env(redis_url, tmp_path, api, oa)
         first = await start_bot(env)
