@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from redis.crc import key_slot
 
-from bot.core.broadcast import BroadcastRunner, broadcast_status, tick
+from bot.core.broadcast import BroadcastRunner, Subscriptions, broadcast_status, tick
 from bot.core.clock import FixedClock
 from bot.core.router import Event
 from bot.core.service import Core
@@ -72,3 +72,13 @@ async def test_subscribe_tick_and_send_on_a_cluster(cluster_core: Core) -> None:
     status = await broadcast_status(core)
     assert (status["queued"], status["sent"], status["pending"], status["subscribers"]) == (2, 2, 0, 2)
     assert (await tick(core, FAST)).queued == 0  # a second tick the same day sends nothing
+    # /delete's eraser: one MULTI in {b}, idempotent.
+    subs = core.extras["broadcast_subscriptions"]
+    assert isinstance(subs, Subscriptions)
+    for _ in range(2):
+        await subs.erase(accounts[801])
+    r = core.store.redis
+    assert await r.hget(K.broadcast_subs(), accounts[801]) is None
+    assert await r.zscore(K.broadcast_due(), accounts[801]) is None
+    assert await r.hget(K.broadcast_marks(), accounts[801]) is None
+    assert await r.hget(K.broadcast_subs(), accounts[802]) == "00:01|tg"
