@@ -99,9 +99,12 @@ async def main(n: int, instances: int, workers: int) -> None:
             sem = asyncio.Semaphore(64)
             setup = new_core()
 
+            accounts: dict[int, str] = {}
+
             async def make_profile(i: int) -> None:
-                async with sem:
-                    await onboard(setup, f"tg:{i}", birth=date(1990, 5, 17), tz="UTC", bonus=False)
+                async with sem:  # subscribers are accounts, reached through their Telegram identity
+                    accounts[i] = await setup.accounts.resolve(f"tg:{i}")
+                    await onboard(setup, accounts[i], birth=date(1990, 5, 17), tz="UTC", bonus=False)
 
             await asyncio.gather(*(make_profile(i) for i in ids))
             await setup.store.close()
@@ -113,7 +116,7 @@ async def main(n: int, instances: int, workers: int) -> None:
 
             async def sub(i: int) -> None:
                 async with sem:
-                    await subs.subscribe(f"tg:{i}", "00:01", "UTC")
+                    await subs.subscribe(accounts[i], "00:01", "UTC", platform="tg")
 
             await asyncio.gather(*(sub(i) for i in ids))
             await setup.store.close()

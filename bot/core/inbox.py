@@ -15,7 +15,10 @@ run one after another across processes, while different chats run concurrently. 
 deleted (``XDEL``, batched every few ms) once handled, so a partition's stream holds exactly
 the work not yet done: a process that dies leaves it there, its lease runs out, and the next owner reads the
 partition from the start. Payloads are encrypted at rest with the profile cipher (a typed
-birth date may be in one).
+birth date may be in one). An entry names its chat only by a keyed hash (field ``c``,
+``chat_ref``: HMAC with the signing secret), which orders the chat's entries; the stream
+holds no platform id in the clear. Partitions are chosen from the chat id itself
+(``partition_of``, FNV-1a as before), so the chat -> partition mapping did not change.
 
 Guarantees (also in docs/ARCHITECTURE.md): handling is **at-least-once** — after a crash or
 a lost lease an update may be handled again, so replies may repeat; **money is exactly-once**
@@ -35,6 +38,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import json
 import logging
 import math
@@ -67,7 +72,7 @@ DELETE_BATCH_SECONDS = 0.005
 class InboxEntry:
     partition: int
     entry_id: str
-    chat: str
+    chat: str  # the chat's keyed hash (``Inbox.chat_ref``), not its id
     source_id: str
     payload: dict[str, Any]
 
@@ -85,6 +90,7 @@ class Inbox:
         self.cfg = core.settings.product.delivery
         self.partitions = self.cfg.inbox_partitions
         self.owner = f"{platform}-{uuid.uuid4().hex[:12]}"
+        self._chat_key = hmac.new(core.signing_secret, b"soul-lab/inbox-chat/v1", hashlib.sha256).digest()
         self.dispatcher = ChatDispatcher(max_concurrent)
         self._owned: dict[int, str] = {}  # partition -> last entry id read
         #: Entries read and not yet deleted in Redis, per partition: never submitted twice here.
@@ -98,6 +104,11 @@ class Inbox:
     # --- intake -----------------------------------------------------------------------
     def partition_of(self, chat: str) -> int:
         return fnv1a_64(f"{self.platform}:{chat}") % self.partitions
+
+    def chat_ref(self, chat: str) -> str:
+        """What an entry stores for its chat (field ``c``): a keyed hash (16 hex), the same in
+        every process, so per-chat ordering works without naming the chat id."""
+        return hmac.new(self._chat_key, f"{self.platform}:{chat}".encode(), hashlib.sha256).hexdigest()[:16]
 
     def _seal(self, payload: dict[str, Any]) -> str:
         return self.core.cipher.encrypt(json.dumps(payload, ensure_ascii=False, separators=(",", ":")),
@@ -140,7 +151,7 @@ class Inbox:
             args: list[Any] = [SEEN_TTL_SECONDS, now]
             for i in idx:
                 source_id, chat, payload = items[i]
-                args += [chat, source_id, self._seal(payload)]
+                args += [self.chat_ref(chat), source_id, self._seal(payload)]
             return [int(x) for x in await script(keys=keys, args=args)]
 
         async with redis_guard("inbox.put"):

@@ -1,11 +1,32 @@
 """Outbound send pacing shared by every bot process: "may I send to chat X now, else wait N ms".
 
 Platforms limit how fast a bot may send (Telegram: ≈30 messages/s overall, ≈1/s per chat,
-20/min per group). Every process asks one Lua script (``outbound_acquire.lua``) before each
-send; the script checks sliding windows for the whole bot, the chat and (for groups) the
-group, plus pause keys written after a platform 429, and records the send atomically when it
-may go. Adapters (the Telegram rate limiter) and the daily broadcast use the same class, so a
-broadcast and interactive replies share one budget.
+20/min per group). Every process asks Redis before each send; sliding windows for the whole
+bot, the chat and (for groups) the group, plus pause keys written after a platform 429, decide
+and record the send. Adapters (the Telegram rate limiter) and the daily broadcast use the same
+class, so a broadcast and interactive replies share one budget.
+
+Two steps, each one Lua script on keys of one hash slot (Redis Cluster runs no script across
+slots):
+
+1. ``outbound_chat.lua`` on the chat's keys — its window, its group window and its pause share
+   the chat's hash tag (``K.outbound_window`` / ``K.outbound_pause``): checks the chat's limits
+   and records the send under a unique member;
+2. ``outbound_global.lua`` on the global window and global pause (one tag): checks the bot's
+   overall limit and records the send under the same member.
+
+The chat step goes first because it refuses far more often (1/s per chat) and its keys are not
+contended; the global window is touched only by sends that may really go. When the global step
+refuses, the chat entry is given back (``ZREM`` of exactly that member, one MULTI in the chat's
+slot), so a refused send costs the chat nothing. Retries are safe: a step run twice with the
+same member finds its own entry (ZADD NX), never a second one. A crash (or a Redis error)
+between the steps, or a failed give-back, leaves one chat entry for a send that never went: it
+expires with the chat window (3 s; a minute for the group window), so that chat may wait one
+slot longer, once — never a send over a limit.
+
+Chat subjects in key names are a keyed hash of the chat id (HMAC with the signing secret,
+16 hex), never the id itself: no outbound key names a user's platform id, before or after
+``/delete``.
 
 Platform-neutral: ``platform`` only namespaces the keys. Redis down: an in-process window
 with the same rules takes over (per process) and ``redis_connection_error`` is logged once
@@ -15,6 +36,8 @@ per outage; sending never stops because Redis is away.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import logging
 import time
 import uuid
@@ -91,48 +114,83 @@ class _LocalWindows:
 
 
 class OutboundLimiter:
-    """Shared outbound pacing for one platform. Safe to share across tasks and processes."""
+    """Shared outbound pacing for one platform. Safe to share across tasks and processes.
 
-    def __init__(self, store: Store, platform: str, limits: OutboundLimits,
+    ``secret`` keys the hash that names chats in Redis (the Core's ``signing_secret``)."""
+
+    def __init__(self, store: Store, platform: str, limits: OutboundLimits, *, secret: bytes,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+        if not secret:
+            raise ValueError("the outbound limiter needs the signing secret (chat names are hashed)")
         self._store = store
         self.platform = platform
         self.limits = limits
         self._sleep = sleep
+        self._subject_key = hmac.new(secret, b"soul-lab/outbound/v1", hashlib.sha256).digest()
         self._local = _LocalWindows()
         self._degraded = False
 
-    def _keys(self, chat: str) -> tuple[list[str], list[str]]:
+    def subject(self, chat: str) -> str:
+        """The name of ``chat`` in key names: a keyed hash (16 hex), stable across processes."""
+        data = f"{self.platform}:{chat}".encode()
+        return hmac.new(self._subject_key, data, hashlib.sha256).hexdigest()[:16]
+
+    def _chat_keys(self, subject: str) -> list[str]:
+        """Chat window, group window, chat pause: one hash tag (the chat's)."""
         p = self.platform
-        windows = [K.outbound_window(p, "global", "all"), K.outbound_window(p, "chat", chat),
-                   K.outbound_window(p, "group", chat)]
-        pauses = [K.outbound_pause(p, "global"), K.outbound_pause(p, chat)]
-        return windows, pauses
+        return [K.outbound_window(p, "chat", subject), K.outbound_window(p, "group", subject),
+                K.outbound_pause(p, subject)]
+
+    def _global_keys(self) -> list[str]:
+        """Global window, global pause: one hash tag (the platform's "global")."""
+        p = self.platform
+        return [K.outbound_window(p, "global", "global"), K.outbound_pause(p, "global")]
 
     async def acquire(self, chat: str, group: bool = False) -> Permit:
-        """One attempt: record the send and return a granted permit, or say how long to wait."""
+        """One attempt: record the send and return a granted permit, or say how long to wait.
+
+        Two steps (chat, then global; see the module docstring); a global refusal gives the
+        chat entry back. Redis down: the in-process fallback decides."""
         lim = self.limits
-        windows, pauses = self._keys(chat)
-        args = [uuid.uuid4().hex, lim.global_per_second, 1000,
-                lim.chat_per_second * lim.chat_window_seconds, lim.chat_window_seconds * 1000,
-                lim.group_per_minute if group else 0, 60_000]
+        chat_keys, global_keys = self._chat_keys(self.subject(chat)), self._global_keys()
+        member = uuid.uuid4().hex
+        chat_limit, chat_window = lim.chat_per_second * lim.chat_window_seconds, lim.chat_window_seconds * 1000
         try:
-            wait, reason = await self._store.scripts["outbound_acquire"](keys=[*windows, *pauses], args=args)
+            wait, reason = await self._store.scripts["outbound_chat"](
+                keys=chat_keys, args=[member, chat_limit, chat_window, lim.group_per_minute if group else 0, 60_000])
+            if int(wait) <= 0:
+                wait, reason = await self._store.scripts["outbound_global"](
+                    keys=global_keys, args=[member, lim.global_per_second, 1000])
+                if int(wait) > 0:
+                    await self._give_back(chat_keys, member)
         except REDIS_ERRORS as exc:
             if not self._degraded:
                 self._degraded = True
                 log_event("redis_connection_error", level=logging.ERROR, where="outbound.acquire",
                           error=type(exc).__name__)
-            limits = [(lim.global_per_second, 1000),
-                      (lim.chat_per_second * lim.chat_window_seconds, lim.chat_window_seconds * 1000)]
+            windows = [global_keys[0], chat_keys[0]]
+            limits = [(lim.global_per_second, 1000), (chat_limit, chat_window)]
             if group:
+                windows.append(chat_keys[1])
                 limits.append((lim.group_per_minute, 60_000))
-            return self._local.acquire(windows[:len(limits)], limits, pauses)
+            return self._local.acquire(windows, limits, [global_keys[1], chat_keys[2]])
         if self._degraded:
             self._degraded = False
             log_event("redis_connection_restored", where="outbound.acquire")
         reason = reason.decode() if isinstance(reason, bytes) else str(reason)
         return Permit(int(wait), reason)
+
+    async def _give_back(self, chat_keys: list[str], member: str) -> None:
+        """Remove this permit's chat (and group) entry: the send did not go. One MULTI in the
+        chat's slot; idempotent (ZREM of a unique member). A Redis error leaves the entry to
+        expire with its window (see the module docstring)."""
+        try:
+            async with self._store.redis.pipeline(transaction=True) as pipe:
+                pipe.zrem(chat_keys[0], member)
+                pipe.zrem(chat_keys[1], member)
+                await pipe.execute()
+        except REDIS_ERRORS:
+            pass
 
     async def wait_turn(self, chat: str, group: bool = False, max_wait_s: float | None = None) -> float:
         """Wait until a send to ``chat`` may go (and record it). Returns the seconds waited.
@@ -146,13 +204,13 @@ class OutboundLimiter:
                 return time.monotonic() - started
             delay = permit.wait_ms / 1000
             if max_wait_s is not None and time.monotonic() - started + delay > max_wait_s:
-                raise TimeoutError(f"outbound send to {chat} would wait over {max_wait_s} s")
+                raise TimeoutError(f"outbound send to chat {self.subject(chat)} would wait over {max_wait_s} s")
             await self._sleep(delay)
 
     async def pause(self, chat: str | None, seconds: float) -> None:
         """Pause sends to ``chat`` (or every chat when None) for ``seconds``, in every process."""
         ms = max(1, int(seconds * 1000))
-        key = K.outbound_pause(self.platform, chat if chat is not None else "global")
+        key = K.outbound_pause(self.platform, self.subject(chat) if chat is not None else "global")
         try:
             await self._store.redis.set(key, "1", px=ms)
         except REDIS_ERRORS:

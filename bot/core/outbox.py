@@ -31,6 +31,17 @@ saved, before the send → the saved answer is sent by the next owner; after the
 capture settles a hold once); after ``state=sent`` → the next owner only captures and
 finishes. Delivery is therefore at-least-once, charging exactly-once.
 
+Layout (v2, Redis Cluster ready): jobs are spread over ``OUTBOX_PARTITIONS`` (16) partitions by
+their id (``K.outbox_partition``); a job's hash ``outbox:{ob:pN}:job:<id>`` and its partition's
+due set ``outbox:{ob:pN}:due`` share the partition's hash tag, so every script here touches one
+slot. The poller claims due jobs from every partition, round-robin from a rotating start, so
+no partition waits behind a busy one. A job names its user by **account id** (field
+``account``) and the platform to reach them on (``platform``); the platform user id is resolved
+at send time (``core.accounts.target``) and never stored in the job. An account with no
+identity there any more (erased, unlinked) ends the job ``failed`` and releases its hold. Job
+keys are registered in the account's erasure registry before the job is written, so
+``/delete`` removes them.
+
 Redis down: ``enqueue`` raises ``ServiceUnavailable`` (the caller's hold is released by the
 sweeper after its deadline); a running job stops where it is and is picked up again when
 Redis is back and its lease has ended. Job payloads (questions, answers) are encrypted at
@@ -41,6 +52,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 import time
@@ -49,6 +61,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from collections.abc import Awaitable, Callable
 
+from bot.core.accounts import Accounts
 from bot.core.credits import Hold
 from bot.core.delivery import (
     DeliveryBlocked,
@@ -62,6 +75,7 @@ from bot.core.errors import ServiceUnavailable
 from bot.core.logs import log_event
 from bot.core.reply import Reply
 from bot.core.store import K, REDIS_ERRORS, redis_guard
+from bot.core.store.keys import OUTBOX_PARTITIONS
 
 if TYPE_CHECKING:
     from bot.core.service import Core
@@ -88,7 +102,8 @@ class Produced:
 class Job:
     id: str
     kind: str
-    uid: str
+    uid: str  # the account id
+    platform: str  # the platform to reach the account on (its user id is resolved at send time)
     lang: str
     state: str
     data: dict[str, Any]
@@ -99,14 +114,6 @@ class Job:
     attempts: int
     created_ms: int
     give_up_ms: int
-
-    @property
-    def platform(self) -> str:
-        return self.uid.partition(":")[0]
-
-    @property
-    def user_id(self) -> str:
-        return self.uid.partition(":")[2]
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +144,7 @@ class Outbox:
         self._slots = asyncio.Semaphore(self.cfg.workers)
         self._poller: asyncio.Task[None] | None = None
         self._stopping = False
+        self._rotation = 0  # where the next poll starts among the partitions (fairness)
 
     # --- registration and intake ------------------------------------------------------
     def register(self, name: str, kind: JobKind) -> None:
@@ -153,24 +161,30 @@ class Outbox:
         plain = self.core.cipher.decrypt(token, f"outbox:{job_id}", "job")
         return json.loads(plain) if plain is not None else None
 
-    async def enqueue(self, job_id: str, kind: str, uid: str, *, lang: str, data: dict[str, Any] | None = None,
-                      reply: Reply | None = None, hold: Hold | None = None, origin: str = "",
-                      replace_final: bool = False, kick: bool = True) -> bool:
-        """Store one job, once per ``job_id``; True when created now (False: it exists).
+    async def enqueue(self, job_id: str, kind: str, aid: str, *, platform: str, lang: str,
+                      data: dict[str, Any] | None = None, reply: Reply | None = None, hold: Hold | None = None,
+                      origin: str = "", replace_final: bool = False, kick: bool = True) -> bool:
+        """Store one job for account ``aid``, to reach it on ``platform``, once per ``job_id``;
+        True when created now (False: it exists).
 
-        Atomic and idempotent (``outbox_enqueue.lua``). ``replace_final`` lets a job id that
-        ended failed/unknown be used again (a new purchase after an undelivered one).
-        Raises ``ServiceUnavailable`` when Redis is down.
+        Two steps: 1. the job's key goes into the account's erasure registry (its slot);
+        2. the job is written (``outbox_enqueue.lua``, the partition's slot): atomic and
+        idempotent per job id. A crash between them leaves a registry entry for a key that does
+        not exist (erasure skips it; it expires). ``replace_final`` lets a job id that ended
+        failed/unknown be used again (a new purchase after an undelivered one). Raises
+        ``ServiceUnavailable`` when Redis is down.
         """
         if kind not in self.kinds:
             raise ValueError(f"unknown outbox kind {kind!r}")
         if reply is None and self.kinds[kind].produce is None:
             raise ValueError(f"outbox kind {kind!r} needs a reply at enqueue")
         now = self.core.clock.now_ms()
+        give_up = now + int(self.cfg.retry_seconds * 1000)
         fields: dict[str, Any] = {
-            "kind": kind, "uid": uid, "lang": lang, "state": "answered" if reply is not None else "new",
+            "kind": kind, "account": aid, "platform": platform, "lang": lang,
+            "state": "answered" if reply is not None else "new",
             "data": self._seal(job_id, data or {}), "origin": origin, "attempts": 0, "created": now,
-            "give_up": now + int(self.cfg.retry_seconds * 1000),
+            "give_up": give_up,
             "charge": "1" if hold is not None and reply is not None else "0",
         }
         if reply is not None:
@@ -178,12 +192,15 @@ class Outbox:
         if hold is not None:
             fields.update({"hold": hold.hold_id, "hold_account": hold.account, "hold_amount": hold.amount})
         flat = [x for kv in fields.items() for x in kv]
+        # Registered for /delete before it exists; the entry outlives any job (a job is final by
+        # give-up plus its runs, then kept ``keep_seconds``).
+        lifetime_ms = give_up + int((MAX_RUNS * self.cfg.takeover_seconds + self.cfg.keep_seconds) * 1000)
+        await self.core.accounts.track(aid, [Accounts.key_entry(K.outbox_job(job_id))], lifetime_ms)
         async with redis_guard("outbox.enqueue"):
             created = bool(await self.core.store.scripts["outbox_enqueue"](
-                keys=[K.outbox_job(job_id), K.outbox_due()],
-                args=[job_id, now, "1" if replace_final else "0", *flat]))
+                keys=_keys(job_id), args=[job_id, now, "1" if replace_final else "0", *flat]))
         if created:
-            log_event("outbox_enqueued", job=job_id, kind=kind, user=uid, held=hold.amount if hold else 0)
+            log_event("outbox_enqueued", job=job_id, kind=kind, user=aid, held=hold.amount if hold else 0)
             if kick:
                 self.kick(job_id)
         return created
@@ -196,15 +213,34 @@ class Outbox:
 
     async def figures(self) -> dict[str, int]:
         """Jobs queued (retries and answers on their way) and overdue (past their lease by more
-        than a takeover: nobody is running them), for health checks and metrics."""
+        than a takeover: nobody is running them), summed over every partition, for health
+        checks and metrics. One pipeline (not a transaction: the partitions are in different
+        slots), so the sum is not one instant's snapshot."""
         now = self.core.clock.now_ms()
         late = now - int(self.cfg.takeover_seconds * 1000)
         async with redis_guard("outbox.figures"):
             async with self.core.store.redis.pipeline(transaction=False) as pipe:
-                pipe.zcard(K.outbox_due())
-                pipe.zcount(K.outbox_due(), "-inf", late)
-                queued, overdue = await pipe.execute()
+                for p in range(OUTBOX_PARTITIONS):
+                    pipe.zcard(K.outbox_due(p))
+                    pipe.zcount(K.outbox_due(p), "-inf", late)
+                counts = await pipe.execute()
+        queued, overdue = sum(counts[0::2]), sum(counts[1::2])
         return {"outbox_queued": int(queued), "outbox_overdue": int(overdue), "outbox_running_here": len(self._running)}
+
+    async def due_jobs(self, until_ms: int, limit: int) -> list[str]:
+        """Up to ``limit`` job ids due by ``until_ms``, fairly from every partition: each
+        partition gives up to ``limit`` of its earliest, then they are interleaved round-robin
+        starting at a partition that rotates per call, so a busy partition never starves the
+        others. One pipeline over the partitions."""
+        start = self._rotation % OUTBOX_PARTITIONS
+        self._rotation += 1
+        order = [(start + i) % OUTBOX_PARTITIONS for i in range(OUTBOX_PARTITIONS)]
+        async with self.core.store.redis.pipeline(transaction=False) as pipe:
+            for p in order:
+                pipe.zrangebyscore(K.outbox_due(p), "-inf", until_ms, 0, limit)
+            lists = await pipe.execute()
+        merged = [job for row in itertools.zip_longest(*lists) for job in row if job is not None]
+        return merged[:limit]
 
     # --- running ----------------------------------------------------------------------
     def kick(self, job_id: str) -> None:
@@ -240,8 +276,7 @@ class Outbox:
         while not self._stopping:
             try:
                 async with redis_guard("outbox.poll"):
-                    due = await self.core.store.redis.zrangebyscore(
-                        K.outbox_due(), "-inf", self.core.clock.now_ms(), 0, self.cfg.workers)
+                    due = await self.due_jobs(self.core.clock.now_ms(), self.cfg.workers)
                 for job_id in due:
                     self.kick(job_id)
             except asyncio.CancelledError:
@@ -281,8 +316,7 @@ class Outbox:
                 await asyncio.wait(set(self._running.values()), timeout=max(0.0, deadline - time.monotonic()))
                 continue
             async with redis_guard("outbox.drain"):
-                due = await self.core.store.redis.zrangebyscore(
-                    K.outbox_due(), "-inf", self.core.clock.now_ms() + 1000, 0, 1)
+                due = await self.due_jobs(self.core.clock.now_ms() + 1000, OUTBOX_PARTITIONS)
             if not due:
                 return True
             for job_id in due:
@@ -296,7 +330,8 @@ class Outbox:
         if raw.get("hold"):
             hold = Hold(raw["hold_account"], raw["hold"], int(raw.get("hold_amount", 0)))
         reply_d = self._open(job_id, raw.get("reply"))
-        return Job(job_id, raw["kind"], raw["uid"], raw.get("lang", "ko"), raw["state"],
+        return Job(job_id, raw["kind"], raw.get("account", ""), raw.get("platform", ""), raw.get("lang", "ko"),
+                   raw["state"],
                    self._open(job_id, raw.get("data")) or {}, Reply.from_dict(reply_d) if reply_d else None,
                    raw.get("charge") == "1", hold, raw.get("origin", ""), int(raw.get("attempts", 0)),
                    int(raw.get("created", 0)), int(raw.get("give_up", 0)))
@@ -306,8 +341,7 @@ class Outbox:
         flat = [x for kv in fields.items() for x in kv]
         async with redis_guard("outbox.step"):
             return bool(await self.core.store.scripts["outbox_step"](
-                keys=[K.outbox_job(job_id), K.outbox_due()],
-                args=[job_id, self.owner, "" if next_due is None else next_due, keep, *flat]))
+                keys=_keys(job_id), args=[job_id, self.owner, "" if next_due is None else next_due, keep, *flat]))
 
     async def run_once(self, job_id: str) -> str | None:
         """Claim and advance one job; returns its state afterwards (None: not ours to run)."""
@@ -316,7 +350,7 @@ class Outbox:
         lease = now + takeover_ms
         async with redis_guard("outbox.claim"):
             flat = await self.core.store.scripts["outbox_claim"](
-                keys=[K.outbox_job(job_id), K.outbox_due()], args=[job_id, now, lease, self.owner])
+                keys=_keys(job_id), args=[job_id, now, lease, self.owner])
         if not flat:
             return None
         raw = dict(zip(flat[::2], flat[1::2]))
@@ -374,8 +408,14 @@ class Outbox:
 
     async def _send(self, job: Job) -> str | None:
         assert job.reply is not None
+        target = await self.core.accounts.target(job.uid, job.platform) if job.uid else None
+        if target is None:
+            # The account has no identity on this platform any more (erased, unlinked): nobody
+            # to deliver to. Never charged; the hold goes back.
+            log_event("outbox_unreachable", level=logging.WARNING, job=job.id, user=job.uid, platform=job.platform)
+            return await self._finish(job, "failed", error="no identity on the platform")
         try:
-            await self.core.send(job.platform, job.user_id, job.reply, retries=0)
+            await self.core.send(job.platform, target[1], job.reply, retries=0)
         except DeliveryError as err:
             return await self._send_failed(job, err)
         except asyncio.CancelledError:
@@ -449,3 +489,8 @@ class Outbox:
             await self.core.send(job.platform, f"chat:{job.origin}", note, retries=0)
         except Exception as exc:  # best effort: nothing was charged either way
             log_event("outbox_group_pointer_failed", level=logging.WARNING, job=job.id, error=type(exc).__name__)
+
+
+def _keys(job_id: str) -> list[str]:
+    """A job's hash and its partition's due set (one hash tag: one slot)."""
+    return [K.outbox_job(job_id), K.outbox_due(K.outbox_partition(job_id))]

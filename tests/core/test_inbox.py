@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from bot.core.hashing import fnv1a_64
 from bot.core.inbox import Inbox, InboxEntry
 from bot.core.service import Core
 from bot.core.store import K
@@ -37,6 +38,12 @@ async def test_intake_drops_duplicates_and_keeps_payloads_encrypted(redis_url: s
     assert await inbox.put([("1", "5", update)]) == [False]  # a redelivery, or a second process
     raw = await core.store.redis.xrange(K.inbox_stream("tg", inbox.partition_of("5")))
     assert len(raw) == 1 and "1990" not in str(raw)  # the typed birth date is not readable at rest
+    # The chat is named by a keyed hash (the same in every process), never by its id; the
+    # partition is still chosen from the chat id as before (stable across the change).
+    [(_, fields)] = raw
+    assert fields["c"] == inbox.chat_ref("5") == Inbox(core, "tg", handler).chat_ref("5") != "5"
+    assert len(fields["c"]) == 16 and inbox.chat_ref("6") != fields["c"]
+    assert inbox.partition_of("5") == fnv1a_64("tg:5") % inbox.partitions
     await inbox.start()
     try:
         await wait_for(lambda: len(seen) == 1)
@@ -55,13 +62,15 @@ async def test_one_chat_in_order_across_two_processes_and_takeover(redis_url: st
 
     def handler_for(name: str) -> object:
         async def handler(entry: InboxEntry) -> None:
-            if name == "a" and entry.chat == "chat-x" and entry.payload["n"] == 3:
+            chat = names[entry.chat]  # entries carry the chat's keyed hash
+            if name == "a" and chat == "chat-x" and entry.payload["n"] == 3:
                 await release.wait()  # process a stalls on the chat's third update, then dies
-            handled.append((name, entry.chat, entry.payload["n"]))
+            handled.append((name, chat, entry.payload["n"]))
         return handler
 
     a = Inbox(a_core, "tg", handler_for("a"))  # type: ignore[arg-type]
     b = Inbox(b_core, "tg", handler_for("b"))  # type: ignore[arg-type]
+    names = {a.chat_ref(c): c for c in ("chat-x", "chat-y")}
     await a.start()  # a owns every partition (alone)
     await b.start()  # b finds none free
     assert len(a.owned) == 4 and b.owned == []

@@ -3,7 +3,11 @@ between steps, takeover by another process, fencing of a stalled owner."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
+
+import pytest
+from redis.crc import key_slot
 
 from bot.core.clock import FixedClock
 from bot.core.delivery import DeliveryBlocked, DeliveryFailed, DeliveryRetryAfter, DeliveryUnknown
@@ -13,9 +17,15 @@ from bot.core.service import Core
 from bot.core.store import K
 from tests.support.factory import make_core, onboard
 from tests.support.platform import RecordingPlatform
+from tests.support.redis_cluster import RedisCluster3
 
-UID = "tg:4100"
+IDENTITY = "tg:4100"
 T0 = 1_800_000_000.0
+
+
+async def account_of(core: Core) -> str:
+    """The account of the test user (created on first use, the same from every process)."""
+    return await core.accounts.resolve(IDENTITY)
 
 
 def two_processes(redis_url: str, tmp_path: Path) -> tuple[Core, Core, FixedClock]:
@@ -44,14 +54,16 @@ class Counting:
 
 
 async def paid_job(core: Core, job_id: str = "job-1") -> None:
-    hold = await core.ledger.hold(UID, 1, "test", f"idem-{job_id}")
-    created = await core.outbox.enqueue(job_id, "counting", UID, lang="ko", hold=hold, kick=False)
+    aid = await account_of(core)
+    hold = await core.ledger.hold(aid, 1, "test", f"idem-{job_id}")
+    created = await core.outbox.enqueue(job_id, "counting", aid, platform="tg", lang="ko", hold=hold, kick=False)
     assert created
 
 
 async def money(core: Core) -> dict[str, int]:
-    assert (await core.ledger.reconcile(UID)).ok
-    return await core.ledger.account(UID)
+    aid = await account_of(core)
+    assert (await core.ledger.reconcile(aid)).ok
+    return await core.ledger.account(aid)
 
 
 async def test_delivered_is_captured_once_and_enqueue_is_idempotent(redis_url: str, tmp_path: Path) -> None:
@@ -59,9 +71,10 @@ async def test_delivered_is_captured_once_and_enqueue_is_idempotent(redis_url: s
     kind = Counting()
     kind.install(core)
     rec = RecordingPlatform.install(core)
-    await onboard(core, UID)
+    await onboard(core, await account_of(core))
     await paid_job(core)
-    assert not await core.outbox.enqueue("job-1", "counting", UID, lang="ko", kick=False)  # re-handled update
+    assert not await core.outbox.enqueue("job-1", "counting", await account_of(core), platform="tg", lang="ko",
+                                      kick=False)  # re-handled update
     assert await core.outbox.run_once("job-1") == "delivered"
     assert [r.text for r in rec.to("4100")] == ["answer 1"]
     acct = await money(core)
@@ -75,7 +88,7 @@ async def test_a_fallback_is_sent_but_never_charged(redis_url: str, tmp_path: Pa
     core, _, _ = two_processes(redis_url, tmp_path)
     Counting(charge=False).install(core)
     rec = RecordingPlatform.install(core)
-    await onboard(core, UID)
+    await onboard(core, await account_of(core))
     await paid_job(core)
     assert await core.outbox.run_once("job-1") == "delivered"
     assert len(rec.to("4100")) == 1 and (await money(core))["balance"] == 3
@@ -85,7 +98,7 @@ async def test_transient_failures_are_retried_with_the_hold_renewed(redis_url: s
     core, _, clock = two_processes(redis_url, tmp_path)
     Counting().install(core)
     rec = RecordingPlatform.install(core)
-    await onboard(core, UID)
+    await onboard(core, await account_of(core))
     await paid_job(core)
     rec.fail(DeliveryFailed("500 Internal Server Error"), DeliveryRetryAfter(60))
     assert await core.outbox.run_once("job-1") == "answered"  # 500: due again after backoff
@@ -95,7 +108,7 @@ async def test_transient_failures_are_retried_with_the_hold_renewed(redis_url: s
     # Past the hold's original deadline (45 s): the outbox renewed it, so the sweeper keeps it.
     clock.advance(core.settings.product.credits.hold_deadline_seconds + 5)
     assert await core.ledger.release_expired() == 0
-    assert (await core.ledger.account(UID))["held"] == 1
+    assert (await core.ledger.account(await account_of(core)))["held"] == 1
     assert await core.outbox.run_once("job-1") is None  # still waiting out the 429
     clock.advance(10)
     assert await core.outbox.run_once("job-1") == "delivered"
@@ -108,7 +121,7 @@ async def test_retries_exhausted_and_blocked_release_the_hold(redis_url: str, tm
     kind = Counting()
     kind.install(core)
     rec = RecordingPlatform.install(core)
-    await onboard(core, UID)
+    await onboard(core, await account_of(core))
     await paid_job(core, "job-a")
     rec.fail(DeliveryFailed("502"))
     assert await core.outbox.run_once("job-a") == "answered"
@@ -128,7 +141,7 @@ async def test_unknown_outcome_is_not_charged_and_not_resent(redis_url: str, tmp
     kind = Counting()
     kind.install(core)
     rec = RecordingPlatform.install(core)
-    await onboard(core, UID)
+    await onboard(core, await account_of(core))
     await paid_job(core)
     rec.fail(DeliveryUnknown("read timeout after the request left"))
     assert await core.outbox.run_once("job-1") == "unknown"
@@ -145,7 +158,7 @@ async def test_crash_after_the_answer_was_saved_sends_it_without_asking_again(re
     kind.install(first, second)
     RecordingPlatform.install(first)
     rec2 = RecordingPlatform.install(second)
-    await onboard(first, UID)
+    await onboard(first, await account_of(first))
     await paid_job(first)
 
     class Crash(BaseException):
@@ -174,11 +187,11 @@ async def test_a_stalled_owner_cannot_finish_a_job_taken_over(redis_url: str, tm
     kind.install(first, second)
     RecordingPlatform.install(first)
     RecordingPlatform.install(second)
-    await onboard(first, UID)
+    await onboard(first, await account_of(first))
     await paid_job(first)
     # first claims the job, then stalls (its lease runs out); second takes it over and finishes.
     flat = await first.store.scripts["outbox_claim"](
-        keys=[K.outbox_job("job-1"), K.outbox_due()], args=["job-1", clock.now_ms(), clock.now_ms() + 1000,
+        keys=[K.outbox_job("job-1"), K.outbox_due(K.outbox_partition("job-1"))], args=["job-1", clock.now_ms(), clock.now_ms() + 1000,
                                                            first.outbox.owner])
     assert flat
     clock.advance(2)
@@ -191,8 +204,8 @@ async def test_a_stalled_owner_cannot_finish_a_job_taken_over(redis_url: str, tm
 
 async def test_the_sweeper_never_releases_a_hold_renewed_after_it_looked(redis_url: str, tmp_path: Path) -> None:
     core, _, clock = two_processes(redis_url, tmp_path)
-    await onboard(core, UID)
-    hold = await core.ledger.hold(UID, 1, "test", "idem-race")
+    await onboard(core, await account_of(core))
+    hold = await core.ledger.hold(await account_of(core), 1, "test", "idem-race")
     clock.advance(core.settings.product.credits.hold_deadline_seconds + 1)
     seen_by_sweeper = clock.now_ms()  # the sweeper read this hold as expired ...
     assert await core.ledger.renew(hold, seen_by_sweeper + 60_000)  # ... the outbox renews it ...
@@ -207,7 +220,7 @@ async def test_a_refused_message_and_an_unknown_kind_end_at_once_uncharged(redis
     core, other, clock = two_processes(redis_url, tmp_path)
     Counting().install(core)
     rec = RecordingPlatform.install(core)
-    await onboard(core, UID)
+    await onboard(core, await account_of(core))
     await paid_job(core, "job-400")
     rec.fail(DeliveryRejected("Bad Request: message is too long"))
     assert await core.outbox.run_once("job-400") == "failed"  # not retried for 15 minutes
@@ -223,7 +236,7 @@ async def test_a_job_for_a_platform_this_process_does_not_serve_waits_for_one_th
         redis_url: str, tmp_path: Path) -> None:
     telegram_less, telegram, clock = two_processes(redis_url, tmp_path)
     Counting().install(telegram_less, telegram)
-    await onboard(telegram, UID)
+    await onboard(telegram, await account_of(telegram))
     await paid_job(telegram)
     assert await telegram_less.outbox.run_once("job-1") is None  # no "tg" sender here: handed on
     assert await telegram.outbox.run_once("job-1") is None  # due again in a second
@@ -231,3 +244,117 @@ async def test_a_job_for_a_platform_this_process_does_not_serve_waits_for_one_th
     rec = RecordingPlatform.install(telegram)
     assert await telegram.outbox.run_once("job-1") == "delivered" and len(rec.to("4100")) == 1
     assert (await money(telegram))["balance"] == 2
+
+
+async def test_a_job_names_the_account_and_platform_only_and_is_registered_for_erasure(
+        redis_url: str, tmp_path: Path) -> None:
+    core, _, _ = two_processes(redis_url, tmp_path)
+    Counting().install(core)
+    aid = await account_of(core)
+    await onboard(core, aid)
+    await paid_job(core)
+    job = await core.store.redis.hgetall(K.outbox_job("job-1"))
+    assert job["account"] == aid and job["platform"] == "tg" and "uid" not in job
+    assert not any("4100" in v for v in job.values())  # the platform id is resolved at send time
+    assert K.outbox_job("job-1").startswith(f"outbox:{{ob:p{K.outbox_partition('job-1')}}}:job:")
+    assert core.accounts.key_entry(K.outbox_job("job-1")) in await core.accounts.registry(aid)
+
+
+async def test_an_account_unreachable_on_its_platform_ends_failed_uncharged(redis_url: str, tmp_path: Path) -> None:
+    core, _, _ = two_processes(redis_url, tmp_path)
+    kind = Counting()
+    kind.install(core)
+    rec = RecordingPlatform.install(core)
+    aid = await account_of(core)
+    await onboard(core, aid)
+    await paid_job(core)
+    await core.store.redis.hdel(K.account_meta(aid), "id:tg")  # unlinked from Telegram meanwhile
+    assert await core.outbox.run_once("job-1") == "failed"
+    assert rec.attempts == 0 and kind.done == ["failed"]
+    acct = await money(core)
+    assert acct["balance"] == 3 and acct["held"] == 0
+    assert await core.outbox.run_once("job-1") is None  # final: never tried again
+
+
+async def test_delete_removes_a_waiting_job_and_gives_the_hold_back(redis_url: str, tmp_path: Path) -> None:
+    from bot.core.erasure import erase_account
+
+    core, _, clock = two_processes(redis_url, tmp_path)
+    Counting().install(core)
+    rec = RecordingPlatform.install(core)
+    aid = await account_of(core)
+    await onboard(core, aid)
+    await paid_job(core)
+    rec.fail(DeliveryFailed("502"))
+    assert await core.outbox.run_once("job-1") == "answered"  # waiting for a retry, hold renewed
+    core.erasers.clear()  # the features' erasers are tested in their areas; here: holds and the registry
+    await erase_account(core, aid)
+    assert not await core.store.redis.exists(K.outbox_job("job-1"))
+    clock.advance(core.settings.product.delivery.backoff_max_seconds + 1)
+    assert await core.outbox.run_once("job-1") is None  # the due entry finds no job and leaves
+    assert await core.outbox.figures() == {"outbox_queued": 0, "outbox_overdue": 0, "outbox_running_here": 0}
+    assert (await core.ledger.account(aid))["held"] == 0 and rec.sent == []
+
+
+async def test_due_jobs_come_fairly_from_every_partition(redis_url: str, tmp_path: Path) -> None:
+    core, _, clock = two_processes(redis_url, tmp_path)
+    aid = await account_of(core)
+    await onboard(core, aid, bonus=False)
+    ids = [f"n-{i}" for i in range(2000)]
+    busy = [j for j in ids if K.outbox_partition(j) == 3][:30]
+    quiet = next(j for j in ids if K.outbox_partition(j) == 11)
+    for job_id in [*busy, quiet]:  # the busy partition's jobs are all older than the quiet one's
+        assert await core.outbox.enqueue(job_id, "notice", aid, platform="tg", lang="ko", reply=Reply("hi"),
+                                         kick=False)
+        clock.advance(0.001)
+    seen: set[str] = set()
+    for _ in range(2):  # the start partition rotates; either way the quiet partition is served
+        due = await core.outbox.due_jobs(clock.now_ms(), 4)
+        assert len(due) == 4 and quiet in due
+        seen.update(due)
+    assert seen <= {*busy, quiet}
+    figures = await core.outbox.figures()
+    assert figures["outbox_queued"] == 31 and figures["outbox_overdue"] == 0
+    clock.advance(core.settings.product.delivery.takeover_seconds + 1)
+    assert (await core.outbox.figures())["outbox_overdue"] == 31
+
+
+# --- Redis Cluster ---------------------------------------------------------------------------
+
+@pytest.fixture
+async def cluster_core(redis_cluster: RedisCluster3, tmp_path: Path) -> AsyncIterator[Core]:
+    redis_cluster.flushall()
+    c = make_core(redis_cluster.url, tmp_path, clock=FixedClock(T0))
+    yield c
+    await c.store.close()
+
+
+async def test_a_job_is_delivered_and_charged_once_on_a_cluster(cluster_core: Core) -> None:
+    core = cluster_core
+    kind = Counting()
+    kind.install(core)
+    rec = RecordingPlatform.install(core)
+    aid = await account_of(core)
+    await onboard(core, aid)
+    # A job's hash and its partition's due set share one slot (v1's "outbox:due" did not: CROSSSLOT).
+    assert key_slot(K.outbox_job("job-1").encode()) == key_slot(K.outbox_due(K.outbox_partition("job-1")).encode())
+    await paid_job(core)
+    assert not await core.outbox.enqueue("job-1", "counting", aid, platform="tg", lang="ko", kick=False)
+    assert await core.outbox.run_once("job-1") == "delivered"
+    assert await core.outbox.run_once("job-1") is None
+    assert [r.text for r in rec.to("4100")] == ["answer 1"] and kind.done == ["delivered"]
+    acct = await money(core)
+    assert acct["balance"] == 2 and acct["held"] == 0 and acct["spent"] == 1
+    # Notices in many partitions (on every master): the poller finds and delivers them all.
+    ids = [f"notice-{i}" for i in range(24)]
+    assert len({K.outbox_partition(j) for j in ids}) > 8
+    for job_id in ids:
+        await core.outbox.enqueue(job_id, "notice", aid, platform="tg", lang="ko", reply=Reply(job_id), kick=False)
+    assert (await core.outbox.figures())["outbox_queued"] == 24
+    await core.outbox.start()
+    try:
+        assert await core.outbox.drain(20)
+    finally:
+        await core.outbox.stop(1)
+    assert sorted(r.text for r in rec.to("4100")[1:]) == sorted(ids)
+    assert (await core.outbox.figures())["outbox_queued"] == 0

@@ -1,18 +1,24 @@
 """Daily fortune broadcast: each subscriber's local time, at most once per user per local day.
 
-Redis layout (keys in ``bot/core/store/keys.py``, "broadcast" section):
+Redis layout (keys in ``bot/core/store/keys.py``, "broadcast" section; every key carries the
+``{b}`` hash tag, so each Lua step and MULTI here touches one slot, on Redis Cluster too):
 
-* ``bcast:subs`` hash uid -> "HH:MM"; ``bcast:due`` zset uid -> next due instant (UTC epoch s).
-* ``bcast:mark`` hash uid -> "<local day>:<state>", the per-user-per-day marker:
+* ``bcast:{b}:subs`` hash account id -> "HH:MM|<platform>" (the platform the user subscribed
+  on); ``bcast:{b}:due`` zset account id -> next due instant (UTC epoch s).
+* ``bcast:{b}:mark`` hash account id -> "<local day>:<state>", the per-user-per-day marker:
   ``q`` queued, ``s`` sending, ``S`` sent, ``u`` unknown (a send started and was never
-  confirmed), ``f`` failed (dead letter), ``b`` blocked (unsubscribed), ``x`` skipped/expired.
-  One field per user (the latest day) keeps memory flat; every change is a Lua step.
-* ``bcast:queue:<platform>`` stream + consumer group ``bcast-workers``; ``bcast:retry:<platform>``
-  zset of backoffs; ``bcast:dead`` dead-letter stream; ``bcast:stats:<UTC day>`` counters;
-  ``bcast:paused`` the operators' pause flag.
+  confirmed), ``f`` failed (dead letter), ``b`` blocked (unsubscribed), ``x`` skipped/expired/
+  unreachable. One field per user (the latest day) keeps memory flat; every change is a Lua step.
+* ``bcast:{b}:queue:<platform>`` stream (fields ``u`` account, ``d`` day, ``a`` attempt) +
+  consumer group ``bcast-workers``; ``bcast:{b}:retry:<platform>`` zset of backoffs
+  ("account|day|attempt"); ``bcast:{b}:dead`` dead-letter stream; ``bcast:{b}:stats:<UTC day>``
+  counters; ``bcast:{b}:paused`` the operators' pause flag.
+
+No key or value here holds a platform user id: the runner reaches an account through
+``core.accounts.target(account, platform)`` at send time.
 
 Flow: ``tick`` (every minute, every instance) -> stream -> ``BroadcastRunner`` workers ->
-``core.notify`` (the platform sender; errors per ``bot.core.delivery``). See ``runner`` for
+the platform's sender (``core.senders``; errors per ``bot.core.delivery``). See ``runner`` for
 the delivery semantics.
 """
 

@@ -10,7 +10,7 @@ from bot.core.broadcast.status import broadcast_status, pause_broadcast, resume_
 __all__ = ["broadcast_cli", "format_status"]
 
 _ORDER = ("day_utc", "paused", "subscribers", "due", "queued", "sent", "unknown", "failed", "blocked",
-          "expired", "retried", "pending", "retrying", "dead_letter", "rate_per_second")
+          "unreachable", "expired", "retried", "pending", "retrying", "dead_letter", "rate_per_second")
 
 
 def format_status(status: dict[str, object]) -> str:

@@ -16,6 +16,13 @@ Delivery semantics (per user per local day: **at most once**):
    done now; if it says ``s`` the dead worker may have sent it: it is **not** sent again and
    is counted "unknown" for operators.
 
+Who is reached: stream entries name the **account** (``u``); the stream is the platform the
+user subscribed on. Before claiming, a worker resolves the account's identity on that platform
+(``core.accounts.target``); an account with none there any more (unlinked, or erased while
+the entry waited) is unsubscribed and counted ``unreachable`` in one step
+(``broadcast_finish.lua``), never retried. Every key of every script here is in the ``{b}``
+family: one hash slot, so each step is atomic on Redis Cluster too.
+
 Hazard: a worker cancelled between the platform call and the confirm leaves an "unknown";
 that is the price of never sending twice.
 """
@@ -39,6 +46,7 @@ from redis.exceptions import ResponseError
 from bot.core.broadcast.message import daily_message
 from bot.core.broadcast.options import GROUP, BroadcastOptions
 from bot.core.broadcast.pacer import broadcast_pacers
+from bot.core.broadcast.subscriptions import split_sub
 from bot.core.broadcast.tick import tick, utc_day
 from bot.core.clock import local_day
 from bot.core.delivery import (
@@ -344,10 +352,16 @@ class BroadcastRunner:
             # Late (outage, long backlog): never send a fortune for a day that is over.
             await self._finish(platform, entry_id, uid, day, "expired", attempt, reason="day over")
             return
+        target = await core.accounts.target(uid, platform)
+        if target is None:
+            # No identity on this platform any more (unlinked, erased): stop, never retry.
+            log_event("broadcast_unreachable", user=uid, platform=platform)
+            await self._finish(platform, entry_id, uid, day, "unreachable", attempt, reason="no identity")
+            return
         reply: Reply | None = None
         if profile is not None and profile.onboarded:
             try:
-                hhmm = await core.store.redis.hget(K.broadcast_subs(), uid) or ""
+                hhmm, _ = split_sub(await core.store.redis.hget(K.broadcast_subs(), uid))
                 reply = await daily_message(core, profile, date.fromisoformat(day), hhmm)
             except REDIS_ERRORS:
                 raise
@@ -370,19 +384,21 @@ class BroadcastRunner:
             return
         self.inflight += 1
         try:
-            await self._send(platform, entry_id, uid, day, attempt, reply)
+            await self._send(platform, entry_id, uid, day, attempt, reply, target[1])
         finally:
             self.inflight -= 1
 
     async def _send(self, platform: str, entry_id: str, uid: str, day: str, attempt: int,
-                    reply: Reply) -> None:
+                    reply: Reply, user_id: str) -> None:
+        """Send to ``user_id`` (the account's identity on ``platform``, resolved just before)."""
         pacer = self.pacers.get(platform)
-        user_id = uid.partition(":")[2]
         try:
             if pacer is not None:
                 await pacer.wait_turn(user_id)
-            if not await self.core.notify(uid, reply):
+            sender = self.core.senders.get(platform)
+            if sender is None:
                 raise DeliveryFailed(f"no sender for platform {platform!r} in this process")
+            await sender(user_id, reply)
         except asyncio.CancelledError:
             raise  # the marker stays "sending": a taker-over counts it unknown, never resends
         except Exception as exc:

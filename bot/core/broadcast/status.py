@@ -22,15 +22,16 @@ __all__ = ["broadcast_status", "recent_dead_letters", "pause_broadcast", "resume
 #: Platforms whose streams are always reported (plus any with a sender in this process).
 KNOWN_PLATFORMS = ("tg", "dc")
 RATE_WINDOW_SECONDS = 60
-COUNTERS = ("queued", "sent", "unknown", "failed", "blocked", "expired", "retried")
+COUNTERS = ("queued", "sent", "unknown", "failed", "blocked", "unreachable", "expired", "retried")
 
 
 async def broadcast_status(core: Core) -> dict[str, Any]:
     """The operators' figures.
 
     * ``due`` — subscribers whose send time has come but who are not queued yet (a tick moves them);
-    * ``queued`` / ``sent`` / ``unknown`` / ``failed`` / ``blocked`` / ``expired`` / ``retried`` —
-      counters of the current UTC day (``day_utc``);
+    * ``queued`` / ``sent`` / ``unknown`` / ``failed`` / ``blocked`` / ``unreachable`` (no identity
+      on the platform any more: unsubscribed) / ``expired`` / ``retried`` — counters of the
+      current UTC day (``day_utc``);
     * ``pending`` — queued entries not yet finished (in a worker's hands, or not read yet),
       with ``retrying`` (waiting out a backoff) and ``dead_letter`` (given up, kept for operators);
     * ``rate_per_second`` — confirmed sends per second over the last minute, all processes.
@@ -49,10 +50,12 @@ async def broadcast_status(core: Core) -> dict[str, Any]:
             pipe.hgetall(K.broadcast_stats(day))
             pipe.get(K.broadcast_paused())
             pipe.xlen(K.broadcast_dead())
-            pipe.mget(rate_keys)
+            for key in rate_keys:  # GETs, not MGET: a cluster pipeline refuses multi-key commands
+                pipe.get(key)
             for p in platforms:
                 pipe.zcard(K.broadcast_retry(p))
-            due, subscribers, stats, paused, dead, rates, *retrying = await pipe.execute()
+            due, subscribers, stats, paused, dead, *rest = await pipe.execute()
+        rates, retrying = rest[:len(rate_keys)], rest[len(rate_keys):]
         pending: dict[str, int] = {}
         for p in platforms:
             try:

@@ -1,13 +1,17 @@
-"""Daily-broadcast subscriptions in Redis.
+"""Daily-broadcast subscriptions in Redis (every key in the ``{b}`` family: one hash slot).
 
 Two structures, both one entry per subscriber (cheap at a million subscribers):
 
-* ``bcast:subs`` hash uid -> ``"HH:MM"`` (the user's local send time);
-* ``bcast:due`` sorted set uid -> next due instant (epoch s, UTC minute), so "who is due" is a
-  ``ZRANGEBYSCORE -inf now``.
+* ``bcast:{b}:subs`` hash account id -> ``"HH:MM|<platform>"``: the local send time and the
+  platform the user subscribed on (the runner reaches the account's identity on that
+  platform, ``core.accounts.target``);
+* ``bcast:{b}:due`` sorted set account id -> next due instant (epoch s, UTC minute), so "who
+  is due" is a ``ZRANGEBYSCORE -inf now``.
 
 The user's time zone is read from their profile whenever a due time is computed, so a
-``/timezone`` change takes effect at the next tick (see ``schedule.plan``).
+``/timezone`` change takes effect at the next tick (see ``schedule.plan``). Every write here
+is one MULTI on keys of the ``{b}`` slot (atomic on Redis Cluster too); Redis down:
+``ServiceUnavailable``.
 """
 
 from __future__ import annotations
@@ -22,16 +26,32 @@ from bot.core.store import K, redis_guard
 if TYPE_CHECKING:
     from bot.core.service import Core
 
-__all__ = ["Subscription", "Subscriptions"]
+__all__ = ["Subscription", "Subscriptions", "sub_value", "split_sub"]
+
+
+def sub_value(hhmm: str, platform: str) -> str:
+    """The stored subscription: ``"08:00|tg"``."""
+    return f"{hhmm}|{platform}"
+
+
+def split_sub(value: str | None) -> tuple[str, str]:
+    """``"08:00|tg"`` -> ``("08:00", "tg")``; no value -> ``("", "")``. A value without a
+    platform (written before layout v2) gives ``""`` as the platform: the caller reaches the
+    account on any platform it is linked on."""
+    if not value:
+        return "", ""
+    hhmm, _, platform = value.partition("|")
+    return hhmm, platform
 
 
 @dataclass(frozen=True, slots=True)
 class Subscription:
-    uid: str
+    uid: str  # the account id
     hhmm: str
     tz: str
     next_due: int  # epoch s
     next_day: date  # local day of next_due
+    platform: str = ""
 
     def next_local(self) -> datetime:
         return datetime.fromtimestamp(self.next_due, zone(self.tz))
@@ -42,22 +62,24 @@ class Subscriptions:
         self.core = core
         self._r = core.store.redis
 
-    async def subscribe(self, uid: str, hhmm: str, tz: str) -> Subscription:
-        """Subscribe (or change the time). The first send is the next ``hhmm`` local time."""
+    async def subscribe(self, aid: str, hhmm: str, tz: str, *, platform: str) -> Subscription:
+        """Subscribe account ``aid`` (or change the time), to be reached on ``platform``. The
+        first send is the next ``hhmm`` local time. Atomic (one MULTI in ``{b}``), idempotent."""
         due, day = next_due(hhmm, tz, self.core.clock.now())
         async with redis_guard("broadcast.subscribe"):
             async with self._r.pipeline(transaction=True) as pipe:
-                pipe.hset(K.broadcast_subs(), uid, hhmm)
-                pipe.zadd(K.broadcast_due(), {uid: due})
+                pipe.hset(K.broadcast_subs(), aid, sub_value(hhmm, platform))
+                pipe.zadd(K.broadcast_due(), {aid: due})
                 await pipe.execute()
-        return Subscription(uid, hhmm, tz, due, day)
+        return Subscription(aid, hhmm, tz, due, day, platform)
 
-    async def get(self, uid: str, tz: str) -> Subscription | None:
+    async def get(self, aid: str, tz: str) -> Subscription | None:
         async with redis_guard("broadcast.get"):
             async with self._r.pipeline(transaction=False) as pipe:
-                pipe.hget(K.broadcast_subs(), uid)
-                pipe.zscore(K.broadcast_due(), uid)
-                hhmm, score = await pipe.execute()
+                pipe.hget(K.broadcast_subs(), aid)
+                pipe.zscore(K.broadcast_due(), aid)
+                value, score = await pipe.execute()
+        hhmm, platform = split_sub(value)
         if not hhmm:
             return None
         if score is None:
@@ -65,9 +87,9 @@ class Subscriptions:
         else:
             due = int(score)
             day = datetime.fromtimestamp(due, zone(tz)).date()
-        return Subscription(uid, hhmm, tz, due, day)
+        return Subscription(aid, hhmm, tz, due, day, platform)
 
-    async def unsubscribe(self, uid: str, tz: str) -> bool:
+    async def unsubscribe(self, aid: str, tz: str) -> bool:
         """Stop the daily push. Returns False when the user was not subscribed.
 
         Today's delivery marker is kept (so re-subscribing today cannot bring a second
@@ -75,22 +97,25 @@ class Subscriptions:
         """
         async with redis_guard("broadcast.unsubscribe"):
             async with self._r.pipeline(transaction=True) as pipe:
-                pipe.hdel(K.broadcast_subs(), uid)
-                pipe.zrem(K.broadcast_due(), uid)
-                pipe.hget(K.broadcast_marks(), uid)
+                pipe.hdel(K.broadcast_subs(), aid)
+                pipe.zrem(K.broadcast_due(), aid)
+                pipe.hget(K.broadcast_marks(), aid)
                 removed, _, mark = await pipe.execute()
             today = datetime.fromtimestamp(self.core.clock.now(), zone(tz)).date().isoformat()
             if mark and mark[:10] < today:
                 # Not atomic with the read: if the user re-subscribed and was queued for today
                 # in between, the worst case is that today's push is skipped — never doubled.
-                await self._r.hdel(K.broadcast_marks(), uid)
+                await self._r.hdel(K.broadcast_marks(), aid)
         return bool(removed)
 
-    async def erase(self, uid: str) -> None:
-        """``/delete``: forget the subscription and the delivery marker."""
+    async def erase(self, aid: str) -> None:
+        """``/delete``: forget the subscription and the delivery marker of account ``aid``.
+        One MULTI of HDEL/ZREM in ``{b}``: atomic and idempotent (a second run removes nothing).
+        Stream entries and retries still naming the account are acknowledged as ``gone`` when
+        a worker reaches them (``broadcast_claim.lua``: no marker), never sent."""
         async with redis_guard("broadcast.erase"):
             async with self._r.pipeline(transaction=True) as pipe:
-                pipe.hdel(K.broadcast_subs(), uid)
-                pipe.zrem(K.broadcast_due(), uid)
-                pipe.hdel(K.broadcast_marks(), uid)
+                pipe.hdel(K.broadcast_subs(), aid)
+                pipe.zrem(K.broadcast_due(), aid)
+                pipe.hdel(K.broadcast_marks(), aid)
                 await pipe.execute()

@@ -3,7 +3,11 @@
 Runs every minute on every instance. Safe to run concurrently and repeatedly: each
 subscriber is moved by one compare-and-set Lua script (``broadcast_queue.lua``) that
 re-indexes them and claims the per-user-per-day "queued" marker before adding the stream
-entry, so a second tick (here or on another instance) finds nothing left to do.
+entry, so a second tick (here or on another instance) finds nothing left to do. Every key
+of the script is in the ``{b}`` family (one hash slot on Redis Cluster).
+
+Subscribers are account ids; the platform stream an account goes to is the platform stored
+with its subscription (``"HH:MM|<platform>"``), never anything parsed out of the id.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from bot.core.broadcast.options import BroadcastOptions
 from bot.core.broadcast.schedule import plan
+from bot.core.broadcast.subscriptions import split_sub
 from bot.core.logs import log_event
 from bot.core.store import K
 from bot.core.timezones import stored_timezone
@@ -68,13 +73,18 @@ async def tick(core: Core, options: BroadcastOptions | None = None) -> TickResul
             for uid in uids:
                 pipe.hmget(K.profile(uid), ["tz", "step"])
             replies = await pipe.execute()
-        times, profiles = replies[0], replies[1:]
+        values, profiles = replies[0], replies[1:]
         groups: dict[str, list[str]] = {}
-        for (uid, score), hhmm, (tz, step) in zip(batch, times, profiles):
+        for (uid, score), value, (tz, step) in zip(batch, values, profiles):
             expected = str(int(score))
-            platform = uid.partition(":")[0]
-            args = groups.setdefault(platform, [])
-            if not hhmm or (tz is None and step is None):  # unsubscribed, or the profile is gone
+            hhmm, platform = split_sub(value)
+            if hhmm and not platform:  # stored before layout v2: the account's first identity
+                target = await core.accounts.target(uid)
+                platform = target[0] if target is not None else ""
+            # Dropped entries go through any platform's script call (they only leave the index).
+            args = groups.setdefault(platform or "tg", [])
+            if not hhmm or not platform or (tz is None and step is None):
+                # unsubscribed, no identity left to reach, or the profile is gone
                 args += [uid, expected, "0", "", "d"]
                 continue
             p = plan(hhmm, stored_timezone(tz, default_tz), now)

@@ -253,7 +253,7 @@ def register(router: Router) -> None:
             return []
         group = ctx.event.chat_kind == "group"
         assert ctx.profile is not None
-        await core.outbox.enqueue(job_id, "ai", ctx.uid, lang=ctx.lang, hold=hold,
+        await core.outbox.enqueue(job_id, "ai", ctx.uid, platform=ctx.event.platform, lang=ctx.lang, hold=hold,
                                   data={**data, "cost": cost, "tz": ctx.profile.tz},
                                   origin=ctx.event.chat_id if group else "")
         return [ctx.reply("delivery.working_group" if group else "delivery.working")]

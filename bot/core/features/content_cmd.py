@@ -152,7 +152,8 @@ def register(router: Router) -> None:
         balance = await core.ledger.balance(ctx.uid)
         reply = Reply(f"{body.text}\n\n{ctx.t('fortune.details_paid', cost=cost, balance=balance)}", private=True)
         group = ctx.event.chat_kind == "group"
-        created = await core.outbox.enqueue(job_id, "details", ctx.uid, lang=ctx.lang, reply=reply, hold=hold,
+        created = await core.outbox.enqueue(job_id, "details", ctx.uid, platform=ctx.event.platform, lang=ctx.lang,
+                                            reply=reply, hold=hold,
                                             data={"day": day.isoformat()}, replace_final=True,
                                             origin=ctx.event.chat_id if group else "")
         if not created:  # a concurrent tap (another chat) won: this hold is not needed

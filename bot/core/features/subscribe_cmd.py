@@ -51,7 +51,7 @@ def register(router: Router) -> None:
         if hhmm is None:
             raise BotError(ErrorCode.VALIDATION_ERROR, "broadcast.bad_time",
                            usage=ctx.t("broadcast.usage", default=default))
-        sub = await subs.subscribe(ctx.uid, hhmm, p.tz)
+        sub = await subs.subscribe(ctx.uid, hhmm, p.tz, platform=ctx.event.platform)
         return ctx.reply("broadcast.subscribed", buttons=buttons, time=hhmm, tz=p.tz, first=_when(ctx, sub))
 
     @router.command("unsubscribe", needs_profile=False, help_key="help.unsubscribe", aliases=("구독취소",))

@@ -12,7 +12,7 @@ the slot).
   platform identities (``tg:123``) map to it through ``ident:<keyed hash>`` and are never part
   of any other key name.
 - **Global families** each share one tag of their own: payments ``{pay}``, pairing markers and
-  leaderboards ``{pairs}``, the daily broadcast ``{bcast}``, one AI provider's breaker
+  leaderboards ``{pairs}``, the daily broadcast ``{b}``, one AI provider's breaker
   ``{<provider>}``. Outbox jobs are spread over partitions ``{ob:pN}`` and inbox streams over
   ``{<platform>:pN}``, so no single slot carries all of them.
 - **Global indexes** touched next to per-account data (``accounts:all``, ``holds:deadline``,

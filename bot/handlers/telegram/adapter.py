@@ -114,7 +114,8 @@ class TelegramAdapter:
         api = (api_base_url or env.telegram_api_base_url).rstrip("/")
         self.webhook_url = webhook_url if webhook_url is not None else env.telegram_webhook_url
         self.poll_timeout = poll_timeout
-        self.outbound = OutboundLimiter(core.store, self.platform, OutboundLimits.telegram(core.settings))
+        self.outbound = OutboundLimiter(core.store, self.platform, OutboundLimits.telegram(core.settings),
+                                        secret=core.signing_secret)
         self.rate_limiter = RedisRateLimiter(self.outbound, core.metrics, max_in_flight=pool_size)
         builder = (ApplicationBuilder().token(self.token)
                    .base_url(f"{api}/bot").base_file_url(f"{api}/file/bot")

@@ -80,7 +80,7 @@ class TelegramPayments:
         else:
             text = t(lang, "payments.needs_review", ref=charge[:16])
         job_id = "pay-" + hashlib.sha256(f"tg:{charge}".encode()).hexdigest()[:24]
-        await self.core.outbox.enqueue(job_id, "notice", uid, lang=lang, reply=Reply(text))
+        await self.core.outbox.enqueue(job_id, "notice", aid, platform="tg", lang=lang, reply=Reply(text))
 
     async def refund(self, charge_id: str) -> core_payments.RefundResult:
         """Reverse the grant in the ledger, then refund the Stars through ``retry_refund``.

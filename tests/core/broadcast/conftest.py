@@ -49,6 +49,12 @@ class Rig:
     tmp: Path
     config: Path
     instances: list[Instance] = field(default_factory=list)
+    #: Telegram user id -> the account id it resolved to (subscribers are accounts).
+    accounts: dict[int, str] = field(default_factory=dict)
+
+    def uid(self, user_id: int) -> str:
+        """The account id of Telegram user ``user_id`` (subscribed through ``subscribe_many``)."""
+        return self.accounts[user_id]
 
     @property
     def core(self) -> Core:
@@ -68,15 +74,17 @@ class Rig:
 
     async def subscribe_many(self, users: list[tuple[int, str, str]], birth: date = date(1990, 5, 17),
                              lang: str = "ko") -> None:
-        """(telegram user id, "HH:MM", tz) each: onboard through the services, then subscribe."""
+        """(telegram user id, "HH:MM", tz) each: resolve the identity to its account, onboard the
+        account through the services, then subscribe it on Telegram."""
         subs = Subscriptions(self.core)
         sem = asyncio.Semaphore(50)
 
         async def one(user_id: int, hhmm: str, tz: str) -> None:
             async with sem:
-                uid = f"tg:{user_id}"
+                uid = await self.core.accounts.resolve(f"tg:{user_id}")
+                self.accounts[user_id] = uid
                 await onboard(self.core, uid, birth=birth, lang=lang, tz=tz, bonus=False)
-                await subs.subscribe(uid, hhmm, tz)
+                await subs.subscribe(uid, hhmm, tz, platform="tg")
 
         await asyncio.gather(*(one(*u) for u in users))
 

@@ -23,8 +23,9 @@ def env(redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 
 def test_status_pause_resume(env: str, capsys: pytest.CaptureFixture[str]) -> None:
     r = redis.Redis.from_url(env, decode_responses=True)
-    r.hset(K.broadcast_subs(), mapping={"tg:1": "08:00", "tg:2": "09:00"})
-    r.zadd(K.broadcast_due(), {"tg:1": 0, "tg:2": 4102444800})  # one overdue, one in 2100
+    one, two = "a00000000000000a1", "a00000000000000a2"  # account ids
+    r.hset(K.broadcast_subs(), mapping={one: "08:00|tg", two: "09:00|tg"})
+    r.zadd(K.broadcast_due(), {one: 0, two: 4102444800})  # one overdue, one in 2100
     assert main(["broadcast", "status"]) == 0
     out = capsys.readouterr().out
     assert "subscribers" in out and "rate_per_second" in out

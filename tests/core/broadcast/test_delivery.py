@@ -38,7 +38,7 @@ async def test_three_instances_2000_subscribers_each_get_exactly_one(rig: Rig) -
     await rig.start_workers()
     results = await asyncio.gather(*(tick(i.core) for i in rig.instances for _ in range(2)))
     assert sum(r.queued for r in results) == 2000
-    marks = await rig.wait_settled([f"tg:{i}" for i in ids], timeout=90)
+    marks = await rig.wait_settled([rig.uid(i) for i in ids], timeout=90)
     assert set(marks.values()) == {"2025-06-15:S"}
     counts = [rig.messages(i) for i in ids]
     assert counts == [1] * 2000
@@ -80,16 +80,16 @@ async def test_killed_worker_never_causes_a_second_message(rig: Rig) -> None:
     in_flight_cap = victim.runner.options.workers
     await rig.instances[1].runner.start(scheduler=False)
     await rig.instances[2].runner.start(scheduler=False)
-    uids = [f"tg:{i}" for i in ids]
+    uids = [rig.uid(i) for i in ids]
     marks = await rig.wait_settled(uids, timeout=60)
     counts = {i: rig.messages(i) for i in ids}
     assert max(counts.values()) == 1  # nobody got two
-    unknown = [i for i in ids if marks[f"tg:{i}"].endswith(":u")]
+    unknown = [i for i in ids if marks[rig.uid(i)].endswith(":u")]
     assert set(marks[u][11:] for u in uids) <= {"S", "u"}
     # At most the sends that were in flight when it died. (The one that triggered the kill may
     # still have been confirmed: cancellation lands after its confirm went out on the socket.)
     assert len(unknown) <= in_flight_cap
-    assert all(counts[i] == 1 for i in ids if marks[f"tg:{i}"].endswith(":S"))
+    assert all(counts[i] == 1 for i in ids if marks[rig.uid(i)].endswith(":S"))
     assert sum(counts.values()) >= 600 - len(unknown)
     # The remainder was taken over from the dead consumer (XAUTOCLAIM) and delivered.
     pending = await rig.core.store.redis.xpending(K.broadcast_stream("tg"), GROUP)
@@ -107,13 +107,13 @@ async def test_blocked_user_and_lost_chat_are_unsubscribed(rig: Rig) -> None:
     rig.api.lose_chat(ids[1])  # 400 Bad Request: chat not found
     await rig.start_workers()
     assert (await tick(rig.core)).queued == 3
-    marks = await rig.wait_settled([f"tg:{i}" for i in ids])
-    assert [marks[f"tg:{i}"] for i in ids] == ["2025-06-15:b", "2025-06-15:b", "2025-06-15:S"]
+    marks = await rig.wait_settled([rig.uid(i) for i in ids])
+    assert [marks[rig.uid(i)] for i in ids] == ["2025-06-15:b", "2025-06-15:b", "2025-06-15:S"]
     r = rig.core.store.redis
     for i in ids[:2]:
-        assert await r.hget(K.broadcast_subs(), f"tg:{i}") is None
-        assert await r.zscore(K.broadcast_due(), f"tg:{i}") is None
-    assert await r.hget(K.broadcast_subs(), f"tg:{ids[2]}") == "00:01"
+        assert await r.hget(K.broadcast_subs(), rig.uid(i)) is None
+        assert await r.zscore(K.broadcast_due(), rig.uid(i)) is None
+    assert await r.hget(K.broadcast_subs(), rig.uid(ids[2])) == "00:01|tg"
     assert [rig.messages(i) for i in ids] == [0, 0, 1]
     assert (await broadcast_status(rig.core))["blocked"] == 2
 
@@ -126,7 +126,7 @@ async def test_429_waits_retry_after_and_sends_once(rig: Rig) -> None:
     rig.api.fail_next("sendMessage", times=1, retry_after=1, chat_id=ids[0])
     await rig.start_workers()
     await tick(rig.core)
-    marks = await rig.wait_settled([f"tg:{i}" for i in ids], timeout=15)
+    marks = await rig.wait_settled([rig.uid(i) for i in ids], timeout=15)
     assert set(marks.values()) == {"2025-06-15:S"}
     assert [c.status for c in rig.api.calls_to("sendMessage", ok_only=False, chat_id=ids[0])] == [429, 200]
     # Second case: the adapter gives up at once; the broadcast schedules the retry after retry_after.
@@ -137,7 +137,7 @@ async def test_429_waits_retry_after_and_sends_once(rig: Rig) -> None:
     loop = asyncio.get_running_loop()
     started = loop.time()
     await tick(rig.core)
-    await rig.wait_settled(["tg:100"], timeout=15)
+    await rig.wait_settled([rig.uid(100)], timeout=15)
     calls = rig.api.calls_to("sendMessage", ok_only=False, chat_id=100)
     assert [c.status for c in calls] == [429, 200]
     assert calls[1].at - calls[0].at >= 0.9 and loop.time() - started >= 0.9
@@ -152,15 +152,15 @@ async def test_repeated_failures_go_to_the_dead_letter_stream(rig: Rig) -> None:
     rig.api.fail_next("sendMessage", times=1, code=502, description="Bad Gateway", chat_id=ids[1])
     await rig.start_workers()
     await tick(rig.core)
-    marks = await rig.wait_settled([f"tg:{i}" for i in ids], timeout=15)
-    assert marks[f"tg:{ids[0]}"] == "2025-06-15:f"
-    assert marks[f"tg:{ids[1]}"] == "2025-06-15:S"  # one failure, then a successful retry
+    marks = await rig.wait_settled([rig.uid(i) for i in ids], timeout=15)
+    assert marks[rig.uid(ids[0])] == "2025-06-15:f"
+    assert marks[rig.uid(ids[1])] == "2025-06-15:S"  # one failure, then a successful retry
     assert len(rig.api.calls_to("sendMessage", ok_only=False, chat_id=ids[0])) == FAST.max_attempts
     [dead] = await recent_dead_letters(rig.core)
-    assert dead["uid"] == f"tg:{ids[0]}" and dead["day"] == "2025-06-15" and dead["attempts"] == FAST.max_attempts
+    assert dead["uid"] == rig.uid(ids[0]) and dead["day"] == "2025-06-15" and dead["attempts"] == FAST.max_attempts
     status = await broadcast_status(rig.core)
     assert (status["failed"], status["dead_letter"], status["sent"], status["retried"]) == (1, 1, 1, 3)
-    assert await rig.core.store.redis.hget(K.broadcast_subs(), f"tg:{ids[0]}") == "00:01"  # still subscribed
+    assert await rig.core.store.redis.hget(K.broadcast_subs(), rig.uid(ids[0])) == "00:01|tg"  # still subscribed
 
 
 async def test_message_is_todays_fortune_in_the_users_language_with_buttons(rig: Rig) -> None:
@@ -172,12 +172,12 @@ async def test_message_is_todays_fortune_in_the_users_language_with_buttons(rig:
     rig.clock.set(utc(2025, 6, 15, 11, 0))
     await rig.start_workers()
     assert (await tick(rig.core)).queued == 2
-    marks = await rig.wait_settled(["tg:10", "tg:14"])
-    assert marks == {"tg:10": "2025-06-15:S", "tg:14": "2025-06-16:S"}
+    marks = await rig.wait_settled([rig.uid(10), rig.uid(14)])
+    assert marks == {rig.uid(10): "2025-06-15:S", rig.uid(14): "2025-06-16:S"}
     engine = FortuneEngine.load()
     for chat, day, lang in ((10, date(2025, 6, 15), "en"), (14, date(2025, 6, 16), "ko")):
         [call] = rig.api.calls_to("sendMessage", chat_id=chat)
-        expected = engine.render_summary(engine.daily(f"tg:{chat}", date(1990, 5, 17), day, lang))  # type: ignore[arg-type]
+        expected = engine.render_summary(engine.daily(rig.uid(chat), date(1990, 5, 17), day, lang))  # type: ignore[arg-type]
         assert expected in call["text"]
         assert "/unsubscribe" in call["text"]
         data = [b.get("callback_data") for b in call.buttons]
@@ -197,7 +197,7 @@ async def test_catch_up_after_outage_same_day_only(rig: Rig) -> None:
     await rig.start_workers()
     res = await tick(rig.core)
     assert res.queued == 1
-    await rig.wait_settled(["tg:1"])
+    await rig.wait_settled([rig.uid(1)])
     assert (rig.messages(1), rig.messages(2)) == (1, 0)
     # The next outage spans New York's whole 06-15 and 06-16 08:00; back at 06-17 03:00 EDT.
     rig.clock.set(utc(2025, 6, 17, 7, 0))
@@ -205,9 +205,9 @@ async def test_catch_up_after_outage_same_day_only(rig: Rig) -> None:
     assert res.queued == 1  # Seoul: 06-17 16:00 KST, today's 08:00 passed -> today's fortune
     await asyncio.sleep(0.3)
     assert rig.messages(2) == 0  # never yesterday's
-    assert await rig.core.store.redis.zscore(K.broadcast_due(), "tg:2") == utc(2025, 6, 17, 12, 0)
-    marks = await rig.wait_settled(["tg:1", "tg:2"])
-    assert marks["tg:1"] == "2025-06-17:S" and "tg:2" not in marks
+    assert await rig.core.store.redis.zscore(K.broadcast_due(), rig.uid(2)) == utc(2025, 6, 17, 12, 0)
+    marks = await rig.wait_settled([rig.uid(1), rig.uid(2)])
+    assert marks[rig.uid(1)] == "2025-06-17:S" and rig.uid(2) not in marks
 
 
 async def test_stale_entry_is_expired_not_sent(rig: Rig) -> None:
@@ -216,8 +216,8 @@ async def test_stale_entry_is_expired_not_sent(rig: Rig) -> None:
     await tick(rig.core)  # queued for 06-15, but no worker runs until the day is over
     rig.clock.set(utc(2025, 6, 16, 0, 0, 30))
     await rig.start_workers()
-    marks = await rig.wait_settled([f"tg:{ids[0]}"])
-    assert marks[f"tg:{ids[0]}"] == "2025-06-15:x"
+    marks = await rig.wait_settled([rig.uid(ids[0])])
+    assert marks[rig.uid(ids[0])] == "2025-06-15:x"
     assert rig.messages(ids[0]) == 0
     assert (await broadcast_status(rig.core))["expired"] == 1
 
@@ -233,5 +233,24 @@ async def test_pause_holds_workers_and_resume_delivers(rig: Rig) -> None:
     status = await broadcast_status(rig.core)
     assert status["paused"] and status["pending"] == 5 and "tg:admin" in status["paused_by"]
     await resume_broadcast(rig.core)
-    await rig.wait_settled([f"tg:{i}" for i in ids])
+    await rig.wait_settled([rig.uid(i) for i in ids])
     assert [rig.messages(i) for i in ids] == [1] * 5
+
+
+async def test_an_account_with_no_identity_on_the_platform_is_unsubscribed_and_counted(rig: Rig) -> None:
+    await rig.add_instance()
+    ids = await due_now(rig, 2)
+    r = rig.core.store.redis
+    await tick(rig.core)  # queued for both
+    gone = rig.uid(ids[0])
+    await r.hdel(K.account_meta(gone), "id:tg")  # unlinked from Telegram while the entry waited
+    await rig.start_workers()
+    marks = await rig.wait_settled([rig.uid(i) for i in ids])
+    assert marks == {gone: "2025-06-15:x", rig.uid(ids[1]): "2025-06-15:S"}
+    assert [rig.messages(i) for i in ids] == [0, 1]
+    assert await r.hget(K.broadcast_subs(), gone) is None and await r.zscore(K.broadcast_due(), gone) is None
+    status = await broadcast_status(rig.core)
+    assert (status["unreachable"], status["sent"], status["failed"], status["pending"]) == (1, 1, 0, 0)
+    # Nothing is retried for it: the next day's tick has no entry for the account.
+    rig.clock.set(utc(2025, 6, 16, 0, 1))
+    assert (await tick(rig.core)).queued == 1

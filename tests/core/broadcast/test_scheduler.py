@@ -17,8 +17,8 @@ async def test_scheduled_ticks_deliver_without_manual_ticks(rig: Rig) -> None:
     await inst.runner.start()  # scheduler + workers, as bot.app.run does
     rig.clock.set(utc(2025, 6, 15, 0, 1))
     await rig.api.wait_for("sendMessage", 1, timeout=10, chat_id=7)
-    marks = await rig.wait_settled(["tg:7"])
-    assert marks["tg:7"] == "2025-06-15:S"
+    marks = await rig.wait_settled([rig.uid(7)])
+    assert marks[rig.uid(7)] == "2025-06-15:S"
 
 
 async def test_default_trigger_is_every_minute_at_second_zero(rig: Rig) -> None:

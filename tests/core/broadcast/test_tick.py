@@ -22,7 +22,7 @@ async def setup(core: Core, users: list[tuple[str, str, str]]) -> None:
     subs = Subscriptions(core)
     for uid, hhmm, tz in users:
         await onboard(core, uid, tz=tz, bonus=False)
-        await subs.subscribe(uid, hhmm, tz)
+        await subs.subscribe(uid, hhmm, tz, platform="tg")
 
 
 async def test_ticks_on_three_instances_queue_each_user_once(redis_url: str, tmp_path: Path) -> None:
@@ -59,7 +59,7 @@ async def test_tick_for_an_already_sent_day_sends_nothing(redis_url: str, tmp_pa
         r = core.store.redis
         await r.hset(K.broadcast_marks(), "tg:1", "2025-06-15:S")
         # The user moves their time later the same day, so the index says "due" again today.
-        await Subscriptions(core).subscribe("tg:1", "10:00", "Asia/Seoul")
+        await Subscriptions(core).subscribe("tg:1", "10:00", "Asia/Seoul", platform="tg")
         clock.advance(2 * 3600)
         res = await tick(core)
         assert (res.queued, res.already) == (0, 1)
@@ -144,5 +144,36 @@ async def test_pause_stops_ticks_and_resume_catches_up(redis_url: str, tmp_path:
         await resume_broadcast(core)
         clock.advance(600)
         assert (await tick(core)).queued == 1
+    finally:
+        await core.store.close()
+
+
+async def test_the_stream_is_the_platform_subscribed_on_not_anything_in_the_id(redis_url: str,
+                                                                              tmp_path: Path) -> None:
+    clock = FixedClock(utc(2025, 6, 14, 22, 59))
+    core = make_core(redis_url, tmp_path, clock=clock)
+    try:
+        tg_account = await core.accounts.resolve("tg:71")
+        dc_account = await core.accounts.resolve("dc:72")
+        subs = Subscriptions(core)
+        for aid, platform in ((tg_account, "tg"), (dc_account, "dc")):
+            await onboard(core, aid, tz="Asia/Seoul", bonus=False)
+            await subs.subscribe(aid, "08:00", "Asia/Seoul", platform=platform)
+        assert await core.store.redis.hget(K.broadcast_subs(), dc_account) == "08:00|dc"
+        sub = await subs.get(dc_account, "Asia/Seoul")
+        assert sub is not None and (sub.hhmm, sub.platform) == ("08:00", "dc")
+        # A value stored before layout v2 (no platform) goes to the account's linked platform;
+        # one whose account has no identity left leaves the index.
+        legacy = await core.accounts.resolve("tg:73")
+        await onboard(core, legacy, tz="Asia/Seoul", bonus=False)
+        await subs.subscribe(legacy, "08:00", "Asia/Seoul", platform="tg")
+        await core.store.redis.hset(K.broadcast_subs(), mapping={legacy: "08:00", "a0000000000000000": "08:00"})
+        await onboard(core, "a0000000000000000", tz="Asia/Seoul", bonus=False)
+        await core.store.redis.zadd(K.broadcast_due(), {"a0000000000000000": utc(2025, 6, 14, 23, 0)})
+        clock.advance(60)
+        res = await tick(core)
+        assert (res.queued, res.dropped) == (3, 1) and res.by_platform == {"tg": 2, "dc": 1}
+        assert sorted(u for u, _ in await entries(core, "tg")) == sorted([tg_account, legacy])
+        assert [u for u, _ in await entries(core, "dc")] == [dc_account]
     finally:
         await core.store.close()

@@ -45,9 +45,15 @@ async def ai_tg(redis_url: str, tmp_path: Path, tg_api: FakeTelegramAPI, oa: Fak
         await core.store.close()
 
 
-async def settled(tg: TG, uid: str = UID) -> dict[str, int]:
+async def account(tg: TG) -> str:
+    """The account the router resolves the test user to (paid answers are charged there)."""
+    return await tg.core.accounts.resolve(UID)
+
+
+async def settled(tg: TG, uid: str | None = None) -> dict[str, int]:
     """Wait for the outbox to finish, then the account (balance, held) after reconciling."""
     assert await tg.core.outbox.drain(15)
+    uid = uid or await account(tg)
     rec = await tg.core.ledger.reconcile(uid)
     assert rec.ok, rec
     return await tg.core.ledger.account(uid)
@@ -59,7 +65,7 @@ def answers(tg: TG, chat: int) -> list[str]:
 
 async def test_group_ask_is_answered_privately_and_charged_once(ai_tg: TG) -> None:
     tg = ai_tg
-    await onboard(tg.core, UID)
+    await onboard(tg.core, await account(tg))
     await tg.say(USER, f"/ask@{tg.api.username} 요즘 마음이 복잡해요", chat_id=GROUP)
     [note] = await tg.replies(GROUP, 1)
     assert "1:1 대화로" in note["text"]
@@ -71,7 +77,7 @@ async def test_group_ask_is_answered_privately_and_charged_once(ai_tg: TG) -> No
 
 async def test_group_ask_from_a_user_who_never_started_the_bot_costs_nothing(ai_tg: TG) -> None:
     tg = ai_tg
-    await onboard(tg.core, UID)
+    await onboard(tg.core, await account(tg))
     tg.api.block_chat(USER)  # Telegram: 403, the bot cannot start a conversation
     await tg.say(USER, f"/ask@{tg.api.username} 질문이 있어요", chat_id=GROUP)
     _, pointer = await tg.replies(GROUP, 2, timeout=10)
@@ -82,7 +88,7 @@ async def test_group_ask_from_a_user_who_never_started_the_bot_costs_nothing(ai_
 
 async def test_a_500_after_the_answer_is_ready_is_retried_and_charged_once(ai_tg: TG, oa: FakeAI) -> None:
     tg = ai_tg
-    await onboard(tg.core, UID)
+    await onboard(tg.core, await account(tg))
     oa.always(answer("별빛 같은 답변이에요", delay=0.5))
     await tg.say(USER, "/ask 오늘 어떨까요")
     [working] = await tg.replies(USER, 1)
@@ -97,7 +103,7 @@ async def test_a_500_after_the_answer_is_ready_is_retried_and_charged_once(ai_tg
 
 async def test_429_past_the_retry_window_releases_and_keeps_the_answer_free(ai_tg: TG, oa: FakeAI) -> None:
     tg = ai_tg
-    uid = (await onboard(tg.core, UID)).uid
+    await onboard(tg.core, await account(tg))
     oa.always(answer("별빛 같은 답변이에요", delay=0.5))
     await tg.say(USER, "/ask 오늘 어떨까요")
     await tg.replies(USER, 1)
@@ -108,12 +114,12 @@ async def test_429_past_the_retry_window_releases_and_keeps_the_answer_free(ai_t
     tg.api.clear_failures()  # Telegram is well again
     await tg.say(USER, "/ask last")
     await tg.api.wait_for("sendMessage", 1, timeout=10, chat_id=USER, where=lambda c: "별빛" in c["text"])
-    assert (await tg.core.ledger.account(uid))["balance"] == 3  # reading it again is free
+    assert (await tg.core.ledger.account(await account(tg)))["balance"] == 3  # reading it again is free
 
 
 async def test_403_on_the_paid_answer_charges_nothing(ai_tg: TG, oa: FakeAI) -> None:
     tg = ai_tg
-    await onboard(tg.core, UID)
+    await onboard(tg.core, await account(tg))
     oa.always(answer("별빛 같은 답변이에요", delay=0.5))
     await tg.say(USER, "/ask 오늘 어떨까요")
     await tg.replies(USER, 1)
@@ -126,7 +132,7 @@ async def test_403_on_the_paid_answer_charges_nothing(ai_tg: TG, oa: FakeAI) -> 
 
 async def test_ai_hanging_does_not_block_credits_and_ends_in_the_free_fallback(ai_tg: TG, oa: FakeAI) -> None:
     tg = ai_tg
-    await onboard(tg.core, UID)
+    await onboard(tg.core, await account(tg))
     oa.always(hang())
     await tg.say(USER, "/ask 답해 줄 수 있나요")
     await tg.say(USER, "/credits")

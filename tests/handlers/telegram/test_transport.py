@@ -46,9 +46,10 @@ async def test_429_is_retried_without_loss(tg: TG) -> None:
 
 async def test_outbound_limits_shared_and_paced(tg: TG) -> None:
     limiter = OutboundLimiter(tg.core.store, "test", OutboundLimits(global_per_second=100, chat_per_second=1,
-                                                                     group_per_minute=2))
+                                                                     group_per_minute=2),
+                              secret=tg.core.signing_secret)
     assert [(await limiter.acquire("7")).granted for _ in range(4)] == [True, True, True, False]
-    other = OutboundLimiter(tg.core.store, "test", limiter.limits)  # another process, same Redis
+    other = OutboundLimiter(tg.core.store, "test", limiter.limits, secret=tg.core.signing_secret)  # another process
     denied = await other.acquire("7")
     assert not denied.granted and denied.reason == "chat" and 0 < denied.wait_ms <= 3000
     assert (await other.acquire("8")).granted
@@ -65,8 +66,9 @@ async def test_global_rate_respected_against_enforcing_server(tg: TG) -> None:
     tg.adapter.outbound.limits = OutboundLimits(global_per_second=10, chat_per_second=1, group_per_minute=20)
     tg.api.enforce_rate(per_chat_per_second=1, global_per_second=12, group_per_minute=20)
     chats = [USER + i for i in range(25)]
+    accounts = [await tg.core.accounts.resolve(f"tg:{c}") for c in chats]
     started = time.monotonic()
-    await asyncio.gather(*(tg.core.notify(f"tg:{c}", Reply(f"hi {c}")) for c in chats))
+    await asyncio.gather(*(tg.core.notify(aid, Reply(f"hi {c}")) for aid, c in zip(accounts, chats)))
     elapsed = time.monotonic() - started
     ok = tg.api.calls_to("sendMessage")
     assert sorted(c["chat_id"] for c in ok) == chats  # each exactly once, none lost
@@ -82,12 +84,12 @@ async def test_blocked_and_missing_chats_surface_to_callers(tg: TG) -> None:
     tg.api.block_chat(USER)
     tg.api.lose_chat(USER + 1)
     try:
-        await tg.core.notify(f"tg:{USER}", Reply("hi"))
+        await tg.core.notify(await tg.core.accounts.resolve(f"tg:{USER}"), Reply("hi"))
         raise AssertionError("expected DeliveryBlocked")
     except DeliveryBlocked as exc:
         assert "blocked" in str(exc)
     try:
-        await tg.core.notify(f"tg:{USER + 1}", Reply("hi"))
+        await tg.core.notify(await tg.core.accounts.resolve(f"tg:{USER + 1}"), Reply("hi"))
         raise AssertionError("expected DeliveryBlocked")
     except DeliveryBlocked as exc:
         assert "chat not found" in str(exc).lower()

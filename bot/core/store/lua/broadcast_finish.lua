@@ -6,6 +6,10 @@
 --   'blocked'  marker -> "<day>:b"; the user is unsubscribed                 counter blocked
 --   'expired'  marker -> "<day>:x"; the local day ended before it could go   counter expired
 --   'unknown'  marker -> "<day>:u"; the platform may or may not have it      counter unknown
+--   'unreachable' the account has no identity on this platform any more (unlinked, erased):
+--              the user is unsubscribed; while the entry was live (marker "<day>:q") the
+--              marker -> "<day>:x" and counter unreachable (a stale duplicate counts nothing)
+-- Every key is in the {b} family (one hash slot on Redis Cluster).
 -- A marker at "u" (another worker took the entry over meanwhile and counted it unknown) is
 -- resolved by this, the real outcome: the unknown counter is taken back.
 -- KEYS[1] marker hash  KEYS[2] stats hash  KEYS[3] stream  KEYS[4] retry zset  KEYS[5] dead stream
@@ -19,7 +23,7 @@ local st = mine and string.sub(m, 12) or ''
 local function count(field, n)
   redis.call('HINCRBY', KEYS[2], field, n)
 end
-if st == 'u' and outcome ~= 'unknown' then
+if st == 'u' and outcome ~= 'unknown' and outcome ~= 'unreachable' then
   count('unknown', -1)
 end
 if outcome == 'sent' then
@@ -47,6 +51,13 @@ elseif outcome == 'blocked' then
 elseif outcome == 'expired' then
   if mine and (st == 'q' or st == 's' or st == 'u') then redis.call('HSET', KEYS[1], uid, day .. ':x') end
   count('expired', 1)
+elseif outcome == 'unreachable' then
+  if mine and st == 'q' then
+    redis.call('HSET', KEYS[1], uid, day .. ':x')
+    count('unreachable', 1)
+  end
+  redis.call('HDEL', KEYS[6], uid)
+  redis.call('ZREM', KEYS[7], uid)
 elseif outcome == 'unknown' then
   if mine then redis.call('HSET', KEYS[1], uid, day .. ':u') end
   if st ~= 'u' then count('unknown', 1) end

@@ -1,7 +1,7 @@
 -- Store received platform updates of one inbox partition, once per update id.
 -- KEYS[1] the partition's stream   KEYS[2..n+1] each update's intake marker (inbox seen)
 -- ARGV[1] marker ttl s   ARGV[2] received (ms)
--- ARGV[3 + 3(i-1) ..] per update i: chat key, update id, payload (encrypted)
+-- ARGV[3 + 3(i-1) ..] per update i: chat ref (a keyed hash of the chat), update id, payload (encrypted)
 -- Returns one flag per update: 1 stored now, 0 a duplicate (already stored by this or another
 -- process). Every key shares the partition's hash tag, so this is one slot on Redis Cluster.
 local out = {}
