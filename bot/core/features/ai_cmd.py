@@ -65,13 +65,13 @@ _TAROT_SESSION = "tarot"  # written by content_cmd (/tarot): {"day", "spread", "
 
 
 async def are_paired(core: Core, a: str, b: str) -> bool:
-    """True when ``a`` and ``b`` are paired through an invite (``pair:<a>|<b>`` exists)."""
+    """True when accounts ``a`` and ``b`` are paired through an invite (``b`` is in
+    ``pairs:{a}``; both sides are written by the pairing). Redis down: ``ServiceUnavailable``."""
     if a == b:
         return False
-    found = 0
     async with redis_guard("ai.pair"):
-        found = await core.store.redis.exists(K.pair(a, b))
-    return bool(found)
+        score = await core.store.redis.zscore(K.pairs_of(a), b)
+    return score is not None
 
 
 def _digest(*parts: object) -> str:
