@@ -183,7 +183,8 @@ async def test_pair_reading_only_for_paired_users(ai_core: Core, oa: FakeAI) -> 
     assert r.error is ErrorCode.FORBIDDEN and oa.hits == 0
     r = await say(ai_core, "/reading pair")
     assert r.error is ErrorCode.VALIDATION_ERROR
-    await ai_core.store.redis.hset(K.pair("tg:701", UID), mapping={"a": "tg:701", "b": UID})
+    for a, b in (("tg:701", UID), (UID, "tg:701")):  # what a pairing writes: each in the other's zset
+        await ai_core.store.redis.zadd(K.pairs_of(a), {b: 1})
     r = await say(ai_core, "/reading pair tg:701")
     assert r.error is None and oa.hits == 1 and await ai_core.ledger.balance(UID) == 0
     r = await say(ai_core, "/reading pair tg:701")
