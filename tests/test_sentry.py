@@ -236,8 +236,8 @@ async def test_a_pairing_never_names_both_sides(sentry_core: tuple[Core, Recordi
                                                 log_stream: io.StringIO) -> None:
     core, transport = sentry_core
     a333, a444 = await core.accounts.resolve("tg:333"), await core.accounts.resolve("tg:444")
-    await onboard(core, a333, birth=date(1990, 5, 17), identity="tg:333")
-    await onboard(core, a444, birth=date(1991, 3, 21), identity="tg:444")
+    await onboard(core, a333, birth=date(1990, 5, 17), bonus=False)
+    await onboard(core, a444, birth=date(1991, 3, 21), bonus=False)
     invite = await core.extras["invites"].issue(a333)
     before = await core.ledger.balance(a333)
     sentry_sdk.get_isolation_scope().clear_breadcrumbs()

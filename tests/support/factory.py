@@ -62,14 +62,12 @@ def make_core(redis_url: str, data_dir: Path, clock: Clock | None = None, **env:
 
 
 async def onboard(core: Core, uid: str, birth: date = date(1990, 5, 17), lang: str = "ko",
-                  tz: str = "Asia/Seoul", share: bool = True, bonus: bool = True,
-                  identity: str | None = None) -> Profile:
-    """A fully onboarded profile, written through the real services (no shortcuts in Redis).
-    ``identity`` is the person the welcome bonus is given once to (default: ``uid`` itself)."""
+                  tz: str = "Asia/Seoul", share: bool = True, bonus: bool = True) -> Profile:
+    """A fully onboarded profile, written through the real services (no shortcuts in Redis)."""
     profile = await core.profiles.create(uid, lang)  # type: ignore[arg-type]
     now = int(core.clock.now())
     profile = await core.profiles.update(profile, terms_at=now, share_at=now if share else None,
                                          birth=birth, tz=tz, step="done")
     if bonus:
-        await core.ledger.welcome_bonus(uid, identity or uid)
+        await core.ledger.welcome_bonus(uid)
     return profile

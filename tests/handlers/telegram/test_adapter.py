@@ -114,7 +114,7 @@ async def test_invite_deep_link_pairs_two_users(tg: TG) -> None:
     needs_command(tg, "invite", "the invites engineer")
     inviter, friend = USER, USER + 7
     for u in (inviter, friend):
-        await onboard(tg.core, await tg.core.accounts.resolve(f"tg:{u}"), identity=f"tg:{u}")
+        await onboard(tg.core, await tg.core.accounts.resolve(f"tg:{u}"), bonus=False)
     await tg.say(inviter, "/invite")
     await tg.replies(inviter, 1)
     sent = " ".join([*tg.api.texts(inviter), *(b.get("url", "") for c in tg.api.calls_to("sendMessage", chat_id=inviter)
