@@ -236,18 +236,19 @@ async def test_dates_never_reach_sentry(sentry_core: tuple[Core, RecordingTransp
 async def test_a_pairing_never_names_both_sides(sentry_core: tuple[Core, RecordingTransport],
                                                 log_stream: io.StringIO) -> None:
     core, transport = sentry_core
-    await onboard(core, "tg:333", birth=date(1990, 5, 17))
-    await onboard(core, "tg:444", birth=date(1991, 3, 21))
-    invite = await core.extras["invites"].issue("tg:333")
-    before = await core.ledger.balance("tg:333")
+    a333, a444 = await core.accounts.resolve("tg:333"), await core.accounts.resolve("tg:444")
+    await onboard(core, a333, birth=date(1990, 5, 17), bonus=False)
+    await onboard(core, a444, birth=date(1991, 3, 21), bonus=False)
+    invite = await core.extras["invites"].issue(a333)
+    before = await core.ledger.balance(a333)
     sentry_sdk.get_isolation_scope().clear_breadcrumbs()
     log_stream.truncate(0)
     log_stream.seek(0)
     join = Event("tg", "444", f"/join {invite.token}", chat_id="444", lang_hint="ko")
     replies = await core.router.handle(join)
     assert replies[0].error is None
-    assert await core.ledger.balance("tg:333") > before  # the pairing really happened (inviter rewarded)
-    assert await core.extras["invites"].is_paired("tg:333", "tg:444")
+    assert await core.ledger.balance(a333) > before  # the pairing really happened (inviter rewarded)
+    assert await core.extras["invites"].is_paired(a333, a444)
 
     inviter, invitee = pseudonym.pseudonym("tg:333"), pseudonym.pseudonym("tg:444")
     request = [line for line in lines(log_stream) if line.get("request_id") == join.request_id]
@@ -255,7 +256,7 @@ async def test_a_pairing_never_names_both_sides(sentry_core: tuple[Core, Recordi
     seen = set(PSEUDONYM.findall(json.dumps(request)))
     assert seen == {invitee}  # named once, by command_handled; never the inviter
     paired = next(line for line in request if line["event"] == "invite_paired")
-    assert set(paired) <= {"ts", "level", "event", "request_id", "new_pair"}
+    assert set(paired) <= {"ts", "level", "event", "request_id", "new_pair", "resumed"}
     assert all(line.get("account") == "[hidden]" for line in request if line["event"] == "credits_granted")
 
     sentry_sdk.capture_message("after pairing")
@@ -264,6 +265,7 @@ async def test_a_pairing_never_names_both_sides(sentry_core: tuple[Core, Recordi
     assert any(c.get("message") == "invite_paired" for c in crumbs)
     blob = json.dumps(event, default=str)
     assert inviter not in blob  # no breadcrumb of the pairing names the inviter
+    assert a333 not in blob and pseudonym.pseudonym(a333) not in blob
     assert_clean(event)
 
 

@@ -16,32 +16,76 @@ changing any single character (or any other alteration) is detected; a garbage, 
 altered token is a ``VALIDATION_ERROR`` before Redis is touched. The expiry inside the token lets
 an expired invite be told apart even after its record is gone.
 
-Redis: ``invite:<id>`` hash (inviter, status pending|paired|revoked, token, created, exp, invitee,
-paired_at, day, rw_inviter, rw_invitee), kept ``ttl + 30 days``; ``invite:user:<uid>`` (the
-inviter's recent invites); ``pair:<min>|<max>`` hash (who invited whom, when, which invite; other
-features check it exists); ``pairs:<uid>`` (everyone a user is paired with);
-``invite:pairseen:<hmac of the pair>`` (forever: this pair was counted on the leaderboard once);
-``invite:inviteepaid:<hmac of the invitee>`` (forever: this person received the invitee reward);
-``invite:rewardday:<hmac of the inviter>:<day>`` (inviter rewards paid that day in the service time zone, profile.default_timezone; 2 days).
+Redis (key layout v2; every script and transaction touches ONE hash slot):
+
+* ``invite:<id>`` hash (its own slot): inviter (account id), status pending|paired|revoked,
+  token, created, exp, invitee (account id), paired_at, day, revoked_at, replaced_by; kept
+  ``ttl + 30 days``;
+* ``invite:user:{<aid>}`` (the inviter's recent invites, the account's slot);
+* ``pairs:{<aid>}`` zset other account id -> paired_at ms (the account's slot): everyone the
+  account is paired with; "is paired" is a ZSCORE on it;
+* the ``{pairs}`` family (one slot): ``invite:{pairs}:decided:<invite id>`` (the pairing's
+  decisions: counted, rw_inviter, rw_invitee, at, done; kept like the invite),
+  ``invite:{pairs}:seen:<keyed hash of the two persons>`` (forever: this pair was counted once),
+  ``invite:{pairs}:inviteepaid:<person digest>`` (forever: this person received the invitee
+  reward), ``invite:{pairs}:rewardday:<person digest>:<day>`` (inviter rewards paid that service
+  day, profile.default_timezone; 2 days) and the leaderboards (``bot.core.leaderboard``).
+
+Once-per-person markers are keyed by the **person** digest of the account's platform identity
+(``core.accounts.person``), not by the account id: /delete and onboarding again makes a new
+account of the same person, which must not earn the invitee reward or a "new pair" again.
 
 Rewards (inviter +5, invitee +3) are paid only for a brand-new pair (never counted before), and:
 
-* the inviter: at most ``referral_rewards_per_day`` (``REFERRAL_REWARDS_PER_DAY``) per local
-  day of the inviter; a later pairing that day still pairs (compatibility shown), the inviter
-  is told kindly that today's rewards are used up;
+* the inviter: at most ``referral_rewards_per_day`` (``REFERRAL_REWARDS_PER_DAY``) per service
+  day; a later pairing that day still pairs (compatibility shown), the inviter is told kindly
+  that today's rewards are used up;
 * the invitee: at most once per person *ever*, whoever invites them, also after /delete and
-  onboarding again (the marker is a keyed hash of the uid, so it reveals nothing).
+  onboarding again.
 
-Atomicity: pairing and both reward *decisions* are one Lua script (``invite_accept.lua``):
-exactly two people per invite however many accept at once, and concurrent accepts of
-different invites by one inviter can never pass the daily cap (the counter is read and
-incremented inside the script). The decisions are stored on the invite. The grants follow
-through the ledger as kind ``reward`` with idempotency key ``pair-reward:<hmac of the sorted
-pair>`` kept forever, so a pair is paid once *ever*. Crash between the script and the grants:
-the pairing and decisions stand, the credits are missing; the invitee opening the invite again
-("replay") re-applies exactly the recorded grants, idempotently. Nothing is ever paid twice;
-the worst case of a crash that is never replayed is a reward slot used without its credits.
-Redis down: ``ServiceUnavailable`` before or after the script, never in the middle.
+Accepting (``accept``) is five single-slot steps; registry entries (``core.accounts.track``)
+are written *before* the data they record, so erasure finds everything without SCAN:
+
+(a) ``invite_claim.lua`` on the invite hash: exactly one account claims an invite (status
+    paired, invitee, paired_at, day); the same account again gets "replay" with the recorded
+    paired_at and day. [before: the invitee's registry gets the invite's ``invitee`` field]
+(b) ``pair_decide.lua`` in ``{pairs}``: counted (pair-seen marker), inviter reward (daily cap
+    counter), invitee reward (once-per-person marker) and the leaderboard increments, stored in
+    the decision hash; a retry returns the stored decision and increments nothing.
+    [before: the inviter's registry gets its leaderboard member in both boards]
+(c) ``ZADD GT`` into ``pairs:{inviter}`` and ``pairs:{invitee}`` (each its account's slot;
+    idempotent). [before: each side's registry gets its member in the other's zset]
+(d) the decided grants through the ledger, idempotency key ``pair-reward:<hmac(me|other)>`` in
+    each account's own slot (two different keys: the two ledgers share no identifier; reasons
+    name neither the partner nor the invite), and the day's fortune-details unlock.
+(e) ``HSETNX done`` on the decision hash: the call that sets it is the one that "paired" (the
+    inviter is notified once); every other call is a "replay".
+
+A crash (or Redis failing) between steps, and the retry that completes it (the durable inbox
+delivers the update again; the invitee opening the link again does the same):
+
+* before (a): only registry entries exist (erasure checks them before acting). The retry
+  starts over.
+* after (a): the invite is the invitee's (others get "used"); the retry's claim is a "replay"
+  with the recorded paired_at and day, so (b) decides for the original service day and week.
+* after (b): the decision, counters, markers and leaderboard moved once; the retry's (b)
+  returns the stored decision (nothing counted twice) and (c)-(e) complete.
+* after (c) or within (d): ZADD repeats nothing; each grant is idempotent, the missing one is
+  paid exactly once.
+* after (d): the retry sets ``done``, answers "paired" and notifies the inviter then.
+Nothing is ever paid, counted or ranked twice. If the invitee never comes back after a crash
+after (b), the worst case is a reward slot used without its credits. A retry more than two days
+later (the day counter expired) could pay one inviter reward over that old day's cap.
+Redis down: ``ServiceUnavailable`` at the step it happened; the retry completes the rest.
+
+Issuing (``issue``) is ordered so a crash leaves at worst an orphan pending invite that
+expires: 1. (for ``/invite new``) read and check the invite being replaced; 2. the inviter's
+registry gets the new invite's key; 3. ``invite_issue.lua`` creates the record (its slot);
+4. ``invite_list_add.lua`` lists it (the account's slot); 5. ``invite_revoke.lua`` revokes the
+replaced invite (its slot) only if it is still pending — if it was accepted meanwhile, the new
+invite is withdrawn and the caller gets ``CONFLICT``. A crash after 3 leaves an unlisted invite
+nobody has the token of; after 4 a listed one never shown; after 5 a retried ``/invite new
+<token>`` finds the old invite replaced by our pending one and returns that (no second one).
 """
 
 from __future__ import annotations
@@ -58,6 +102,7 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from bot.core.accounts import Accounts, track_in
 from bot.core.clock import local_day
 from bot.core.credits import LedgerResult
 from bot.core.errors import BotError, ErrorCode
@@ -153,14 +198,15 @@ class TokenCodec:
 @dataclass(frozen=True, slots=True)
 class Invite:
     id: str
-    inviter: str
+    inviter: str  # account id
     status: str  # pending | paired | revoked (stored); see ``state``
     token: str
     created_ms: int
     exp_ms: int
-    invitee: str | None = None
+    invitee: str | None = None  # account id (removed when that account is erased)
     paired_at_ms: int | None = None
     day: str | None = None
+    replaced_by: str | None = None
 
     def state(self, now_ms: int) -> str:
         """What the user sees: pending, paired, expired or revoked."""
@@ -168,22 +214,28 @@ class Invite:
             return "expired"
         return self.status
 
+    @property
+    def record_expiry_ms(self) -> int:
+        """When the invite's record (and its pairing decision) expires."""
+        return self.exp_ms + RECORD_RETENTION_SECONDS * 1000
+
     @classmethod
     def from_hash(cls, invite_id: str, raw: dict[str, str]) -> Invite | None:
         if not raw or not raw.get("inviter"):
             return None
         return cls(invite_id, raw["inviter"], raw.get("status", "pending"), raw.get("token", ""),
                    int(raw.get("created") or 0), int(raw.get("exp") or 0), raw.get("invitee") or None,
-                   int(raw["paired_at"]) if raw.get("paired_at") else None, raw.get("day") or None)
+                   int(raw["paired_at"]) if raw.get("paired_at") else None, raw.get("day") or None,
+                   raw.get("replaced_by") or None)
 
 
 @dataclass(frozen=True, slots=True)
 class Acceptance:
     """The outcome of an accept that did not fail.
 
-    ``status``: "paired" (this call paired them), "replay" (the caller had already accepted this
-    invite; nothing new happens, missing rewards are re-applied idempotently) or "self" (the inviter
-    opened their own invite; nothing happens).
+    ``status``: "paired" (this call completed the pairing: the inviter is told), "replay" (the
+    pairing was completed before; nothing new happens, missing rewards are re-applied
+    idempotently) or "self" (the inviter opened their own invite; nothing happens).
     """
 
     status: str
@@ -196,7 +248,7 @@ class Acceptance:
     invitee_reward: LedgerResult | None = None
     inviter_amount: int = 0
     invitee_amount: int = 0
-    #: Reward outcomes decided by the pairing script: "1" paid, "0" none (pair rewarded before /
+    #: Reward outcomes decided by the pairing step: "1" paid, "0" none (pair rewarded before /
     #: not configured), "c" inviter over today's cap, "o" invitee already rewarded once ever.
     inviter_outcome: str = "0"
     invitee_outcome: str = "0"
@@ -216,19 +268,57 @@ class Acceptance:
         return self.status == "paired"
 
     def paid(self, uid: str) -> int:
-        """Credits this acceptance paid to ``uid`` just now (0 when already paid before)."""
+        """Credits this pairing paid to account ``uid``, told to them with the pairing (0 for a
+        replay: those were told before)."""
+        if self.status != "paired":
+            return 0
         if uid == self.inviter:
             res, amount = self.inviter_reward, self.inviter_amount
         elif uid == self.invitee:
             res, amount = self.invitee_reward, self.invitee_amount
         else:
             return 0
-        return 0 if res is None or res.replayed else amount
+        return 0 if res is None else amount
+
+
+@dataclass(frozen=True, slots=True)
+class _Decision:
+    fresh: bool  # decided by this call
+    counted: bool
+    inviter: str  # reward outcome, see Acceptance.inviter_outcome
+    invitee: str
 
 
 def _end_of_local_day(day: date, tz: str) -> int:
     nxt = datetime.combine(day + timedelta(days=1), datetime.min.time(), ZoneInfo(tz))
     return int(nxt.timestamp())
+
+
+def _claim_refusal(status: str) -> BotError:
+    if status == "used":
+        log_event("invite_used")
+        return BotError(ErrorCode.CONFLICT, "invite.used")
+    if status == "expired":
+        return BotError(ErrorCode.NOT_FOUND, "invite.expired")
+    if status == "revoked":
+        return BotError(ErrorCode.NOT_FOUND, "invite.revoked")
+    return BotError(ErrorCode.NOT_FOUND, "invite.not_found")
+
+
+def _invite_id_of_key(key: str) -> str | None:
+    """The id in an ``invite:<id>`` key (None for other ``invite:`` keys, which hold a colon)."""
+    if not key.startswith("invite:"):
+        return None
+    rest = key[len("invite:"):]
+    return rest if rest and ":" not in rest and K.invite(rest) == key else None
+
+
+def _pairs_owner_of_key(key: str) -> str | None:
+    """The account of a ``pairs:{<aid>}`` key, else None."""
+    if key.startswith("pairs:{") and key.endswith("}"):
+        aid = key[len("pairs:{"):-1]
+        return aid if K.pairs_of(aid) == key else None
+    return None
 
 
 class Invites:
@@ -241,52 +331,106 @@ class Invites:
         secret = core.signing_secret
         self.codec = TokenCodec(secret)
         self._pair_key = hmac.new(secret, b"soul-lab/pair/v1", hashlib.sha256).digest()
-        self._person_key = hmac.new(secret, b"soul-lab/referral-person/v1", hashlib.sha256).digest()
+        self._reward_key = hmac.new(secret, b"soul-lab/pair-reward/v2", hashlib.sha256).digest()
         self.leaderboard: Leaderboard = core.extras.get("leaderboard") or Leaderboard(core)
 
     # --- helpers ---------------------------------------------------------------------
-    def pair_digest(self, a: str, b: str) -> str:
-        x, y = sorted((a, b))
+    def pair_digest(self, person_a: str, person_b: str) -> str:
+        """Keyed hash of two PERSON digests (order-free), naming the pair-seen marker."""
+        x, y = sorted((person_a, person_b))
         return hmac.new(self._pair_key, f"{x}|{y}".encode(), hashlib.sha256).hexdigest()[:32]
 
-    def person_digest(self, uid: str) -> str:
-        """A keyed hash of one uid for the reward markers (no raw id in those keys)."""
-        return hmac.new(self._person_key, uid.encode(), hashlib.sha256).hexdigest()[:32]
+    def reward_idem(self, me: str, other: str) -> str:
+        """The ledger idempotency key of ``me``'s reward for pairing with ``other`` (accounts).
+        One per side: the two accounts' ledgers share no identifier."""
+        digest = hmac.new(self._reward_key, f"{me}|{other}".encode(), hashlib.sha256).hexdigest()[:32]
+        return f"pair-reward:{digest}"
+
+    async def person(self, aid: str) -> str:
+        """The person digest behind account ``aid`` (``core.accounts.person``). An account
+        without an identity (erased meanwhile, or a bare id in tests) falls back to the digest
+        of the id itself, so the markers stay keyed hashes either way."""
+        accounts = self._core.accounts
+        return await accounts.person(aid) or accounts.person_digest(aid)
 
     def _now_ms(self) -> int:
         return self._core.clock.now_ms()
 
+    def _ttl_ms(self, expiry_ms: int) -> int:
+        """Relative expiry (the server's clock may differ from ours) of an instant by our clock."""
+        return max(60_000, expiry_ms - self._now_ms())
+
     # --- issuing -----------------------------------------------------------------------
     async def issue(self, uid: str, *, replace: str | None = None) -> Invite:
-        """A new pending invite for ``uid``; with ``replace`` (an invite id) that one is revoked.
+        """A new pending invite for account ``uid``; with ``replace`` (an invite id) that one is
+        revoked. Steps and crash analysis: module docstring.
 
         Reissuing is allowed only to the inviter (else ``FORBIDDEN``) and only while the old
-        invite is pending (else ``CONFLICT``). Rate limits are the caller's job (``invite_user``).
+        invite is pending (else ``CONFLICT``); an old invite already replaced by a pending invite
+        of ours answers with that one (a retried ``/invite new``). Rate limits are the caller's
+        job (``invite_user``).
         """
         now_ms = self._now_ms()
+        if replace:
+            old = await self.get(replace)
+            successor = await self._check_replaceable(uid, old, now_ms)
+            if successor is not None:
+                return successor
         exp = int(now_ms // 1000) + self.cfg.ttl_seconds
-        script = self._core.store.scripts["invite_issue"]
+        record_ttl = self.cfg.ttl_seconds + RECORD_RETENTION_SECONDS
+        scripts = self._core.store.scripts
         for _ in range(3):  # an id collision is astronomically unlikely; retry anyway
             invite_id = self.codec.new_id()
             token = self.codec.make(invite_id, exp)
-            keys = [K.invite(invite_id), K.invites_of(uid)]
-            if replace:
-                keys.append(K.invite(replace))
-            args = [uid, invite_id, token, now_ms, exp * 1000, self.cfg.ttl_seconds + RECORD_RETENTION_SECONDS]
+            # before the record exists: /delete finds it through the registry
+            await self._core.accounts.track(uid, [Accounts.key_entry(K.invite(invite_id))],
+                                            now_ms + record_ttl * 1000)
             async with redis_guard("invites.issue"):
-                res = await script(keys=keys, args=args)
-            status = str(res[0])
-            if status == "ok":
-                log_event("invite_issued", user=uid, invite=invite_id, replaces=replace)
-                return Invite(invite_id, uid, "pending", token, now_ms, exp * 1000)
-            if status == "missing":
-                raise BotError(ErrorCode.NOT_FOUND, "invite.not_found")
-            if status == "forbidden":
-                log_event("invite_reissue_forbidden", user=uid)  # not the invite id: it names its owner
-                raise BotError(ErrorCode.FORBIDDEN, "invite.not_yours")
-            if status == "not_pending":
-                raise BotError(ErrorCode.CONFLICT, "invite.not_pending")
+                res = await scripts["invite_issue"](keys=[K.invite(invite_id)],
+                                                    args=[uid, token, now_ms, exp * 1000, record_ttl])
+            if str(res[0]) != "ok":
+                continue
+            async with redis_guard("invites.issue"):
+                await scripts["invite_list_add"](keys=[K.invites_of(uid)], args=[invite_id, now_ms, record_ttl])
+            if replace:
+                await self._revoke(uid, replace, invite_id, now_ms)
+            log_event("invite_issued", user=uid, invite=invite_id, replaces=replace)
+            return Invite(invite_id, uid, "pending", token, now_ms, exp * 1000)
         raise BotError(ErrorCode.INTERNAL_ERROR)
+
+    async def _check_replaceable(self, uid: str, old: Invite | None, now_ms: int) -> Invite | None:
+        """Raises unless ``old`` is ``uid``'s pending invite; returns its pending successor when
+        it was replaced already (a retry), else None."""
+        if old is None:
+            raise BotError(ErrorCode.NOT_FOUND, "invite.not_found")
+        if old.inviter != uid:
+            log_event("invite_reissue_forbidden", user=uid)  # not the invite id: it names its owner
+            raise BotError(ErrorCode.FORBIDDEN, "invite.not_yours")
+        if old.status == "revoked" and old.replaced_by:
+            successor = await self.get(old.replaced_by)
+            if successor is not None and successor.inviter == uid and successor.state(now_ms) == "pending":
+                return successor
+        if old.state(now_ms) != "pending":
+            raise BotError(ErrorCode.CONFLICT, "invite.not_pending")
+        return None
+
+    async def _revoke(self, uid: str, old_id: str, new_id: str, now_ms: int) -> None:
+        """Step 5 of a reissue; a refusal (the old invite changed meanwhile) withdraws the new one."""
+        async with redis_guard("invites.revoke"):
+            res = await self._core.store.scripts["invite_revoke"](keys=[K.invite(old_id)],
+                                                                 args=[uid, now_ms, new_id])
+        status = str(res[0])
+        if status == "ok":
+            return
+        async with redis_guard("invites.withdraw"):
+            await self._r.delete(K.invite(new_id))
+            await self._r.zrem(K.invites_of(uid), new_id)
+        if status == "missing":
+            raise BotError(ErrorCode.NOT_FOUND, "invite.not_found")
+        if status == "forbidden":
+            log_event("invite_reissue_forbidden", user=uid)
+            raise BotError(ErrorCode.FORBIDDEN, "invite.not_yours")
+        raise BotError(ErrorCode.CONFLICT, "invite.not_pending")
 
     async def reissue(self, uid: str, token: str | None = None) -> tuple[Invite, Invite]:
         """Revoke a pending invite (the given token, or the caller's latest pending one) and
@@ -319,7 +463,7 @@ class Invites:
         """The inviter's most recent invites, newest first."""
         async with redis_guard("invites.list"):
             ids = await self._r.zrevrange(K.invites_of(uid), 0, max(0, limit - 1))
-            async with self._r.pipeline(transaction=False) as pipe:
+            async with self._r.pipeline(transaction=False) as pipe:  # one key each: any slots
                 for invite_id in ids:
                     pipe.hgetall(K.invite(invite_id))
                 raws = await pipe.execute() if ids else []
@@ -334,7 +478,7 @@ class Invites:
         return None
 
     async def pairs_of(self, uid: str, limit: int = 50) -> list[tuple[str, int]]:
-        """(other uid, paired_at ms), most recent first."""
+        """(other account, paired_at ms), most recent first."""
         async with redis_guard("invites.pairs"):
             rows = await self._r.zrevrange(K.pairs_of(uid), 0, max(0, limit - 1), withscores=True)
         return [(m, int(s)) for m, s in rows]
@@ -345,13 +489,17 @@ class Invites:
         return int(n)
 
     async def is_paired(self, a: str, b: str) -> bool:
+        """Whether accounts ``a`` and ``b`` are paired (``b`` is in ``pairs:{a}``)."""
+        if a == b:
+            return False
         async with redis_guard("invites.pair"):
-            n = await self._r.exists(K.pair(a, b))
-        return bool(n)
+            score = await self._r.zscore(K.pairs_of(a), b)
+        return score is not None
 
     # --- accepting -----------------------------------------------------------------------
     async def accept(self, uid: str, token: str, *, client_ip: str | None = None) -> Acceptance:
-        """``uid`` accepts the invite ``token``.
+        """Account ``uid`` accepts the invite ``token`` (steps and crash analysis: module
+        docstring). Idempotent: accepting again completes what a crash left undone.
 
         Raises ``BotError``: ``VALIDATION_ERROR`` forged/altered/garbage token, ``CONFLICT``
         already used by someone else, ``NOT_FOUND`` expired / replaced / unknown invite,
@@ -378,64 +526,114 @@ class Invites:
         inviter = invite.inviter
         if inviter == uid:
             return Acceptance("self", invite.id, inviter, uid)
+        # refusals visible already are answered before anything is written (the claim decides races)
+        mine = invite.status == "paired" and invite.invitee == uid  # claimed by us before: a retry
+        if invite.status == "paired" and not mine:
+            raise _claim_refusal("used")
+        if not mine and invite.state(now_ms) != "pending":
+            raise _claim_refusal(invite.state(now_ms))
         inviter_profile = await core.profiles.get(inviter)
         if inviter_profile is None or not inviter_profile.onboarded:
             raise BotError(ErrorCode.NOT_FOUND, "invite.not_found")
-        if not inviter_profile.can_share:  # withdrew the sharing consent (see partner_shares)
+        if not inviter_profile.can_share and not mine:
+            # withdrew the sharing consent (see partner_shares): nobody can join meanwhile. A
+            # claim made before still completes (the replies then show no name or compatibility).
             raise BotError(ErrorCode.FORBIDDEN, "invite.inviter_not_sharing")
         me = await core.profiles.get(uid)
         tz = me.tz if me else core.settings.product.profile.default_timezone
         day = local_day(core.clock, tz).isoformat()
-        # The cap's day is the service's day (Asia/Seoul by default), not the inviter's chosen
-        # zone: changing /timezone must not open a fresh day of rewards.
-        inviter_day = local_day(core.clock, core.settings.product.profile.default_timezone).isoformat()
-        keys = [K.invite(invite.id), K.pair(inviter, uid), K.pairs_of(inviter), K.pairs_of(uid),
-                K.pair_seen(self.pair_digest(inviter, uid)), K.leaderboard_all(),
-                K.leaderboard_week(week_id(now_ms / 1000)),
-                K.referral_rewards_day(self.person_digest(inviter), inviter_day),
-                K.invitee_rewarded(self.person_digest(uid))]
-        args = [inviter, uid, now_ms, invite.id, self.leaderboard.member(inviter), WEEK_TTL_SECONDS, day,
-                self.cfg.referral_rewards_per_day, REWARD_DAY_TTL_SECONDS,
-                1 if self.cfg.inviter_reward > 0 else 0, 1 if self.cfg.invitee_reward > 0 else 0]
-        async with redis_guard("invites.accept"):
-            res = await core.store.scripts["invite_accept"](keys=keys, args=args)
-        status = str(res[0])
-        if status == "self":
-            return Acceptance("self", invite.id, inviter, uid)
-        if status == "used":
-            log_event("invite_used")
-            raise BotError(ErrorCode.CONFLICT, "invite.used")
-        if status == "expired":
-            raise BotError(ErrorCode.NOT_FOUND, "invite.expired")
-        if status == "revoked":
-            raise BotError(ErrorCode.NOT_FOUND, "invite.revoked")
-        if status not in ("paired", "replay"):
-            raise BotError(ErrorCode.NOT_FOUND, "invite.not_found")
-        paired_at_ms = int(res[1] or 0)
-        day = str(res[2] or day)
-        counted = status == "paired" and int(res[3]) == 1
-        outcomes = (str(res[4]), str(res[5]))
-        if status == "paired":
-            log_event("invite_paired", new_pair=counted)  # no ids and no invite id: they would link the pair
+        expiry = invite.record_expiry_ms
+        status, paired_at_ms, day = await self._claim(invite, uid, now_ms, day)
+        # (b) decide, (c) link, (d) pay, (e) finish: each idempotent, each one slot
+        decision = await self._decide(invite.id, inviter, uid, paired_at_ms, expiry)
+        await self._link(inviter, uid, paired_at_ms)
+        outcomes = (decision.inviter, decision.invitee)
         inviter_res, invitee_res = await self._settle(inviter, inviter_profile, uid, me, paired_at_ms,
                                                       outcomes)
-        return Acceptance(status, invite.id, inviter, uid, day, counted, inviter_res, invitee_res,
-                          self.cfg.inviter_reward, self.cfg.invitee_reward, outcomes[0], outcomes[1])
+        first = await self._finish(invite.id, expiry)
+        if first:
+            log_event("invite_paired", new_pair=decision.counted, resumed=status == "replay")  # no ids
+        return Acceptance("paired" if first else "replay", invite.id, inviter, uid, day, decision.counted,
+                          inviter_res, invitee_res, self.cfg.inviter_reward, self.cfg.invitee_reward,
+                          outcomes[0], outcomes[1])
+
+    async def _claim(self, invite: Invite, uid: str, now_ms: int, day: str) -> tuple[str, int, str]:
+        """Step (a): ``invite_claim.lua`` on the invite hash. Returns ("claimed" | "replay",
+        paired_at ms, day) as recorded by the first claim; raises the refusals."""
+        # the invitee's account id goes into the invite hash (another slot): registry first
+        await self._core.accounts.track(uid, [Accounts.field_entry(K.invite(invite.id), "invitee")],
+                                        invite.record_expiry_ms)
+        async with redis_guard("invites.claim"):
+            res = await self._core.store.scripts["invite_claim"](keys=[K.invite(invite.id)],
+                                                                args=[invite.inviter, uid, now_ms, day])
+        status = str(res[0])
+        if status not in ("claimed", "replay"):
+            raise _claim_refusal(status)  # "self" was answered before: the inviter was read then
+        return status, int(res[1] or 0) or now_ms, str(res[2] or day)
+
+    async def _decide(self, invite_id: str, inviter: str, invitee: str, paired_at_ms: int,
+                      expiry_ms: int) -> _Decision:
+        """Step (b): ``pair_decide.lua`` in the ``{pairs}`` slot (idempotent per invite).
+
+        The cap's day is the service's day (Asia/Seoul by default) of the *claim*, not the
+        inviter's chosen zone (changing /timezone must not open a fresh day of rewards) and not
+        the day of a later retry; the leaderboard week is the claim's week too."""
+        core = self._core
+        inviter_person, invitee_person = await self.person(inviter), await self.person(invitee)
+        default_tz = ZoneInfo(core.settings.product.profile.default_timezone)
+        service_day = datetime.fromtimestamp(paired_at_ms / 1000, default_tz).date().isoformat()
+        week_key = K.leaderboard_week(week_id(paired_at_ms / 1000))
+        member = self.leaderboard.member(inviter)
+        now_ms = self._now_ms()
+        # the inviter's pseudonymous member may be written to both boards: registry first
+        await core.accounts.track(inviter, [Accounts.member_entry(K.leaderboard_all(), member)])
+        await core.accounts.track(inviter, [Accounts.member_entry(week_key, member)],
+                                  now_ms + WEEK_TTL_SECONDS * 1000)
+        keys = [K.pair_decision(invite_id), K.pair_seen(self.pair_digest(inviter_person, invitee_person)),
+                K.leaderboard_all(), week_key, K.referral_rewards_day(inviter_person, service_day),
+                K.invitee_rewarded(invitee_person)]
+        args = [now_ms, member, WEEK_TTL_SECONDS, self.cfg.referral_rewards_per_day, REWARD_DAY_TTL_SECONDS,
+                1 if self.cfg.inviter_reward > 0 else 0, 1 if self.cfg.invitee_reward > 0 else 0,
+                self._ttl_ms(expiry_ms)]
+        async with redis_guard("invites.decide"):
+            res = await core.store.scripts["pair_decide"](keys=keys, args=args)
+        return _Decision(str(res[0]) == "decided", int(res[1]) == 1, str(res[2]), str(res[3]))
+
+    async def _link(self, inviter: str, invitee: str, paired_at_ms: int) -> None:
+        """Step (c): each side in the other's ``pairs:`` zset (each its account's slot).
+        ZADD GT: a repeat changes nothing, an older pairing never moves a newer date back."""
+        accounts = self._core.accounts
+        # each account appears in the other's zset (another slot): both registries first
+        await accounts.track(inviter, [Accounts.member_entry(K.pairs_of(invitee), inviter)])
+        await accounts.track(invitee, [Accounts.member_entry(K.pairs_of(inviter), invitee)])
+        async with redis_guard("invites.link"):
+            await self._r.zadd(K.pairs_of(inviter), {invitee: paired_at_ms}, gt=True)
+            await self._r.zadd(K.pairs_of(invitee), {inviter: paired_at_ms}, gt=True)
+
+    async def _finish(self, invite_id: str, expiry_ms: int) -> bool:
+        """Step (e): True for the one call that completes the pairing (it tells the inviter)."""
+        key = K.pair_decision(invite_id)
+        async with redis_guard("invites.finish"):
+            async with self._r.pipeline(transaction=True) as pipe:  # one key
+                pipe.hsetnx(key, "done", str(self._now_ms()))
+                pipe.pexpire(key, self._ttl_ms(expiry_ms))
+                first, _ = await pipe.execute()
+        return bool(first)
 
     async def _settle(self, inviter: str, inviter_profile: Profile, invitee: str,
                       invitee_profile: Profile | None, paired_at_ms: int, outcomes: tuple[str, str],
                       ) -> tuple[LedgerResult | None, LedgerResult | None]:
-        """The rewards the pairing script decided (``outcomes``, "1" = pay) and today's
-        fortune-details unlock. Idempotent (ledger key per pair, kept forever)."""
+        """Step (d): the rewards the pairing step decided (``outcomes``, "1" = pay) and the
+        day's fortune-details unlock. Idempotent (a ledger key per side, kept forever); the
+        reasons name neither the partner nor the invite."""
         core = self._core
-        idem = f"pair-reward:{self.pair_digest(inviter, invitee)}"
         results: list[LedgerResult | None] = []
-        for who, amount, reason, outcome in (
-                (inviter, self.cfg.inviter_reward, "invite reward (inviter)", outcomes[0]),
-                (invitee, self.cfg.invitee_reward, "invite reward (invitee)", outcomes[1])):
+        for who, other, amount, reason, outcome in (
+                (inviter, invitee, self.cfg.inviter_reward, "invite reward (inviter)", outcomes[0]),
+                (invitee, inviter, self.cfg.invitee_reward, "invite reward (invitee)", outcomes[1])):
             if amount > 0 and outcome == "1":
-                results.append(await core.ledger.grant(who, amount, reason, idem, kind="reward",
-                                                       keep_forever=True))
+                results.append(await core.ledger.grant(who, amount, reason, self.reward_idem(who, other),
+                                                       kind="reward", keep_forever=True))
             else:
                 results.append(None)
         default_tz = core.settings.product.profile.default_timezone
@@ -447,30 +645,72 @@ class Invites:
                 continue  # a replay on a later day does not unlock that later day
             # relative expiry (the server's clock may differ from ours): an hour after the local day
             ttl = max(60, _end_of_local_day(today, tz) + 3600 - int(core.clock.now()))
+            key = K.unlock(who, REWARD_FEATURE, today.isoformat())
             async with redis_guard("invites.unlock"):
-                await self._r.set(K.unlock(who, REWARD_FEATURE, today.isoformat()), "invite", ex=ttl)
+                async with self._r.pipeline(transaction=True) as pipe:  # the account's slot
+                    track_in(pipe, who, [Accounts.key_entry(key)], self._now_ms() + ttl * 1000)
+                    pipe.set(key, "invite", ex=ttl)
+                    await pipe.execute()
         return results[0], results[1]
 
     # --- /delete -------------------------------------------------------------------------
-    async def erase(self, uid: str) -> None:
-        """Remove the user's invites (their tokens stop working), pairs and leaderboard entries."""
+    async def erase(self, aid: str) -> None:
+        """Erase account ``aid``'s invites and pairs, leaving nothing that links it to a partner.
+
+        Without SCAN: what to touch comes from the account's own keys (``invite:user:``,
+        ``pairs:``) and its registry (``acct:{aid}:keys``, written before every write outside
+        its slot). Removes: its invites and their decisions (their tokens stop working), the
+        ``invitee`` field of invites it accepted (only where it still names ``aid``), its member
+        in every partner's ``pairs:`` zset and the partner's registry entry naming ``aid``'s
+        zset, its own ``pairs:`` and history, and its leaderboard member (``Leaderboard.erase``).
+        The registry entries handled here are removed from the registry, so erasure's generic
+        registry step does not act on them unchecked. Keyed-hash markers (pair seen, invitee
+        rewarded, reward day) stay: they reveal nothing without the secret and keep rewards once
+        per person. Idempotent (safe to run again after a crash at any point); Redis down:
+        ``ServiceUnavailable`` with the rest left for the next run.
+        """
         r = self._r
+        registry = K.account_registry(aid)
         async with redis_guard("invites.erase"):
-            ids = await r.zrange(K.invites_of(uid), 0, -1)
-            if ids:
-                await r.delete(*[K.invite(i) for i in ids])
-            await r.delete(K.invites_of(uid))
-            others = await r.zrange(K.pairs_of(uid), 0, -1)
-            for other in others:
-                pair_key = K.pair(uid, other)
-                invite_id = await r.hget(pair_key, "invite")
-                if invite_id and await r.hget(K.invite(invite_id), "invitee") == uid:
-                    await r.hset(K.invite(invite_id), "invitee", "deleted")
-                await r.delete(pair_key)
-                await r.zrem(K.pairs_of(other), uid)
-            await r.delete(K.pairs_of(uid))
-        await self.leaderboard.erase(uid)
-        log_event("invites_erased", user=uid, pairs=len(others))
+            own = set(await r.zrange(K.invites_of(aid), 0, -1))
+            partners = set(await r.zrange(K.pairs_of(aid), 0, -1))
+            entries = list(await r.zrange(registry, 0, -1))
+        accepted: set[str] = set()
+        handled: list[str] = []
+        for entry in entries:
+            kind, _, rest = entry.partition("|")
+            key, _, arg = rest.partition("|")
+            if kind == "k" and (invite_id := _invite_id_of_key(rest)) is not None:
+                own.add(invite_id)
+            elif kind == "h" and arg == "invitee" and (invite_id := _invite_id_of_key(key)) is not None:
+                accepted.add(invite_id)
+            elif kind == "z" and arg == aid and (other := _pairs_owner_of_key(key)) is not None:
+                partners.add(other)
+            else:
+                continue
+            handled.append(entry)
+        async with redis_guard("invites.erase"):
+            for invite_id in sorted(own):
+                key = K.invite(invite_id)
+                owner, invitee = await r.hmget(key, ["inviter", "invitee"])
+                if owner not in (None, aid):
+                    continue  # not ours (a registry entry of an id that collided): leave it
+                if invitee:  # the friend's registry no longer needs to reach this invite
+                    await r.zrem(K.account_registry(invitee), Accounts.field_entry(key, "invitee"))
+                await r.delete(key)
+                await r.delete(K.pair_decision(invite_id))
+            for invite_id in sorted(accepted):
+                key = K.invite(invite_id)
+                if await r.hget(key, "invitee") == aid:
+                    await r.hdel(key, "invitee")
+            for other in sorted(partners):
+                await r.zrem(K.pairs_of(other), aid)
+                await r.zrem(K.account_registry(other), Accounts.member_entry(K.pairs_of(aid), other))
+            await r.delete(K.pairs_of(aid), K.invites_of(aid))  # one slot
+            if handled:
+                await r.zrem(registry, *handled)
+        await self.leaderboard.erase(aid)
+        log_event("invites_erased", user=aid, invites=len(own), pairs=len(partners))
 
 
 # --- consent -------------------------------------------------------------------------------
@@ -521,7 +761,7 @@ async def http_landing(core: Core, token: str, client_ip: str) -> dict[str, Any]
 
 
 async def accept_from_http(core: Core, token: str, client_ip: str, uid: str) -> list[Reply]:
-    """Accept ``token`` for ``uid`` arriving through HTTP (limited per client address with
+    """Accept ``token`` for account ``uid`` arriving through HTTP (limited per client address with
     ``invite_ip``), with the same replies, rewards and notifications as ``/join``."""
     from bot.core.features.invite_cmd import join_flow
 

@@ -1,21 +1,23 @@
 """The pairing leaderboard (``/top``): inviters ranked by successful pairings.
 
-Two boards, both Redis sorted sets (member -> pairings):
+Two boards, both Redis sorted sets in the ``{pairs}`` slot (member -> pairings):
 
-* all time: ``leaderboard:pairs:all``;
-* this week: ``leaderboard:pairs:week:<ISO year>-W<ISO week>``. A week starts on Monday
+* all time: ``leaderboard:{pairs}:all``;
+* this week: ``leaderboard:{pairs}:week:<ISO year>-W<ISO week>``. A week starts on Monday
   00:00 **Asia/Seoul** for everyone (one shared board), whatever the user's own time zone;
-  each weekly key expires a few weeks after its last write.
+  each weekly key expires ``WEEK_TTL_SECONDS`` after its last write.
 
-Privacy: a member is never a platform id or a name. It is a keyed hash of the uid
-(``HMAC-SHA256(k, uid)`` with ``k = HMAC-SHA256(signing secret, "soul-lab/leaderboard/v1")``,
-16 hex chars; the signing secret is ``core.signing_secret``, see ``bot.core.secrets``), and what people see is a
-stable pseudonym derived from it, e.g. "별빛 여우 #3f2a" / "Starlit Fox #3f2a". Nobody can
-get from the pseudonym back to the user; the user can find themselves because their own row
-is marked. ``erase`` removes a user's entries from every board (``/delete``).
+Privacy: a member is never a platform id, an account id or a name. It is a keyed hash of the
+account id (``HMAC-SHA256(k, aid)`` with ``k = HMAC-SHA256(signing secret,
+"soul-lab/leaderboard/v1")``, 16 hex chars; the signing secret is ``core.signing_secret``, see
+``bot.core.secrets``), and what people see is a stable pseudonym derived from it, e.g.
+"별빛 여우 #3f2a" / "Starlit Fox #3f2a". Nobody can get from the pseudonym back to the user;
+the user can find themselves because their own row is marked.
 
-Scores are written by the invite pairing Lua script (``invite_accept.lua``) in the same atomic
-step that pairs two people, and only for a pair that was never counted before.
+Scores are written by the pairing decision script (``pair_decide.lua``, step (b) of
+``Invites.accept``), once per invite and only for a pair that was never counted before. Before
+it runs, the inviter's registry (``acct:{aid}:keys``) records the member in both boards, so
+``erase`` (``/delete``) finds every board the member is in without a SCAN.
 Ranks are competition ranks: equal scores share a rank (1, 2, 2, 4).
 """
 
@@ -119,10 +121,30 @@ class Leaderboard:
         return Row(int(higher) + 1, member, int(score))
 
     # --- /delete -------------------------------------------------------------------
-    async def erase(self, uid: str) -> None:
-        member = self.member(uid)
+    async def erase(self, aid: str) -> None:
+        """Remove account ``aid``'s member from every board, without SCAN: the all-time board,
+        every board its registry names (recorded before each increment; those entries are then
+        dropped from the registry) and, for boards written before the registry existed, the
+        weeks a board can still be alive (``WEEK_TTL_SECONDS`` plus the current week).
+        Idempotent; Redis down: ``ServiceUnavailable`` (run again)."""
+        member = self.member(aid)
+        registry = K.account_registry(aid)
+        now = self._core.clock.now()
+        keys = {K.leaderboard_all()}
+        keys |= {K.leaderboard_week(week_id(now - d * 86400))
+                 for d in range(0, WEEK_TTL_SECONDS // 86400 + 8, 7)}
         async with redis_guard("leaderboard.erase"):
-            keys = [K.leaderboard_all()]
-            keys += [k async for k in self._r.scan_iter(match=K.leaderboard_week_pattern(), count=500)]
-            for key in keys:
-                await self._r.zrem(key, member)
+            entries = await self._r.zrange(registry, 0, -1)
+            mine: list[str] = []
+            for entry in entries:
+                kind, _, rest = entry.partition("|")
+                key, _, value = rest.partition("|")
+                if kind == "z" and value == member and key.startswith("leaderboard:"):
+                    keys.add(key)
+                    mine.append(entry)
+            async with self._r.pipeline(transaction=True) as pipe:  # every board is in {pairs}
+                for key in sorted(keys):
+                    pipe.zrem(key, member)
+                await pipe.execute()
+            if mine:
+                await self._r.zrem(registry, *mine)

@@ -175,6 +175,7 @@ class Profiles:
                 if display_name:
                     pipe.hset(K.profile(uid), "name", display_name[:64])
                 await pipe.execute()
+            await self._r.sadd(K.accounts_index(), uid)  # its own step: another slot on a cluster
         return await self.get(uid) or profile
 
     async def update(self, profile: Profile, **changes: object) -> Profile:

@@ -3,7 +3,8 @@
 The server decides everything: the day is the user's local calendar day in their profile time
 zone (``local_day(core.clock, profile.tz)``), never a value from the user.
 
-Streak rules (one Lua script, ``streak_checkin.lua``, atomic per user):
+Streak rules (one Lua script, ``streak_checkin.lua``, atomic per account; its one key
+``streak:{<aid>}`` is in the account's slot, so it is correct on Redis Cluster):
 
 * the first check-in, or a check-in after a streak broke, is day 1;
 * checking in on the next calendar day continues the streak (+1);
@@ -21,8 +22,10 @@ milestones do not repeat within a streak (a new streak can earn them again) and 
 keeps paying ``every_third`` (33, 36, ...). A 30-day run pays 46 credits.
 
 Rewards go through the ledger (kind ``reward``) with the idempotency key ``streak:<local day>``
-per user, so a check-in is paid at most once per user per local day, even if the same day is
-retried after a crash (a repeated check-in re-applies the same key: a replay, nothing paid).
+per account (``idem:{<aid>}:streak:<day>``, the account's slot), so a check-in is paid at most
+once per account per local day, even if the same day is retried after a crash between the
+check-in and the grant (the retry is "already" and re-applies the same key: it pays then if the
+first attempt did not, else it is a replay and pays nothing). Redis down: ``ServiceUnavailable``.
 ``REWARD_LIMIT_PER_USER`` (scope ``reward``) is checked before anything is written.
 """
 
@@ -114,5 +117,6 @@ class Streaks:
         return {k: int(v) for k, v in raw.items()}
 
     async def erase(self, uid: str) -> None:
+        """Forget account ``uid``'s streak (``/delete``; one key in its slot). Idempotent."""
         async with redis_guard("streaks.erase"):
             await self._r.delete(K.streak(uid))

@@ -110,10 +110,13 @@ async def test_pairing_pays_both_sides_and_records_the_pair(fcore: Core) -> None
         assert entry.kind == "reward"
         assert (await fcore.ledger.reconcile(uid)).ok
     r = fcore.store.redis
-    pair = await r.hgetall(K.pair(FRIEND, INVITER))
-    assert pair["inviter"] == INVITER and pair["invitee"] == FRIEND
-    assert K.pair(INVITER, FRIEND) == f"pair:{min(INVITER, FRIEND)}|{max(INVITER, FRIEND)}"
-    assert await svc(fcore).is_paired(FRIEND, INVITER)
+    inv_id = svc(fcore).codec.parse(token).invite_id
+    invite = await r.hgetall(K.invite(inv_id))
+    assert invite["inviter"] == INVITER and invite["invitee"] == FRIEND and invite["status"] == "paired"
+    decision = await r.hgetall(K.pair_decision(inv_id))
+    assert (decision["counted"], decision["rw_inviter"], decision["rw_invitee"]) == ("1", "1", "1")
+    assert "done" in decision and 0 < await r.ttl(K.pair_decision(inv_id))
+    assert await svc(fcore).is_paired(FRIEND, INVITER) and await svc(fcore).is_paired(INVITER, FRIEND)
     assert [u for u, _ in await svc(fcore).pairs_of(INVITER)] == [FRIEND]
     assert [u for u, _ in await svc(fcore).pairs_of(FRIEND)] == [INVITER]
     # today's fortune details are unlocked for both, until after the local day
@@ -122,9 +125,14 @@ async def test_pairing_pays_both_sides_and_records_the_pair(fcore: Core) -> None
         assert await r.exists(key)
         ttl = await r.ttl(key)
         assert 0 < ttl <= 15 * 3600  # 10:00 KST -> midnight is 14 h, plus one hour of slack
-    # the idempotency record of the reward is kept forever
-    idem = [k async for k in r.scan_iter(match=f"idem:{INVITER}:pair-reward:*")]
-    assert len(idem) == 1 and await r.ttl(idem[0]) == -1
+    # one reward idempotency record per side, kept forever, sharing no identifier
+    [inviter_idem] = [k async for k in r.scan_iter(match=f"idem:{{{INVITER}}}:pair-reward:*")]
+    [friend_idem] = [k async for k in r.scan_iter(match=f"idem:{{{FRIEND}}}:pair-reward:*")]
+    assert await r.ttl(inviter_idem) == -1 and await r.ttl(friend_idem) == -1
+    assert inviter_idem.rsplit(":", 1)[1] != friend_idem.rsplit(":", 1)[1]
+    for uid, other in ((INVITER, FRIEND), (FRIEND, INVITER)):
+        [entry] = await fcore.ledger.history(uid)
+        assert other not in entry.reason and inv_id not in entry.reason
 
 
 async def test_fifty_concurrent_accepts_pair_exactly_one(fcore: Core) -> None:
@@ -284,14 +292,19 @@ async def test_erase_removes_invites_pairs_and_board_entries(fcore: Core) -> Non
     await svc(fcore).erase(INVITER)
     assert await r.exists(K.invites_of(INVITER)) == 0
     assert await r.exists(K.pairs_of(INVITER)) == 0
-    assert await r.exists(K.pair(INVITER, FRIEND)) == 0
     assert await svc(fcore).pairs_of(FRIEND) == []
+    assert not await svc(fcore).is_paired(FRIEND, INVITER)
+    assert await r.exists(K.invite(svc(fcore).codec.parse(token).invite_id)) == 0
     member = svc(fcore).leaderboard.member(INVITER)
     assert await r.zscore(K.leaderboard_all(), member) is None
-    leftovers = [k async for k in r.scan_iter(match="*") if INVITER in k and not k.startswith(("idem:", "credits:", "ledger:", "profile:", "ratelimit:", "unlock:"))]
+    keep = ("idem:", "credits:", "ledger:", "profile:", "ratelimit:", "unlock:", "acct:")
+    leftovers = [k async for k in r.scan_iter(match="*") if INVITER in k and not k.startswith(keep)]
     assert leftovers == []
-    # the pair stays "seen": a new pairing after deletion is neither paid nor ranked again
-    assert await r.exists(K.pair_seen(svc(fcore).pair_digest(INVITER, FRIEND)))
+    # the friend's registry no longer names the erased account's zset
+    assert not [e for e in await fcore.accounts.registry(FRIEND) if INVITER in e]
+    # the pair stays "seen" (persons, keyed): a new pairing after deletion is neither paid nor ranked again
+    persons = [await svc(fcore).person(u) for u in (INVITER, FRIEND)]
+    assert await r.exists(K.pair_seen(svc(fcore).pair_digest(*persons)))
 
 
 async def test_http_landing_and_accept_are_limited_per_client_address(fcore: Core) -> None:
@@ -318,7 +331,7 @@ async def test_history_forgets_invites_whose_records_expired(fcore: Core) -> Non
     assert ids == [second.id] and first.id not in ids
 
 
-# --- referral reward caps (atomic, in invite_accept.lua) ---------------------------------------
+# --- referral reward caps (atomic, in pair_decide.lua) ---------------------------------------
 
 async def test_concurrent_accepts_never_pass_the_inviters_daily_cap(fcore: Core) -> None:
     await onboard(fcore, INVITER, bonus=False)
@@ -360,13 +373,13 @@ async def test_concurrent_invites_to_one_person_pay_the_invitee_once(fcore: Core
 async def test_reward_markers_hold_no_raw_user_ids(fcore: Core) -> None:
     token = await _pair_setup(fcore)
     await svc(fcore).accept(FRIEND, token)
-    keys = [k async for k in fcore.store.redis.scan_iter(match="invite:*")]
-    markers = [k for k in keys if k.startswith(("invite:inviteepaid:", "invite:rewardday:"))]
+    keys = [k async for k in fcore.store.redis.scan_iter(match="invite:{pairs}:*")]
+    markers = [k for k in keys if k.startswith(("invite:{pairs}:inviteepaid:", "invite:{pairs}:rewardday:"))]
     assert len(markers) == 2
-    assert all(INVITER not in k and FRIEND not in k for k in markers)
-    day_key = next(k for k in markers if k.startswith("invite:rewardday:"))
+    assert all(INVITER not in k and FRIEND not in k for k in keys)
+    day_key = next(k for k in markers if k.startswith("invite:{pairs}:rewardday:"))
     assert 0 < await fcore.store.redis.ttl(day_key) <= 2 * 86400
-    assert await fcore.store.redis.ttl(next(k for k in markers if k.startswith("invite:inviteepaid:"))) == -1
+    assert await fcore.store.redis.ttl(next(k for k in markers if k.startswith("invite:{pairs}:inviteepaid:"))) == -1
 
 
 async def test_a_zero_daily_cap_pays_no_inviter_rewards(redis_url: str, tmp_path: Path) -> None:
@@ -384,14 +397,14 @@ async def test_changing_time_zone_does_not_open_a_fresh_day_of_rewards(fcore: Co
     """The cap's day is the service's day: an inviter hopping time zones earns no more."""
     cap = fcore.settings.product.invites.referral_rewards_per_day
     inviter = "tg:9100"
-    await onboard(fcore, inviter)
+    await onboard(fcore, inviter, bonus=False)
     paid = 0
     for i, tz in enumerate(["Asia/Seoul", "Pacific/Kiritimati", "Etc/GMT+12"] * 3):
         profile = await fcore.profiles.get(inviter)
         assert profile is not None
         await fcore.profiles.update(profile, tz=tz)
         friend = f"tg:{9200 + i}"
-        await onboard(fcore, friend)
+        await onboard(fcore, friend, bonus=False)
         before = await fcore.ledger.balance(inviter)
         token = (await fcore.extras["invites"].issue(inviter)).token
         await fcore.extras["invites"].accept(friend, token)

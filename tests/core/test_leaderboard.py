@@ -109,3 +109,23 @@ async def test_erase_removes_entries_from_every_board(fcore: Core) -> None:
     assert await lb(fcore).top("all") == []
     assert await lb(fcore).top("week") == []
     assert await fcore.store.redis.zcard(K.leaderboard_week("2025-W02")) == 0
+
+
+async def test_erase_finds_every_board_through_the_registry_without_scanning(fcore: Core) -> None:
+    await pair(fcore, "tg:a", "tg:f1")  # week 2025-W02
+    board = lb(fcore)
+    member = board.member("tg:a")
+    week_key = K.leaderboard_week("2025-W02")
+    entries = set(await fcore.accounts.registry("tg:a"))
+    # recorded before the increment, in the account's own registry
+    assert {f"z|{K.leaderboard_all()}|{member}", f"z|{week_key}|{member}"} <= entries
+    # long after: the old week is outside the weeks erase would try by date; the registry has it
+    fcore.clock.advance(120 * 86400)  # type: ignore[attr-defined]
+    assert await fcore.store.redis.zscore(week_key, member) == 1  # (the server's TTL is real time)
+    await fcore.store.redis.config_resetstat()
+    await board.erase("tg:a")
+    stats = await fcore.store.redis.info("commandstats")
+    assert not any(name.startswith(("cmdstat_scan", "cmdstat_keys")) for name in stats)
+    assert await fcore.store.redis.zscore(week_key, member) is None
+    assert await board.top("all") == []
+    assert not [e for e in await fcore.accounts.registry("tg:a") if member in e]

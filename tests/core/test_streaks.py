@@ -10,15 +10,18 @@ from collections.abc import AsyncIterator
 import pytest
 
 from bot.core.clock import FixedClock
+from bot.core.erasure import erase_account
 from bot.core.errors import BotError, ErrorCode
+from bot.core.router import Event
 from bot.core.service import Core
+from bot.core.store import K
 from bot.core.streaks import Streaks, next_reward, reward_for
 from tests.support.factory import make_core, onboard
 
 # 2025-01-06 09:00 Asia/Seoul
 T0 = datetime(2025, 1, 6, 0, 0, tzinfo=UTC).timestamp()
 DAY = 86400
-UID = "tg:500"
+UID = "a00000000000001f4"  # an account id (bot.core.accounts), what the router passes
 
 EXPECTED_30 = {3: 1, 6: 1, 7: 3, 9: 1, 12: 1, 14: 5, 15: 1, 18: 1, 21: 10, 24: 1, 27: 1, 30: 20}
 
@@ -148,5 +151,17 @@ async def test_checkins_are_rate_limited(fcore: Core) -> None:
 async def test_erase_forgets_the_streak(fcore: Core) -> None:
     s = streaks(fcore)
     await s.checkin(UID, "Asia/Seoul")
+    assert await fcore.store.redis.exists(K.streak(UID)) and K.streak(UID) == "streak:{" + UID + "}"
     await s.erase(UID)
     assert await s.get(UID) == {}
+
+
+async def test_daily_through_the_router_keeps_the_streak_under_the_account(fcore: Core) -> None:
+    aid = await fcore.accounts.resolve("tg:501")
+    await onboard(fcore, aid, bonus=False)
+    [reply] = await fcore.router.handle(Event("tg", "501", "/daily", chat_id="501"))
+    assert reply.error is None
+    assert (await streaks(fcore).get(aid))["count"] == 1
+    assert await fcore.store.redis.exists(K.streak("tg:501")) == 0  # never keyed by the platform id
+    await erase_account(fcore, aid)
+    assert await fcore.store.redis.exists(K.streak(aid)) == 0

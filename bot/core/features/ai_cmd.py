@@ -46,7 +46,7 @@ from bot.core.logs import log_event
 from bot.core.outbox import Job, JobKind, Produced
 from bot.core.reply import Button, Reply
 from bot.core.router import Ctx
-from bot.core.accounts import key_entry
+from bot.core.accounts import is_account_id, key_entry
 from bot.core.store import K, redis_guard
 
 if TYPE_CHECKING:
@@ -66,13 +66,13 @@ _TAROT_SESSION = "tarot"  # written by content_cmd (/tarot): {"day", "spread", "
 
 
 async def are_paired(core: Core, a: str, b: str) -> bool:
-    """True when ``a`` and ``b`` are paired through an invite (``pair:<a>|<b>`` exists)."""
+    """True when accounts ``a`` and ``b`` are paired through an invite (``b`` is in
+    ``pairs:{a}``; both sides are written by the pairing). Redis down: ``ServiceUnavailable``."""
     if a == b:
         return False
-    found = 0
     async with redis_guard("ai.pair"):
-        found = await core.store.redis.exists(K.pair(a, b))
-    return bool(found)
+        score = await core.store.redis.zscore(K.pairs_of(a), b)
+    return score is not None
 
 
 def _digest(*parts: object) -> str:
@@ -449,8 +449,12 @@ def register(router: Router) -> None:
 
         p = ctx.profile
         assert p is not None and p.birth is not None
+        # The partner's account id (what the /invite status button carries), or a platform
+        # identity typed by hand ("tg:12345"), looked up without creating anything.
         other = args.split()[0] if args.split() else ""
-        if not other or not _UID_RE.match(other) or other == ctx.uid:
+        if other and not is_account_id(other) and _UID_RE.match(other):
+            other = await core.accounts.lookup(other) or other
+        if not other or not is_account_id(other) or other == ctx.uid:
             raise BotError(ErrorCode.VALIDATION_ERROR, "router.usage", usage=ctx.t("ai.pair_usage"))
         if not await are_paired(core, ctx.uid, other):
             raise BotError(ErrorCode.FORBIDDEN, "ai.not_paired")

@@ -204,7 +204,7 @@ async def _status(ctx: Ctx) -> Reply:
         if state == "pending":
             lines.append(ctx.t("invite.status_pending", created=created, until=_fmt(inv.exp_ms, tz)))
         elif state == "paired":
-            if inv.invitee and inv.invitee != "deleted":
+            if inv.invitee:  # removed when the friend's account was erased
                 other = await core.profiles.get(inv.invitee)
                 name = partner_name(other, ctx.lang) if other else ctx.t("invite.deleted_friend")
             else:

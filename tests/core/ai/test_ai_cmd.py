@@ -178,15 +178,16 @@ async def test_tarot_reading_uses_todays_draw(ai_core: Core, oa: FakeAI) -> None
 
 async def test_pair_reading_only_for_paired_users(ai_core: Core, oa: FakeAI) -> None:
     uid = (await onboard(ai_core, UID)).uid
-    await onboard(ai_core, "tg:701")
+    partner = (await onboard(ai_core, "tg:701")).uid
     r = await say(ai_core, "/reading pair tg:701")
     assert r.error is ErrorCode.FORBIDDEN and oa.hits == 0
     r = await say(ai_core, "/reading pair")
     assert r.error is ErrorCode.VALIDATION_ERROR
-    await ai_core.store.redis.hset(K.pair("tg:701", uid), mapping={"a": "tg:701", "b": uid})
-    r = await say(ai_core, "/reading pair tg:701")
+    for a, b in ((partner, uid), (uid, partner)):  # what a pairing writes: each in the other's zset
+        await ai_core.store.redis.zadd(K.pairs_of(a), {b: 1})
+    r = await say(ai_core, f"/reading pair {partner}")  # what the /invite status button sends
     assert r.error is None and oa.hits == 1 and await ai_core.ledger.balance(uid) == 0
-    r = await say(ai_core, "/reading pair tg:701")
+    r = await say(ai_core, "/reading pair tg:701")  # typed by hand: the same partner
     assert "다시 차감되지 않았어요" in r.text and oa.hits == 1
     assert "1990-05-17" not in oa.requests[0].body["messages"][0]["content"]
 

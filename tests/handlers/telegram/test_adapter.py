@@ -113,8 +113,8 @@ async def test_tarot_three_sends_the_spread_picture(tg: TG) -> None:
 async def test_invite_deep_link_pairs_two_users(tg: TG) -> None:
     needs_command(tg, "invite", "the invites engineer")
     inviter, friend = USER, USER + 7
-    await onboard(tg.core, f"tg:{inviter}")
-    await onboard(tg.core, f"tg:{friend}")
+    for u in (inviter, friend):
+        await onboard(tg.core, await tg.core.accounts.resolve(f"tg:{u}"), bonus=False)
     await tg.say(inviter, "/invite")
     await tg.replies(inviter, 1)
     sent = " ".join([*tg.api.texts(inviter), *(b.get("url", "") for c in tg.api.calls_to("sendMessage", chat_id=inviter)
@@ -124,9 +124,8 @@ async def test_invite_deep_link_pairs_two_users(tg: TG) -> None:
     await tg.say(friend, f"/start {m.group(1)}")
     await tg.replies(friend, 1)
     await tg.replies(inviter, 2)  # the inviter hears about the pairing through core.notify
-    from bot.core.store import K
-
-    assert await tg.core.store.redis.exists(K.pair(f"tg:{inviter}", f"tg:{friend}"))
+    a, b = [await tg.core.accounts.resolve(f"tg:{u}") for u in (inviter, friend)]
+    assert await tg.core.extras["invites"].is_paired(a, b)
 
 
 async def test_group_answers_only_addressed_commands_and_keeps_personal_data_private(tg: TG) -> None:
