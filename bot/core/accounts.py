@@ -66,7 +66,9 @@ class Accounts:
         self._r = core.store.redis
         secret = core.signing_secret
         self._ident_key = hmac.new(secret, b"soul-lab/identity/v1", hashlib.sha256).digest()
-        self._person_key = hmac.new(secret, b"soul-lab/person/v1", hashlib.sha256).digest()
+        # The label v1's referral markers used, so markers written before key layout v2 (moved
+        # as they are by ``python -m bot migrate``) keep naming the same person.
+        self._person_key = hmac.new(secret, b"soul-lab/referral-person/v1", hashlib.sha256).digest()
         self._cache: OrderedDict[str, str] = OrderedDict()
 
     # --- digests (pure) -------------------------------------------------------------------

@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from bot.__main__ import main
 from bot.app import build_core
 from bot.core.clock import FixedClock
+from bot.core.invites import Invites
 from bot.core.leaderboard import Leaderboard
 from bot.core.migrate import (
     STEPS,
@@ -310,7 +311,9 @@ async def test_a_v1_dataset_is_migrated_completely(v1: V1Data, redis_url: str, t
     [accepted] = [i for i, inv in facts["invites"].items() if inv["status"] == "paired"]
     invite = await r.hgetall(K.invite(accepted))
     assert (invite["inviter"], invite["invitee"]) == (a, b)
-    assert await r.hgetall(K.pair_decision(accepted)) == {"counted": "1", "rw_inviter": "1", "rw_invitee": "1"}
+    decided = await r.hgetall(K.pair_decision(accepted))
+    paired_at = facts["invites"][accepted]["paired_at"]
+    assert decided == {"counted": "1", "rw_inviter": "1", "rw_invitee": "1", "at": paired_at, "done": paired_at}
     assert await r.pttl(K.pair_decision(accepted)) > 0
     pending = await r.hgetall(K.invite(facts["carol_invite"]))
     assert pending["inviter"] == c and pending["status"] == "pending"
@@ -322,6 +325,12 @@ async def test_a_v1_dataset_is_migrated_completely(v1: V1Data, redis_url: str, t
     assert await r.zrange(K.leaderboard_week("2025-W02"), 0, -1, withscores=True) == [(board.member(a), 1.0)]
     for prefix in ("invite:{pairs}:seen:", "invite:{pairs}:inviteepaid:", "invite:{pairs}:rewardday:"):
         assert len([k async for k in r.scan_iter(match=prefix + "*")]) == 1, prefix
+    # ... under the names the v2 code looks them up by, so the pair is never counted again and
+    # the invitee reward is never paid again (person digests of the identities).
+    invites = Invites(core)
+    alice_p, bob_p = await invites.person(a), await invites.person(b)
+    assert await r.exists(K.pair_seen(invites.pair_digest(alice_p, bob_p)))
+    assert await r.exists(K.invitee_rewarded(bob_p))
 
     # streaks, sessions, unlocks, AI cache (registered for erasure), broadcast
     for uid in (ALICE, BOB):

@@ -723,8 +723,11 @@ class Migration:
                 seen = await self.r.mget([V1.pair_seen(digest), K.pair_seen(digest)])
                 counted = "1" if paired_at in seen else "0"
             # invites paired before v1 recorded outcomes replayed them as "1" (invite_accept.lua)
+            # "done": the v1 pairing finished (its inviter was told), so a replay after the
+            # migration completes nothing and notifies nobody again.
             decision = {"counted": counted, "rw_inviter": raw.get("rw_inviter") or "1",
-                        "rw_invitee": raw.get("rw_invitee") or "1"}
+                        "rw_invitee": raw.get("rw_invitee") or "1", "at": paired_at or "0",
+                        "done": paired_at or "0"}
         await self._unit()
         async with self.r.pipeline(transaction=True) as pipe:
             if decision is not None:
@@ -776,11 +779,26 @@ class Migration:
 
     # --- 10. pair markers ------------------------------------------------------------------------
     async def _step_pair_markers(self) -> None:
+        """Reward guards keep their digests (v1 keyed persons with the label the v2 person
+        digest uses). The pair-seen marker is re-keyed: v1 hashed the two uids, v2 hashes the
+        two PERSON digests, so for every pair the migrated data knows (the pairs sets, now
+        account ids: mapped back through the migration map) the v1 marker moves to the v2
+        name. Markers of pairs nobody holds any more (erased in v1) cannot be re-keyed and move
+        unchanged: they no longer match anyone."""
+        uid_of = {aid: x for x, aid in self._map.items() if is_uid(x)}
+        rekey: dict[str, str] = {}
+        for aid in sorted(uid_of):  # the converted pairs sets (v2 names: not what _scan lists)
+            owner, key = aid, K.pairs_of(aid)
+            for other in await self.r.zrange(key, 0, -1):
+                if other in uid_of:
+                    a, b = uid_of[owner], uid_of[other]
+                    person = self.core.accounts.person_digest
+                    rekey[self._pair_digest(a, b)] = self._pair_digest(person(a), person(b))
         moves = []
         for key in await self._scan("invite:*"):
             _, kind, rest = key.split(":", 2) if key.count(":") >= 2 else (key, "", "")
             if kind == "pairseen":
-                moves.append((key, K.pair_seen(rest)))
+                moves.append((key, K.pair_seen(rekey.get(rest, rest))))
             elif kind == "inviteepaid":
                 moves.append((key, K.invitee_rewarded(rest)))
             elif kind == "rewardday":
