@@ -16,7 +16,7 @@ from bot.core.errors import BotError, ErrorCode
 from bot.core.invites import RECORD_RETENTION_SECONDS, TOKEN_LEN, Acceptance, Invites, TokenCodec, accept_from_http, http_landing
 from bot.core.service import Core
 from bot.core.store import K
-from tests.support.factory import make_core, onboard
+from tests.support.factory import make_core, onboard_account as onboard
 
 # Monday 2025-01-06 10:00 Asia/Seoul
 T0 = datetime(2025, 1, 6, 1, 0, tzinfo=UTC).timestamp()

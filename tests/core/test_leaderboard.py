@@ -14,7 +14,7 @@ from bot.core.invites import Invites
 from bot.core.leaderboard import Leaderboard, pseudonym, week_id
 from bot.core.service import Core
 from bot.core.store import K
-from tests.support.factory import make_core, onboard
+from tests.support.factory import make_core, onboard_account as onboard
 
 # Sunday 2025-01-12 23:59:00 Asia/Seoul (= 14:59 UTC); Monday 00:00 KST is 60 s later.
 SUNDAY_2359_KST = datetime(2025, 1, 12, 14, 59, tzinfo=UTC).timestamp()

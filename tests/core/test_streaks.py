@@ -16,7 +16,7 @@ from bot.core.router import Event
 from bot.core.service import Core
 from bot.core.store import K
 from bot.core.streaks import Streaks, next_reward, reward_for
-from tests.support.factory import make_core, onboard
+from tests.support.factory import make_core, onboard_account as onboard
 
 # 2025-01-06 09:00 Asia/Seoul
 T0 = datetime(2025, 1, 6, 0, 0, tzinfo=UTC).timestamp()

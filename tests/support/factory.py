@@ -81,6 +81,20 @@ async def onboard(core: Core, uid: str, birth: date = date(1990, 5, 17), lang: s
     return profile
 
 
+async def onboard_account(core: Core, aid: str, birth: date = date(1990, 5, 17), lang: str = "ko",
+                          tz: str = "Asia/Seoul", share: bool = True, bonus: bool = True) -> Profile:
+    """``onboard`` for tests that call the services directly with their own account ids: the
+    string is used as the account id as it is (any string works as one), with no identity.
+    Tests going through the router use ``onboard`` with a platform identity instead."""
+    profile = await core.profiles.create(aid, lang)  # type: ignore[arg-type]
+    now = int(core.clock.now())
+    profile = await core.profiles.update(profile, terms_at=now, share_at=now if share else None,
+                                         birth=birth, tz=tz, step="done")
+    if bonus:
+        await core.ledger.welcome_bonus(aid, aid)
+    return profile
+
+
 async def account_of(core: Core, identity: str) -> str:
     """The account id of a platform identity (created on first use, as the router does)."""
     return await core.accounts.resolve(identity)

@@ -17,7 +17,7 @@ from bot.core.reply import Reply
 from bot.core.router import Event
 from bot.core.service import Core
 from bot.core.store import K
-from tests.support.factory import make_core, onboard
+from tests.support.factory import account_of, make_core, onboard
 
 T0 = datetime(2025, 1, 6, 1, 0, tzinfo=UTC).timestamp()  # Monday 10:00 KST
 
@@ -49,7 +49,7 @@ async def test_timezone_refuses_server_files_and_changes_nothing(fcore: Core, na
     await onboard(fcore, "tg:1", tz="Asia/Tokyo")
     r = await one(fcore, "tg:1", f"/timezone {name}")
     assert r.error is ErrorCode.VALIDATION_ERROR and "IANA" in r.text
-    assert await fcore.store.redis.hget(K.profile("tg:1"), "tz") == "Asia/Tokyo"
+    assert await fcore.store.redis.hget(K.profile(await account_of(fcore, "tg:1")), "tz") == "Asia/Tokyo"
 
 
 @pytest.mark.parametrize("typed,stored", [("Asia/Calcutta", "Asia/Kolkata"), ("US/Eastern", "America/New_York"),
@@ -58,16 +58,16 @@ async def test_timezone_links_are_stored_canonical(fcore: Core, typed: str, stor
     await onboard(fcore, "tg:1", lang="en")
     r = await one(fcore, "tg:1", f"/timezone {typed}")
     assert r.error is None and stored in r.text
-    assert await fcore.store.redis.hget(K.profile("tg:1"), "tz") == stored
+    assert await fcore.store.redis.hget(K.profile(await account_of(fcore, "tg:1")), "tz") == stored
 
 
 async def test_stored_zones_are_normalised_when_read(fcore: Core) -> None:
     await onboard(fcore, "tg:1")
     await onboard(fcore, "tg:2")
     # profiles written before these rules existed
-    await fcore.store.redis.hset(K.profile("tg:1"), "tz", "US/Eastern")
-    await fcore.store.redis.hset(K.profile("tg:2"), "tz", "localtime")
-    p1, p2 = await fcore.profiles.get("tg:1"), await fcore.profiles.get("tg:2")
+    await fcore.store.redis.hset(K.profile(await account_of(fcore, "tg:1")), "tz", "US/Eastern")
+    await fcore.store.redis.hset(K.profile(await account_of(fcore, "tg:2")), "tz", "localtime")
+    p1, p2 = await fcore.profiles.get(await account_of(fcore, "tg:1")), await fcore.profiles.get(await account_of(fcore, "tg:2"))
     assert p1 is not None and p1.tz == "America/New_York"
     assert p2 is not None and p2.tz == "Asia/Seoul"  # not the server's zone: the default
     r = await one(fcore, "tg:2", "/timezone")
@@ -80,10 +80,10 @@ async def test_onboarding_time_zone_step_uses_the_same_rules(fcore: Core) -> Non
         await say(fcore, "tg:9", line, lang="en")
     bad = await one(fcore, "tg:9", "right/Asia/Seoul", lang="en")
     assert bad.error is ErrorCode.VALIDATION_ERROR
-    assert await fcore.store.redis.hget(K.profile("tg:9"), "step") == "tz"
+    assert await fcore.store.redis.hget(K.profile(await account_of(fcore, "tg:9")), "step") == "tz"
     done = await say(fcore, "tg:9", "Asia/Calcutta", lang="en")
     assert done[0].error is None
-    profile = await fcore.profiles.get("tg:9")
+    profile = await fcore.profiles.get(await account_of(fcore, "tg:9"))
     assert profile is not None and profile.onboarded and profile.tz == "Asia/Kolkata"
 
 
@@ -94,9 +94,9 @@ async def test_subscribe_needs_a_colon(fcore: Core, value: str) -> None:
     await onboard(fcore, "tg:1")
     r = await one(fcore, "tg:1", f"/subscribe {value}")
     assert r.error is ErrorCode.VALIDATION_ERROR and "콜론(:)" in r.text
-    assert await fcore.store.redis.hget(K.broadcast_subs(), "tg:1") is None
+    assert await fcore.store.redis.hget(K.broadcast_subs(), await account_of(fcore, "tg:1")) is None
     ok = await one(fcore, "tg:1", "/subscribe 02:40")
-    assert ok.error is None and await fcore.store.redis.hget(K.broadcast_subs(), "tg:1") == "02:40"
+    assert ok.error is None and await fcore.store.redis.hget(K.broadcast_subs(), await account_of(fcore, "tg:1")) == "02:40|tg"
 
 
 async def test_subscribe_error_in_english(fcore: Core) -> None:
@@ -111,10 +111,10 @@ async def test_birth_time_needs_a_colon(fcore: Core, value: str) -> None:
         await say(fcore, "tg:9", line)
     bad = await one(fcore, "tg:9", value)
     assert bad.error is ErrorCode.VALIDATION_ERROR and "콜론(:)" in bad.text
-    raw = await fcore.store.redis.hgetall(K.profile("tg:9"))
+    raw = await fcore.store.redis.hgetall(K.profile(await account_of(fcore, "tg:9")))
     assert raw["step"] == "time" and not raw.get("birth_time")
     await say(fcore, "tg:9", "07:30")
-    profile = await fcore.profiles.get("tg:9")
+    profile = await fcore.profiles.get(await account_of(fcore, "tg:9"))
     assert profile is not None and profile.birth_time == "07:30" and profile.step == "tz"
 
 
@@ -129,14 +129,14 @@ async def test_display_names_are_cleaned_when_stored_and_when_shown(fcore: Core)
     fcore.register_sender("tg", sender)
     evil = "\u202eevil\u202c\u200b " + "긴이름" * 20
     await say(fcore, "tg:1", "/start", name=evil)
-    stored = await fcore.store.redis.hget(K.profile("tg:1"), "name")
+    stored = await fcore.store.redis.hget(K.profile(await account_of(fcore, "tg:1")), "name")
     assert stored is not None and "\u202e" not in stored and "\u200b" not in stored and len(stored) <= 32
     assert stored.startswith("evil 긴이름")
     # a name stored before these rules is cleaned when read
     await onboard(fcore, "tg:2", lang="en")
     await onboard(fcore, "tg:3", lang="en")
-    await fcore.store.redis.hset(K.profile("tg:2"), "name", "Min\u202ejI\u2066\u200f\x1b[31m")
-    profile = await fcore.profiles.get("tg:2")
+    await fcore.store.redis.hset(K.profile(await account_of(fcore, "tg:2")), "name", "Min\u202ejI\u2066\u200f\x1b[31m")
+    profile = await fcore.profiles.get(await account_of(fcore, "tg:2"))
     assert profile is not None and profile.display_name == "MinjI[31m"
     # and the partner sees only the clean name
     [link] = await say(fcore, "tg:2", "/invite", lang="en")
@@ -163,8 +163,8 @@ async def test_terms_and_paysupport_answer_without_a_profile(fcore: Core, lang: 
         assert w in terms.text
     for w in support_words:
         assert w in support.text
-    assert await fcore.profiles.get("tg:5") is None  # no onboarding, nothing stored
-    assert await fcore.ledger.balance("tg:5") == 0
+    assert await fcore.profiles.get(await account_of(fcore, "tg:5")) is None  # no onboarding, nothing stored
+    assert await fcore.ledger.balance(await account_of(fcore, "tg:5")) == 0
     help_ = await one(fcore, "tg:5", "/help", lang=lang)
     assert "/terms" in help_.text and "/paysupport" in help_.text
 
@@ -172,7 +172,7 @@ async def test_terms_and_paysupport_answer_without_a_profile(fcore: Core, lang: 
 async def test_paysupport_looks_up_only_the_callers_payment(fcore: Core) -> None:
     await onboard(fcore, "tg:1", lang="en")
     await onboard(fcore, "tg:2", lang="en")
-    res = await record_purchase(fcore, "tg:1", "stxREF123abc", invoice_payload("credit_10", "tg:1"), "XTR", 50)
+    res = await record_purchase(fcore, await account_of(fcore, "tg:1"), "stxREF123abc", invoice_payload("credit_10", await account_of(fcore, "tg:1")), "XTR", 50)
     assert res.status == "granted"
     mine = await one(fcore, "tg:1", "/paysupport stxREF123abc")
     assert mine.error is None and "added 10 credits" in mine.text and "logged your request" in mine.text
@@ -183,4 +183,4 @@ async def test_paysupport_looks_up_only_the_callers_payment(fcore: Core) -> None
     bad = await one(fcore, "tg:2", "/paysupport <script>")
     assert bad.error is ErrorCode.VALIDATION_ERROR and "transaction ID" in bad.text
     # read-only: the ledger is untouched
-    assert await fcore.ledger.balance("tg:1") == 13 and await fcore.ledger.balance("tg:2") == 3
+    assert await fcore.ledger.balance(await account_of(fcore, "tg:1")) == 13 and await fcore.ledger.balance(await account_of(fcore, "tg:2")) == 3

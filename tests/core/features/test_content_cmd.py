@@ -7,7 +7,7 @@ from datetime import date
 from bot.core.errors import ErrorCode
 from bot.core.router import Event
 from bot.core.service import Core
-from tests.support.factory import onboard
+from tests.support.factory import account_of, onboard
 from tests.support.platform import RecordingPlatform
 
 
@@ -21,7 +21,7 @@ async def test_fortune_is_free_and_the_same_all_day(core: Core) -> None:
     again = (await core.router.handle(ev("/fortune")))[0]
     assert first.error is None and first.text == again.text and first.private
     assert [b.command for b in first.all_buttons()] == ["/fortune details", "/reading fortune", "/tarot single"]
-    assert await core.ledger.balance("tg:700") == 3
+    assert await core.ledger.balance(await account_of(core, "tg:700")) == 3
 
 
 async def test_details_cost_one_credit_once_per_day_charged_on_delivery(core: Core) -> None:
@@ -33,8 +33,8 @@ async def test_details_cost_one_credit_once_per_day_charged_on_delivery(core: Co
     assert "남은 복채: 2" in paid.text and paid.private
     again = await core.router.handle(ev("/fortune details"))
     assert len(again) == 1 and paid.text.startswith(again[0].text)  # unlocked: free, at once
-    assert await core.ledger.balance("tg:700") == 2
-    assert (await core.ledger.reconcile("tg:700")).ok
+    assert await core.ledger.balance(await account_of(core, "tg:700")) == 2
+    assert (await core.ledger.reconcile(await account_of(core, "tg:700"))).ok
 
 
 async def test_details_that_cannot_be_delivered_cost_nothing_and_can_be_bought_again(core: Core) -> None:
@@ -45,12 +45,12 @@ async def test_details_that_cannot_be_delivered_cost_nothing_and_can_be_bought_a
     platform.fail(DeliveryBlocked("Forbidden: bot was blocked by the user"))
     await core.router.handle(ev("/fortune details"))
     assert await core.outbox.drain(5)
-    assert platform.to("700") == [] and await core.ledger.balance("tg:700") == 3
-    acct = await core.ledger.account("tg:700")
-    assert acct["held"] == 0 and (await core.ledger.reconcile("tg:700")).ok
+    assert platform.to("700") == [] and await core.ledger.balance(await account_of(core, "tg:700")) == 3
+    acct = await core.ledger.account(await account_of(core, "tg:700"))
+    assert acct["held"] == 0 and (await core.ledger.reconcile(await account_of(core, "tg:700"))).ok
     await core.router.handle(ev("/fortune details"))  # the user is back: a new purchase works
     assert await core.outbox.drain(5)
-    assert len(platform.to("700")) == 1 and await core.ledger.balance("tg:700") == 2
+    assert len(platform.to("700")) == 1 and await core.ledger.balance(await account_of(core, "tg:700")) == 2
 
 
 async def test_details_unlocked_by_a_pairing_are_free(core: Core) -> None:
@@ -58,11 +58,11 @@ async def test_details_unlocked_by_a_pairing_are_free(core: Core) -> None:
     from bot.core.features.content_cmd import unlock_details
 
     await onboard(core, "tg:700")
-    await unlock_details(core, "tg:700", local_day(core.clock, "Asia/Seoul"))
+    await unlock_details(core, await account_of(core, "tg:700"), local_day(core.clock, "Asia/Seoul"))
     summary = (await core.router.handle(ev("/fortune")))[0]
     assert summary.all_buttons()[0].label == "상세 풀이 (오늘 무료)"
     await core.router.handle(ev("/fortune details"))
-    assert await core.ledger.balance("tg:700") == 3
+    assert await core.ledger.balance(await account_of(core, "tg:700")) == 3
 
 
 async def test_details_without_credits_say_cost_balance_and_buy(core: Core) -> None:
@@ -88,7 +88,7 @@ async def test_tarot_draw_with_picture_and_same_cards_for_same_question(core: Co
     assert cards(a) == cards(b) and len(cards(a)) == 3
     assert "Where is my work heading?" in b.text  # shown as written, matched case-insensitively
     assert a.all_buttons()[0].command == "/reading tarot"
-    last = await core.sessions.get("tg:700", "tarot")
+    last = await core.sessions.get(await account_of(core, "tg:700"), "tarot")
     assert last is not None and last["spread"] == "three"
 
 

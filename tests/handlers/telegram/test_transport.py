@@ -100,8 +100,7 @@ async def test_webhook_payment_is_kept_before_200_and_granted_once(tg_webhook: T
     from tests.support.factory import onboard
 
     tg = tg_webhook
-    uid = f"tg:{USER}"
-    await onboard(tg.core, uid)
+    uid = (await onboard(tg.core, f"tg:{USER}")).uid  # the account the payment credits
     pay = tg.api.payment_update(USER, invoice_payload("credit_10", uid), 50, charge_id="stxWEBHOOK1")
     assert await tg.api.deliver(pay) == 200  # stored in the inbox by the time Telegram hears "ok"
     [confirm] = await tg.replies(USER, 1)
@@ -120,13 +119,15 @@ async def test_webhook_payment_with_a_blocked_user_is_granted_once_and_never_red
     from tests.support.factory import onboard
 
     tg = tg_webhook
-    uid = f"tg:{USER}"
-    await onboard(tg.core, uid)
+    uid = (await onboard(tg.core, f"tg:{USER}")).uid  # the account the payment credits
     tg.api.block_chat(USER)
     pay = tg.api.payment_update(USER, invoice_payload("credit_10", uid), 50, charge_id="stxBLOCKED1")
     assert await tg.api.deliver(pay) == 200
-    while await tg.adapter.inbox.pending():  # noqa: ASYNC110 - wait until the update is handled
+    for _ in range(500):  # wait until the update is handled (never hang the suite)
+        if not await tg.adapter.inbox.pending():
+            break
         await asyncio.sleep(0.02)
+    assert not await tg.adapter.inbox.pending(), "the payment update was never handled"
     assert await tg.core.outbox.drain(5)
     assert await tg.core.ledger.balance(uid) == 13 and (await tg.core.ledger.reconcile(uid)).ok
     tries = [c for c in tg.api.calls_to("sendMessage", ok_only=False, chat_id=USER)]
