@@ -12,7 +12,7 @@ import pytest
 from bot.core.reply import Button, Image, Reply
 from bot.handlers.telegram.render import split_text, utf16_len
 from tests.handlers.telegram.conftest import TG
-from tests.support.factory import onboard
+from tests.support.factory import account_of, onboard
 
 USER = 4242
 GROUP = -1001234
@@ -56,9 +56,9 @@ async def test_onboarding_by_buttons(tg: TG) -> None:
     [*_, tz_prompt] = await tg.replies(USER, 6)
     await tg.press(USER, tz_prompt.buttons[0]["callback_data"])
     await tg.replies(USER, 7)
-    profile = await tg.core.profiles.get(f"tg:{USER}")
+    profile = await tg.core.profiles.get(await account_of(tg.core, f"tg:{USER}"))
     assert profile is not None and profile.onboarded and profile.lang == "ko"
-    assert await tg.core.ledger.balance(f"tg:{USER}") == 3  # welcome bonus
+    assert await tg.core.ledger.balance(await account_of(tg.core, f"tg:{USER}")) == 3  # welcome bonus
     assert len(tg.api.answered_callbacks) == 5  # every press answered
     assert profile.display_name == "Tester"
 
@@ -68,7 +68,7 @@ async def test_onboarding_by_text_in_english(tg: TG) -> None:
                               "1991-02-03", "07:30", "Asia/Seoul"], start=1):
         await tg.api.deliver(tg.api.message_update(USER, text, language_code="en-US"))
         await tg.replies(USER, i)
-    profile = await tg.core.profiles.get(f"tg:{USER}")
+    profile = await tg.core.profiles.get(await account_of(tg.core, f"tg:{USER}"))
     assert profile is not None and profile.onboarded and profile.lang == "en"
     assert profile.birth_time is not None
 
@@ -183,7 +183,7 @@ async def test_long_text_is_split_at_line_breaks_and_notify_reaches_users(tg: TG
     lines = [f"{i:04d} " + " ".join(["운세"] * 30) for i in range(200)]
     text = "\n".join(lines)
     assert utf16_len(text) > 3 * 4096
-    ok = await tg.core.notify(f"tg:{USER}", Reply(text, buttons=[[Button("더보기", "/help")]]))
+    ok = await tg.core.notify(await account_of(tg.core, f"tg:{USER}"), Reply(text, buttons=[[Button("더보기", "/help")]]))
     assert ok
     n = len(split_text(text))
     calls = await tg.replies(USER, n)

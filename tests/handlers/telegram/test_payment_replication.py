@@ -33,12 +33,12 @@ async def test_webhook_answers_503_until_a_replica_has_the_payment(fresh_sentine
     adapter.webhook_url = f"http://127.0.0.1:{port}/tg/hook"
     await adapter.start()
     try:
-        await onboard(core, UID)
+        uid = (await onboard(core, UID)).uid
         fresh_sentinel.pause_replica()
         t0 = time.monotonic()
         assert await tg_api.deliver(tg_api.message_update(USER, "/help")) == 200  # no money: no wait
         assert time.monotonic() - t0 < 0.3
-        pay = tg_api.payment_update(USER, invoice_payload("credit_10", UID), 50, charge_id="stxREPLICA1")
+        pay = tg_api.payment_update(USER, invoice_payload("credit_10", uid), 50, charge_id="stxREPLICA1")
         assert await tg_api.deliver(pay) == 503  # stored on the primary, but on no replica yet
         assert await tg_api.deliver(pay) == 503  # Telegram's redelivery waits again (a duplicate now)
         fresh_sentinel.resume_replica()
@@ -50,8 +50,8 @@ async def test_webhook_answers_503_until_a_replica_has_the_payment(fresh_sentine
                                         where=lambda c: "결제가 완료" in c["text"])
         assert "13" in confirm[0]["text"]
         assert await core.outbox.drain(5)
-        assert await core.ledger.balance(UID) == 13  # granted once for three deliveries
-        assert (await core.ledger.reconcile(UID)).ok
+        assert await core.ledger.balance(uid) == 13  # granted once for three deliveries
+        assert (await core.ledger.reconcile(uid)).ok
         assert tg_api.webhook_responses.count(503) >= 2 and tg_api.webhook_responses[-1] == 200
     finally:
         fresh_sentinel.resume_replica()
@@ -68,9 +68,9 @@ async def test_polling_holds_the_offset_until_a_replica_has_the_payment(fresh_se
     adapter = TelegramAdapter(core, poll_timeout=1)
     await adapter.start()
     try:
-        await onboard(core, UID)
+        uid = (await onboard(core, UID)).uid
         fresh_sentinel.pause_replica()
-        pay = tg_api.payment_update(USER, invoice_payload("credit_10", UID), 50, charge_id="stxREPLICA2")
+        pay = tg_api.payment_update(USER, invoice_payload("credit_10", uid), 50, charge_id="stxREPLICA2")
         await tg_api.deliver(pay)
         await asyncio.sleep(1.5)
         offsets = [int(c.params.get("offset") or 0) for c in tg_api.calls_to("getUpdates")]
@@ -81,7 +81,7 @@ async def test_polling_holds_the_offset_until_a_replica_has_the_payment(fresh_se
                               where=lambda c: int(c.params.get("offset") or 0) > pay["update_id"])
         await tg_api.wait_for("sendMessage", 1, timeout=10, chat_id=USER, where=lambda c: "결제가 완료" in c["text"])
         assert await core.outbox.drain(5)
-        assert await core.ledger.balance(UID) == 13 and (await core.ledger.reconcile(UID)).ok
+        assert await core.ledger.balance(uid) == 13 and (await core.ledger.reconcile(uid)).ok
         assert len([t for t in tg_api.texts(USER) if "결제가 완료" in t]) == 1
     finally:
         fresh_sentinel.resume_replica()
