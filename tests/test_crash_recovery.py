@@ -39,7 +39,7 @@ async def check_money(core: Core, users: list[int], charged: int = 1) -> None:
 
 async def test_kill_9_polling_process_with_answers_in_flight(redis_url: str, tmp_path: Path) -> None:
     users = [7001 + i for i in range(5)]
-    core = make_core(redis_url, tmp_path, SIGNING_SECRET="crash-test")  # the processes' secret: same accounts
+    core = make_core(redis_url, tmp_path)  # the processes use the suite's signing secret: same accounts
     async with FakeTelegramAPI() as api, FakeAI("openai", ANSWER) as oa:
         for u in users:
             await onboard_identity(core, f"tg:{u}")
@@ -73,7 +73,7 @@ async def test_kill_9_polling_process_with_answers_in_flight(redis_url: str, tmp
 
 async def test_kill_9_one_of_two_webhook_processes(redis_url: str, tmp_path: Path) -> None:
     users = [7101 + i for i in range(4)]
-    core = make_core(redis_url, tmp_path, SIGNING_SECRET="crash-test")  # the processes' secret: same accounts
+    core = make_core(redis_url, tmp_path)  # the processes use the suite's signing secret: same accounts
     async with FakeTelegramAPI() as api, FakeAI("openai", ANSWER) as oa:
         for u in users:
             await onboard_identity(core, f"tg:{u}")
@@ -114,7 +114,7 @@ async def test_kill_9_one_of_two_webhook_processes(redis_url: str, tmp_path: Pat
 
 async def test_sigterm_during_a_burst_drops_nothing(redis_url: str, tmp_path: Path) -> None:
     users = [7201 + i for i in range(3)]
-    core = make_core(redis_url, tmp_path, SIGNING_SECRET="crash-test")  # the processes' secret: same accounts
+    core = make_core(redis_url, tmp_path)  # the processes use the suite's signing secret: same accounts
     async with FakeTelegramAPI() as api, FakeAI("openai", ANSWER) as oa:
         for u in users:
             await onboard_identity(core, f"tg:{u}")
