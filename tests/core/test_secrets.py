@@ -93,13 +93,13 @@ async def test_an_invite_issued_by_one_process_verifies_in_the_other(redis_url: 
     a = await _dev_core(redis_url, tmp_path / "a", clock)
     b = await _dev_core(redis_url, tmp_path / "b", clock)
     try:
-        await onboard(a, "tg:1", bonus=False)
-        await onboard(a, "tg:2", bonus=False)
-        invite = await a.extras["invites"].issue("tg:1")
+        inviter = (await onboard(a, "tg:1", bonus=False)).uid
+        invitee = (await onboard(a, "tg:2", bonus=False)).uid
+        invite = await a.extras["invites"].issue(inviter)
         b.extras["invites"].codec.parse(invite.token)  # the signature verifies
-        acc = await b.extras["invites"].accept("tg:2", invite.token)
+        acc = await b.extras["invites"].accept(invitee, invite.token)
         assert acc.status == "paired"
-        assert await b.ledger.balance("tg:1") == 5
+        assert await b.ledger.balance(inviter) == 5
     finally:
         await a.store.close()
         await b.store.close()

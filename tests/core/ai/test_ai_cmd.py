@@ -157,7 +157,7 @@ async def test_same_day_reading_cached_not_charged_twice(ai_core: Core, oa: Fake
     assert await ai_core.ledger.balance(uid) == 11 and oa.hits == 1
     other = await say(ai_core, "/reading tarot three 다른 질문")  # other question: new reading, paid
     assert other.error is None and await ai_core.ledger.balance(uid) == 9 and oa.hits == 2
-    keys = [k async for k in ai_core.store.redis.scan_iter(f"aicache:{uid}:*")]
+    keys = [k async for k in ai_core.store.redis.scan_iter(f"aicache:{{{uid}}}:*")]
     assert len(keys) == 2
     for k in keys:
         assert 0 < await ai_core.store.redis.ttl(k) <= 86400 + 3600

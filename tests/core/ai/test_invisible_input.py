@@ -30,12 +30,12 @@ async def _say(core: Core, text: str) -> list:
     return await handle_delivered(core, Event("tg", UID.partition(":")[2], text, chat_id="710"))
 
 
-async def _open_ask_session(core: Core) -> dict:
-    """Open an /ask dialogue the way ai_cmd does (session:<uid>:ask, idle expiry)."""
+async def _open_ask_session(core: Core, uid: str) -> dict:
+    """Open an /ask dialogue the way ai_cmd does (session:{<account>}:ask, idle expiry)."""
     now = core.clock.now()
     session = {"id": uuid.uuid4().hex[:12], "started": now, "last": now,
                "turns": [{"q": "첫 질문", "a": "첫 답"}]}
-    await core.sessions.put(UID, "ask", session, core.settings.product.sessions.ask_idle_seconds)
+    await core.sessions.put(uid, "ask", session, core.settings.product.sessions.ask_idle_seconds)
     return session
 
 
@@ -43,7 +43,7 @@ async def _open_ask_session(core: Core) -> dict:
 async def test_invisible_text_in_an_open_ask_costs_nothing_and_stores_no_turn(
         ai_core: Core, oa: FakeAI, an: FakeAI, text: str) -> None:
     uid = (await onboard(ai_core, UID)).uid
-    session = await _open_ask_session(ai_core)
+    session = await _open_ask_session(ai_core, uid)
     balance, history = await ai_core.ledger.balance(uid), await ai_core.ledger.history(uid, 20)
     [reply] = await _say(ai_core, text)
     assert "다시 한 번 말씀해 주시겠어요" in reply.text

@@ -10,7 +10,7 @@ from bot.core.clock import FixedClock
 from bot.core.service import Core
 from bot.core.store import K
 from tests.core.broadcast.conftest import utc
-from tests.support.factory import make_core, onboard
+from tests.support.factory import make_core, onboard_account as onboard
 
 
 async def entries(core: Core, platform: str = "tg") -> list[tuple[str, str]]:
