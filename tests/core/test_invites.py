@@ -20,6 +20,8 @@ from tests.support.factory import make_core, onboard_account as onboard
 
 # Monday 2025-01-06 10:00 Asia/Seoul
 T0 = datetime(2025, 1, 6, 1, 0, tzinfo=UTC).timestamp()
+pytestmark = pytest.mark.both_backends
+
 INVITER = "tg:100"
 FRIEND = "tg:200"
 

@@ -28,6 +28,8 @@ from tests.support.factory import make_core, onboard
 from tests.support.scan import mentions
 
 T0 = datetime(2025, 1, 6, 1, 0, tzinfo=UTC).timestamp()  # Monday 10:00 KST
+pytestmark = pytest.mark.both_backends
+
 DAY = "2025-01-06"
 STEPS = ("a", "b", "c", "d")
 ACCOUNTING = ("credits:", "ledger:", "idem:", "accounts:all")

@@ -20,6 +20,8 @@ from tests.support.factory import make_core, onboard_account as onboard
 
 # 2025-01-06 09:00 Asia/Seoul
 T0 = datetime(2025, 1, 6, 0, 0, tzinfo=UTC).timestamp()
+pytestmark = pytest.mark.both_backends
+
 DAY = 86400
 UID = "a00000000000001f4"  # an account id (bot.core.accounts), what the router passes
 

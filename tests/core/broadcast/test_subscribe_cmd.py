@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from pathlib import Path
 
 from bot.core.clock import FixedClock
@@ -11,6 +13,8 @@ from bot.core.service import Core
 from bot.core.store import K
 from tests.core.broadcast.conftest import utc
 from tests.support.factory import make_core, onboard
+
+pytestmark = pytest.mark.both_backends
 
 IDENTITY = "tg:501"
 

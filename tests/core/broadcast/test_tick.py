@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import asyncio
 from pathlib import Path
 
@@ -12,6 +14,8 @@ from bot.core.store import K
 from tests.core.broadcast.conftest import utc
 from tests.support.factory import make_core, onboard_account as onboard
 
+
+pytestmark = pytest.mark.both_backends
 
 async def entries(core: Core, platform: str = "tg") -> list[tuple[str, str]]:
     raw = await core.store.redis.xrange(K.broadcast_stream(platform))
