@@ -82,13 +82,13 @@ async def test_granted_but_unrecorded_then_price_changed_is_recorded_as_paid(cor
 
 
 async def test_refund_after_delete_is_refused_and_never_touches_a_new_account(core: Core) -> None:
-    old = (await onboard(core, "tg:880")).uid
+    old = (await onboard(core, "tg:7319880")).uid
     await payments.record_purchase(core, old, "chOld", invoice_payload("credit_10", old), "XTR", 50)
-    ev = Event("tg", "880", "/delete", chat_id="880")
+    ev = Event("tg", "7319880", "/delete", chat_id="7319880")
     await core.router.handle(ev)
-    await core.router.handle(Event("tg", "880", "/delete confirm", chat_id="880"))
+    await core.router.handle(Event("tg", "7319880", "/delete confirm", chat_id="7319880"))
     assert (await payments.refund(core, "chOld")).reason == "account_deleted"
-    new = (await onboard(core, "tg:880", bonus=False)).uid  # the same person comes back and buys again
+    new = (await onboard(core, "tg:7319880", bonus=False)).uid  # the same person comes back and buys again
     assert new != old
     await payments.record_purchase(core, new, "chNew", invoice_payload("credit_10", new), "XTR", 50)
     assert await core.ledger.balance(new) == 10
@@ -100,7 +100,7 @@ async def test_refund_after_delete_is_refused_and_never_touches_a_new_account(co
     assert await core.ledger.reconcile_all() == []
     # The record names the (opaque) account only: no platform id, no payload naming the user.
     info = await payments.payment_info(core, "chOld")
-    assert info["account"] == old and "880" not in json.dumps(info)
+    assert info["account"] == old and "7319880" not in json.dumps(info)
 
 
 # --- refunds stuck on the platform side: retry, close ------------------------------------------
