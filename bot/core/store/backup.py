@@ -37,13 +37,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-from redis.asyncio.cluster import RedisCluster
-from redis.asyncio.connection import SSLConnection, UnixDomainSocketConnection
 from redis.exceptions import ResponseError
 
 from bot.core.store.connection import Store
+from bot.core.store.nodes import Primary, primaries
 
 __all__ = ["BackupError", "Snapshot", "backup", "backup_cli"]
 
@@ -70,50 +69,6 @@ class Snapshot:
         return f"{self.node}: {self.path} ({self.size} bytes, snapshot of {when}, {self.how})"
 
 
-@dataclass(frozen=True, slots=True)
-class _Primary:
-    name: str
-    call: Callable[..., Awaitable[Any]]  # call("method", *args) on this primary only
-    host: str | None
-    port: int | None
-    socket: str | None
-    username: str | None
-    password: str | None
-    tls: bool
-
-
-async def _primaries(store: Store) -> list[_Primary]:
-    r = store.redis
-    if isinstance(r, RedisCluster):
-        await r.initialize()
-        found = []
-        for node in r.get_primaries():
-            async def call(method: str, *args: Any, _node: Any = node) -> Any:
-                return await getattr(r, method)(*args, target_nodes=_node)
-
-            kw = node.connection_kwargs
-            found.append(_Primary(str(node.name), call, node.host, int(node.port), None, kw.get("username"),
-                                  kw.get("password"), issubclass(node.connection_class, SSLConnection)))
-        return found
-
-    async def single(method: str, *args: Any) -> Any:
-        return await getattr(r, method)(*args)
-
-    pool = r.connection_pool
-    kw = pool.connection_kwargs
-    if hasattr(pool, "get_master_address"):  # Sentinel: the primary it names now
-        host, port = await pool.get_master_address()
-        name = f"{host}:{port}"
-        return [_Primary(name, single, host, int(port), None, kw.get("username"), kw.get("password"), False)]
-    if issubclass(pool.connection_class, UnixDomainSocketConnection):
-        name = "embedded" if store.embedded else f"unix:{kw.get('path')}"
-        return [_Primary(name, single, None, None, str(kw.get("path")), kw.get("username"),
-                         kw.get("password"), False)]
-    host, port = str(kw.get("host", "localhost")), int(kw.get("port", 6379))
-    return [_Primary(f"{host}:{port}", single, host, port, None, kw.get("username"), kw.get("password"),
-                     issubclass(pool.connection_class, SSLConnection))]
-
-
 async def _wait(what: str, check: Callable[[], Awaitable[bool]], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while not await check():
@@ -122,7 +77,7 @@ async def _wait(what: str, check: Callable[[], Awaitable[bool]], timeout: float)
         await asyncio.sleep(POLL_SECONDS)
 
 
-async def _bgsave(node: _Primary, timeout: float) -> tuple[int, int]:
+async def _bgsave(node: Primary, timeout: float) -> tuple[int, int]:
     """``BGSAVE`` and wait for it; returns (LASTSAVE before, LASTSAVE after) in unix seconds.
 
     A save already running may have started before this call, so it is waited out and a new
@@ -177,7 +132,7 @@ def _check_rdb(path: Path, node: str) -> int:
     return path.stat().st_size
 
 
-async def _copy(node: _Primary, out: Path, rdb_path: Path | None, timeout: float) -> Snapshot:
+async def _copy(node: Primary, out: Path, rdb_path: Path | None, timeout: float) -> Snapshot:
     if rdb_path is None:
         try:
             conf = {**await node.call("config_get", "dir"), **await node.call("config_get", "dbfilename")}
@@ -207,7 +162,7 @@ async def _copy(node: _Primary, out: Path, rdb_path: Path | None, timeout: float
     return Snapshot(node.name, dest, size, saved, f"copied from {src}")
 
 
-async def _stream(node: _Primary, out: Path, timeout: float) -> Snapshot:
+async def _stream(node: Primary, out: Path, timeout: float) -> Snapshot:
     cli = shutil.which("redis-cli")
     if cli is None:
         raise BackupError("--stream needs the redis-cli binary (Debian/Ubuntu: apt-get install redis-tools)")
@@ -243,7 +198,7 @@ async def _stream(node: _Primary, out: Path, timeout: float) -> Snapshot:
 async def backup(store: Store, out: Path, *, mode: Mode = "copy", rdb_path: Path | None = None,
                  timeout: float = 600.0) -> list[Snapshot]:
     """Snapshot every primary into ``out`` (created if missing); see the module for the modes."""
-    nodes = await _primaries(store)
+    nodes = await primaries(store)
     if rdb_path is not None and (mode != "copy" or len(nodes) != 1):
         raise BackupError("--rdb PATH names one dump file: it works with one server (or Sentinel), "
                           "not with --stream or a cluster")

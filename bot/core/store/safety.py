@@ -30,7 +30,6 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoPermissionError, ResponseError
 
 from bot.core.logs import log_event
@@ -98,21 +97,9 @@ async def _read(call: Any, node: str) -> NodeDurability:
 
 async def check_durability(store: Store) -> list[NodeDurability]:
     """One ``NodeDurability`` per primary. Raises ``REDIS_ERRORS`` when Redis is down."""
-    r = store.redis
-    if isinstance(r, RedisCluster):
-        await r.initialize()
-        found = []
-        for node in r.get_primaries():
-            async def call(method: str, *args: Any, _node: Any = node) -> Any:
-                return await getattr(r, method)(*args, target_nodes=_node)
+    from bot.core.store.nodes import primaries
 
-            found.append(await _read(call, str(node.name)))
-        return found
-
-    async def single(method: str, *args: Any) -> Any:
-        return await getattr(r, method)(*args)
-
-    return [await _read(single, "embedded" if store.embedded else "primary")]
+    return [await _read(node.call, node.name) for node in await primaries(store)]
 
 
 async def enforce_durability(settings: Settings, store: Store) -> list[NodeDurability]:
