@@ -77,13 +77,19 @@ REDIS_ERRORS: tuple[type[BaseException], ...] = (
 #: BUSY (a script is running too long), NOREPLICAS (``min-replicas-to-write``: a primary cut
 #: off from its replicas refuses writes).
 _OUTAGE_REPLIES = ("MISCONF", "UNBLOCKED", "BUSY ", "NOREPLICAS")
+_PIPELINE_ERROR = " of pipeline caused error: "
 
 
 def is_outage(exc: BaseException) -> bool:
     """True when ``exc`` means Redis is (for now) unable to serve, not that our call is wrong."""
     if isinstance(exc, REDIS_ERRORS):
         return True
-    return isinstance(exc, ResponseError) and str(exc).startswith(_OUTAGE_REPLIES)
+    if not isinstance(exc, ResponseError):
+        return False
+    # redis-py rewrites an error reply inside a pipeline as "Command # 1 (SET …) of pipeline
+    # caused error: ('<reply>',)": judge the reply itself.
+    text = str(exc).split(_PIPELINE_ERROR, 1)[-1].lstrip("(\"'")
+    return text.startswith(_OUTAGE_REPLIES)
 
 #: Shared by every kind of client: a dead Redis fails fast instead of hanging users.
 _TIMEOUTS: dict[str, Any] = {

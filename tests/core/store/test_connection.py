@@ -142,3 +142,28 @@ def test_python_m_bot_exits_non_zero_with_the_install_hint(tmp_path: Path, argv:
     if argv == ["console"]:  # the console logs to a file; the refusal is logged there too
         assert "redis_server_missing" in (tmp_path / "data" / "console.log").read_text(encoding="utf-8")
 
+
+
+async def test_an_outage_reply_inside_a_pipeline_is_still_an_outage(redis_url: str) -> None:
+    """redis-py rewrites error replies inside pipelines ("Command # 1 (…) of pipeline caused
+    error: NOREPLICAS …"); ``is_outage`` judges the reply, not the wrapper."""
+    import redis.asyncio as aioredis
+    from redis.exceptions import ResponseError
+
+    from bot.core.store.connection import is_outage
+
+    r = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        await r.config_set("min-replicas-to-write", 1)  # no replica here: writes are refused
+        with pytest.raises(ResponseError) as direct:
+            await r.set("k", "v")
+        async with r.pipeline(transaction=False) as pipe:
+            pipe.set("k", "v")
+            with pytest.raises(ResponseError) as piped:
+                await pipe.execute()
+        assert "of pipeline caused error" in str(piped.value)
+        assert is_outage(direct.value) and is_outage(piped.value)
+        assert not is_outage(ResponseError("Command # 1 (GET) of pipeline caused error: WRONGTYPE x"))
+    finally:
+        await r.config_set("min-replicas-to-write", 0)
+        await r.aclose()
