@@ -43,7 +43,8 @@ from bot.core.store import K, redis_guard
 if TYPE_CHECKING:
     from bot.core.service import Core
 
-__all__ = ["Accounts", "new_account_id", "is_account_id", "NEVER", "track_in", "key_entry", "identities_of"]
+__all__ = ["Accounts", "new_account_id", "is_account_id", "NEVER", "track_in", "key_entry", "member_entry",
+           "field_entry", "identities_of"]
 
 #: Registry expiry of entries that never expire on their own.
 NEVER = math.inf
@@ -56,6 +57,21 @@ def new_account_id() -> str:
 
 def is_account_id(value: str) -> bool:
     return len(value) == 17 and value[0] == "a" and all(c in "0123456789abcdef" for c in value[1:])
+
+
+def key_entry(key: str) -> str:
+    """Registry entry: delete ``key``."""
+    return f"k|{key}"
+
+
+def member_entry(key: str, member: str) -> str:
+    """Registry entry: remove ``member`` from the sorted set ``key``."""
+    return f"z|{key}|{member}"
+
+
+def field_entry(key: str, field: str) -> str:
+    """Registry entry: delete ``field`` of the hash ``key``."""
+    return f"h|{key}|{field}"
 
 
 class Accounts:
@@ -159,17 +175,10 @@ class Accounts:
         return next((v for k, v in sorted(meta.items()) if k.startswith("pd:")), None)
 
     # --- the erasure registry -------------------------------------------------------------
-    @staticmethod
-    def key_entry(key: str) -> str:
-        return f"k|{key}"
-
-    @staticmethod
-    def member_entry(key: str, member: str) -> str:
-        return f"z|{key}|{member}"
-
-    @staticmethod
-    def field_entry(key: str, field: str) -> str:
-        return f"h|{key}|{field}"
+    # The entry builders are the module's own (one definition; reachable as Accounts.key_entry).
+    key_entry = staticmethod(key_entry)
+    member_entry = staticmethod(member_entry)
+    field_entry = staticmethod(field_entry)
 
     def track_in(self, pipe: Any, aid: str, entries: Iterable[str], expires_ms: float = NEVER) -> None:
         track_in(pipe, aid, entries, expires_ms)
@@ -202,10 +211,6 @@ def track_in(pipe: Any, aid: str, entries: Iterable[str], expires_ms: float = NE
     mapping = {e: expires_ms for e in entries}
     if mapping:
         pipe.zadd(K.account_registry(aid), mapping)
-
-
-def key_entry(key: str) -> str:
-    return f"k|{key}"
 
 
 def identities_of(meta: dict[str, str]) -> dict[str, str]:
