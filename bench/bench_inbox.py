@@ -166,7 +166,7 @@ async def main(burst_n: int, rate: float, seconds: float, rounds: int, in_proces
     server = RedisProcess().start()
     tmp = Path(tempfile.mkdtemp(prefix="bench-inbox-"))
     # Measure the code, not Telegram's 30 msg/s policy (per-chat pacing stays on).
-    config = config_with(tmp, broadcast={"telegram_global_per_second": 100000})
+    config = config_with(tmp, **{"outbound.tg": {"global_per_second": 100000}})
     burst = list(range(1, burst_n + 1))
     paced = list(range(burst_n + 1, burst_n + int(rate * seconds) + 1))
     results: dict[str, list[dict[str, Any]]] = {"direct": [], "inbox": []}

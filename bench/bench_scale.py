@@ -395,7 +395,7 @@ async def process_round(k: int, updates: int, redis: RedisProcess, tmp: Path) ->
             await asyncio.gather(*(onboard_identity(core, f"tg:{u}") for u in (warm + users)[i:i + 200]))
         config = {"delivery": {"takeover_seconds": 6.0, "shutdown_grace_seconds": 3.0},
                   "ai": {"total_budget_seconds": 1.0, "answer_timeout_seconds": 1.0},
-                  "broadcast": {"telegram_global_per_second": 100000}}  # measure the code, not 30 msg/s
+                  "outbound.tg": {"global_per_second": 100000}}  # measure the code, not 30 msg/s
         envs = [bot_env(redis.url, tmp / f"p{k}-{i}", remote, None, config=config, TELEGRAM_WEBHOOK_URL=HOOK_URL,
                         TELEGRAM_WEBHOOK_SECRET=HOOK_SECRET) for i in range(k)]
         procs = [await start_bot(e) for e in envs]

@@ -7,7 +7,7 @@ process. Both bots long-poll the fake through real python-telegram-bot:
 
 - **soul**: the real ``TelegramAdapter`` + Core (onboarded users, ``/fortune`` — or ``/credits``
   when /fortune is not registered), with the shared Redis outbound limiter on and the update-id
-  dedup in Redis. The outbound *global* budget is raised (``telegram_global_per_second``) so the
+  dedup in Redis. The outbound *global* budget is raised (``[outbound.tg] global_per_second``) so the
   bench measures the code, not Telegram's 30 msg/s policy; per-chat pacing stays on (every update
   comes from its own chat).
 - **echo**: a minimal PTB echo bot (``MessageHandler`` → ``reply_text``, concurrent updates).
@@ -134,7 +134,7 @@ async def main(burst_n: int, rate: float, seconds: float, adapter_only: bool = F
     tmp = Path(tempfile.mkdtemp(prefix="bench-tg-"))
     config = tmp / "bench.toml"
     config.write_text((ROOT / "config" / "defaults.toml").read_text(encoding="utf-8").replace(
-        "telegram_global_per_second = 30", "telegram_global_per_second = 100000"), encoding="utf-8")
+        "global_per_second = 30", "global_per_second = 100000"), encoding="utf-8")
     paced_n = int(rate * seconds)
     burst = list(range(1, burst_n + 1))
     paced = list(range(burst_n + 1, burst_n + paced_n + 1))

@@ -29,18 +29,31 @@ async def build_core(settings: Settings) -> Core:
     every process on the same Redis), then the key-layout check (a v1 dataset needs
     ``python -m bot migrate``: ``LayoutError``) and the encryption-key check
     (``KeyCheckError``); both stop start-up."""
+    from bot.core.features import register_all
     from bot.core.migrate import check_layout
 
     store = await open_store(settings.env.redis_url, settings.env.data_dir)
     try:
         await enforce_durability(settings, store)
         core = await Core.create(settings, store)
+        register_all(core)
+        register_payment_providers(core)
         await check_layout(core)
         await core.profiles.check_keys()
     except BaseException:
         await store.close()
         raise
     return core
+
+
+def register_payment_providers(core: Core) -> None:
+    """Payment providers this process has credentials for (refunds from any process: the
+    console, ``python -m bot ops``, a process running only Discord). The Telegram adapter
+    replaces the Stars provider with one on its own ``Bot`` when it starts."""
+    if core.settings.env.telegram_bot_token:
+        from bot.handlers.telegram.stars import StarsProvider
+
+        core.payment_providers["stars"] = StarsProvider.from_settings(core.settings)
 
 
 async def _sweep_holds(core: Core) -> None:
@@ -111,7 +124,7 @@ async def run(settings: Settings) -> None:
         with contextlib.suppress(Exception):
             await core.outbox.stop()
         await http.stop()
-        ai = core.extras.get("ai")
+        ai = core.ai
         if ai is not None:
             with contextlib.suppress(Exception):
                 await ai.aclose()
@@ -123,7 +136,7 @@ def readiness_checks(core: Core, runner: Any = None) -> dict[str, Check]:
     checks: dict[str, Check] = {}
 
     async def ai() -> dict[str, Any]:
-        chain = core.extras.get("ai")
+        chain = core.ai
         if chain is None:
             return {"status": "off"}
         providers = await chain.status()
@@ -139,13 +152,10 @@ def readiness_checks(core: Core, runner: Any = None) -> dict[str, Check]:
         return {"status": "ok" if figures.get("outbox_overdue", 0) == 0 else "degraded", **figures}
 
     checks["delivery"] = delivery
-    adapter = core.extras.get("telegram_adapter")
-    if adapter is not None:
-        async def telegram() -> dict[str, Any]:
-            me = await asyncio.wait_for(adapter.bot.get_me(), timeout=3)
-            return {"status": "ok", "username": me.username}
-
-        checks["telegram"] = telegram
+    names = {"tg": "telegram", "dc": "discord"}
+    for link in core.platforms.values():
+        if link.health is not None:
+            checks[names.get(link.name, link.name)] = link.health
     if runner is not None:
         async def scheduler() -> dict[str, Any]:
             return {"status": "ok" if runner.alive else "down"}

@@ -23,7 +23,7 @@ from typing import Any
 
 import aiohttp
 
-from bot.core.features.credits_cmd import invoice_payload
+from bot.core.payments import invoice_payload
 from bot.core.service import Core
 from bot.core.store import K
 from tests.fakes.ai_servers import FakeAI, answer

@@ -239,7 +239,7 @@ async def test_a_pairing_never_names_both_sides(sentry_core: tuple[Core, Recordi
     a333, a444 = await core.accounts.resolve("tg:333"), await core.accounts.resolve("tg:444")
     await onboard(core, a333, birth=date(1990, 5, 17), bonus=False)
     await onboard(core, a444, birth=date(1991, 3, 21), bonus=False)
-    invite = await core.extras["invites"].issue(a333)
+    invite = await core.invites.issue(a333)
     before = await core.ledger.balance(a333)
     sentry_sdk.get_isolation_scope().clear_breadcrumbs()
     log_stream.truncate(0)
@@ -248,7 +248,7 @@ async def test_a_pairing_never_names_both_sides(sentry_core: tuple[Core, Recordi
     replies = await core.router.handle(join)
     assert replies[0].error is None
     assert await core.ledger.balance(a333) > before  # the pairing really happened (inviter rewarded)
-    assert await core.extras["invites"].is_paired(a333, a444)
+    assert await core.invites.is_paired(a333, a444)
 
     inviter, invitee = pseudonym.pseudonym("tg:333"), pseudonym.pseudonym("tg:444")
     request = [line for line in lines(log_stream) if line.get("request_id") == join.request_id]

@@ -322,9 +322,9 @@ def _pairs_owner_of_key(key: str) -> str | None:
 
 
 class Invites:
-    """The invite service. One per Core (``core.extras["invites"]``)."""
+    """The invite service. One per Core (``core.invites``)."""
 
-    def __init__(self, core: Core) -> None:
+    def __init__(self, core: Core, leaderboard: Leaderboard) -> None:
         self._core = core
         self._r = core.store.redis
         self.cfg = core.settings.product.invites
@@ -332,7 +332,7 @@ class Invites:
         self.codec = TokenCodec(secret)
         self._pair_key = hmac.new(secret, b"soul-lab/pair/v1", hashlib.sha256).digest()
         self._reward_key = hmac.new(secret, b"soul-lab/pair-reward/v2", hashlib.sha256).digest()
-        self.leaderboard: Leaderboard = core.extras.get("leaderboard") or Leaderboard(core)
+        self.leaderboard = leaderboard
 
     # --- helpers ---------------------------------------------------------------------
     def pair_digest(self, person_a: str, person_b: str) -> str:
@@ -747,7 +747,7 @@ async def http_landing(core: Core, token: str, client_ip: str) -> dict[str, Any]
     a forged token is ``{"valid": False, "state": "invalid"}``.
     """
     await core.limiter.check("invite_ip", client_ip or "unknown")
-    invites: Invites = core.extras["invites"]
+    invites = core.invites
     try:
         parsed = invites.codec.parse(token)
     except BotError:

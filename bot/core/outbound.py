@@ -65,9 +65,10 @@ class OutboundLimits:
     chat_window_seconds: int = 3
 
     @classmethod
-    def telegram(cls, settings: Settings) -> OutboundLimits:
-        b = settings.product.broadcast
-        return cls(b.telegram_global_per_second, b.telegram_per_chat_per_second, b.telegram_group_per_minute)
+    def for_platform(cls, settings: Settings, platform: str) -> OutboundLimits:
+        """``[outbound.<platform>]`` from the configuration (KeyError: not configured)."""
+        o = settings.product.outbound[platform]
+        return cls(o.global_per_second, o.chat_per_second, o.group_per_minute, o.chat_window_seconds)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,25 +1,35 @@
-"""Credit purchases paid with Telegram Stars: validation, the once-only grant, refunds.
+"""Credit purchases: validation, the once-only grant, refunds — for every payment provider.
 
-Platform-neutral rules; the Telegram adapter only translates its updates into these calls.
+Platform-neutral rules; adapters only translate their updates into these calls.
+
+Providers: a ``ProviderSpec`` (``PROVIDERS``) is configuration — which platform sells through
+it, its currency, and the namespace of its records and idempotency keys (Telegram Stars:
+``"stars"`` on ``tg``, currency ``XTR``, namespace ``tg``: ``payment:{pay}:tg:<charge>``,
+``tgpay:<charge>``). The network half, a ``PaymentProvider`` (refunds), is registered by the
+composition root in ``core.payment_providers`` from credentials alone, so any process
+holding them — not only the one running the platform's adapter — can refund. A platform
+without a provider (Discord) sells nothing: ``/buy`` there explains how to top up.
 
 - ``validate_purchase`` is pure: (payload, currency, amount, payer) against configuration
   → the pack, or the reason to refuse. Prices never come from the user: the payload names
   only the pack and the buyer (``credits_cmd.invoice_payload``).
 - ``record_purchase`` grants the pack once per platform charge id
-  (``idem_key=f"tgpay:{charge_id}"`` in the account's slot, kept forever) and records the
-  payment under ``K.payment(charge_id)`` (the ``{pay}`` family: record, index and day sums
+  (``idem_key=f"<ns>pay:{charge_id}"`` in the account's slot, kept forever) and records the
+  payment under ``K.payment(charge_id, ns)`` (the ``{pay}`` family: record, index and day sums
   change in one script). The record names the account by its opaque id only — no platform id,
   no name. A replayed payment grants nothing.
 - ``refund`` reverses the grant through the ledger (idempotent); it refuses when the
   user's balance no longer covers the credits bought, or when the grant belongs to an account
-  /delete detached. The platform refund call itself stays in the adapter, which passes it to
-  ``retry_refund`` (records attempts / last_error; refund_failed until it succeeds).
+  /delete detached. ``refund_payment`` runs the whole refund: the reversal, then the
+  provider's refund through ``retry_refund`` (records attempts / last_error; refund_failed
+  until it succeeds), then a notice to the buyer through the outbox.
   ``close_refund`` lets an operator close a refund stuck on the platform side (with a reason).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -29,8 +39,9 @@ from typing import TYPE_CHECKING
 
 from redis.exceptions import LockError
 
+from typing import Protocol
+
 from bot.core.errors import BotError, ErrorCode, ServiceUnavailable
-from bot.core.features.credits_cmd import parse_invoice_payload
 from bot.core.logs import log_event
 from bot.core.store import K, REDIS_ERRORS, redis_guard
 
@@ -38,12 +49,60 @@ if TYPE_CHECKING:
     from bot.core.service import Core
     from bot.core.settings import CreditsConfig, Pack
 
-__all__ = ["CURRENCY", "Rejection", "validate_purchase", "PurchaseResult", "record_purchase",
+__all__ = ["CURRENCY", "ProviderSpec", "PROVIDERS", "PaymentProvider", "provider_for_platform", "spec",
+           "invoice_payload", "parse_invoice_payload", "refund_payment", "Rejection", "validate_purchase", "PurchaseResult", "record_purchase",
            "RefundResult", "refund", "retry_refund", "close_refund", "mark_refunded", "payment_info",
            "PlatformRefund", "PlatformAlreadyRefunded", "PAID", "REFUNDING", "REFUNDED", "REFUND_FAILED",
            "REFUND_CLOSED", "REFUND_OPEN"]
 
 CURRENCY = "XTR"
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderSpec:
+    """A payment provider as configuration: no network, no credentials."""
+
+    name: str  # "stars"
+    platform: str  # the platform whose users pay through it ("tg")
+    currency: str  # "XTR"
+    ns: str  # namespace of its records and idempotency keys (kept stable: data depends on it)
+
+
+PROVIDERS: dict[str, ProviderSpec] = {
+    "stars": ProviderSpec("stars", "tg", CURRENCY, "tg"),
+}
+
+
+def spec(provider: str) -> ProviderSpec:
+    try:
+        return PROVIDERS[provider]
+    except KeyError:
+        raise ValueError(f"unknown payment provider {provider!r}") from None
+
+
+def provider_for_platform(platform: str) -> ProviderSpec | None:
+    """The provider users on ``platform`` pay through, or None (that platform sells nothing)."""
+    return next((s for s in PROVIDERS.values() if s.platform == platform), None)
+
+
+class PaymentProvider(Protocol):
+    """The network half of a provider, registered in ``core.payment_providers[name]``."""
+
+    name: str
+
+    async def refund(self, user_id: str, charge_id: str) -> None:
+        """Give the payment back to platform user ``user_id``; raises on failure, or
+        ``PlatformAlreadyRefunded`` when the platform had refunded it before."""
+
+
+def invoice_payload(pack_id: str, aid: str) -> str:
+    """What the platform echoes back at checkout: the pack and the buyer's account, no price."""
+    return f"{pack_id}|{aid}"
+
+
+def parse_invoice_payload(payload: str) -> tuple[str, str] | None:
+    pack_id, sep, aid = payload.partition("|")
+    return (pack_id, aid) if sep and pack_id and aid else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +114,7 @@ class Rejection:
 
 
 def validate_purchase(credits: CreditsConfig, payload: str, currency: str, amount: int,
-                      payer_uid: str) -> Pack | Rejection:
+                      payer_uid: str, provider: str = "stars") -> Pack | Rejection:
     """Check a checkout against configuration. Pure: no I/O, no clock."""
     parsed = parse_invoice_payload(payload or "")
     if parsed is None:
@@ -66,7 +125,7 @@ def validate_purchase(credits: CreditsConfig, payload: str, currency: str, amoun
         return Rejection("unknown_pack", "payments.rejected_pack")
     if uid != payer_uid:
         return Rejection("wrong_user", "payments.rejected_user")
-    if currency != CURRENCY:
+    if currency != spec(provider).currency:
         return Rejection("wrong_currency", "payments.rejected")
     if isinstance(amount, bool) or not isinstance(amount, int) or amount != pack.stars:
         return Rejection("wrong_amount", "payments.rejected_price")
@@ -86,12 +145,13 @@ def _day(core: Core) -> str:
     return datetime.fromtimestamp(core.clock.now(), UTC).strftime("%Y-%m-%d")
 
 
-async def _record(core: Core, charge_id: str, fields: dict[str, str], credits: int, stars: int) -> bool:
+async def _record(core: Core, ns: str, charge_id: str, fields: dict[str, str], credits: int,
+                  stars: int) -> bool:
     """Write the payment record and the day's sales once (``payment_record.lua``); True if now."""
     fields = {**fields, "credits": str(credits)}
     async with redis_guard("payments.record"):
         first = bool(await core.store.scripts["payment_record"](
-            keys=[K.payment(charge_id), K.payments_index(), K.sales_day(_day(core))],
+            keys=[K.payment(charge_id, ns), K.payments_index(ns), K.sales_day(_day(core))],
             args=[charge_id, core.clock.now_ms(), credits, stars, *[x for kv in fields.items() for x in kv]],
         ))
     if first:
@@ -99,7 +159,7 @@ async def _record(core: Core, charge_id: str, fields: dict[str, str], credits: i
     return first
 
 
-async def _replicated(core: Core, account: str, charge_id: str) -> None:
+async def _replicated(core: Core, ns: str, account: str, charge_id: str) -> None:
     """The grant (the account's slot) and the record ({pay}) are on a replica of their primaries
     before the update that carried the payment is let go (``Store.wait_replicated``).
 
@@ -109,7 +169,7 @@ async def _replicated(core: Core, account: str, charge_id: str) -> None:
     a timeout raises ``ServiceUnavailable``, the inbox keeps the update and handles it again
     (the grant replays, nothing is granted twice). Without replicas this returns at once."""
     wait_ms = core.settings.product.delivery.replica_wait_ms
-    for key in (K.account(account), K.payment(charge_id)):
+    for key in (K.account(account), K.payment(charge_id, ns)):
         async with redis_guard("payments.replicate"):
             ok = await core.store.wait_replicated(key, wait_ms)
         if not ok:
@@ -118,7 +178,7 @@ async def _replicated(core: Core, account: str, charge_id: str) -> None:
 
 
 async def record_purchase(core: Core, payer_uid: str, charge_id: str, payload: str, currency: str,
-                          amount: int, provider_charge_id: str = "") -> PurchaseResult:
+                          amount: int, provider_charge_id: str = "", *, provider: str = "stars") -> PurchaseResult:
     """Grant the credits of one successful payment, once per ``charge_id``. ``payer_uid`` is
     the payer's account id.
 
@@ -136,8 +196,9 @@ async def record_purchase(core: Core, payer_uid: str, charge_id: str, payload: s
     """
     if not charge_id:
         raise ValueError("charge id required")
-    pay_key = K.payment(charge_id)
-    idem_key = f"tgpay:{charge_id}"
+    ns = spec(provider).ns
+    pay_key = K.payment(charge_id, ns)
+    idem_key = f"{ns}pay:{charge_id}"
     async with redis_guard("payments.record"):
         info = await core.store.redis.hgetall(pay_key)
     if info.get("status") in (PAID, *REFUND_OPEN, REFUNDED, REFUND_CLOSED):
@@ -157,18 +218,19 @@ async def record_purchase(core: Core, payer_uid: str, charge_id: str, payload: s
         checked = begun
         base["account"] = payer_uid
     else:
-        checked = validate_purchase(core.settings.product.credits, payload, currency, amount, payer_uid)
+        checked = validate_purchase(core.settings.product.credits, payload, currency, amount, payer_uid,
+                                    provider)
         if not isinstance(checked, Rejection):
             # Begin: from no record, or from "rejected" (the price matches again). Losing this
             # race to a concurrent delivery: follow the record it made (now pending or paid).
             if info.get("status") == "rejected":
-                began, _ = await _transition(core, charge_id, ("rejected",), status=PENDING)
+                began, _ = await _transition(core, ns, charge_id, ("rejected",), status=PENDING)
             else:
                 async with redis_guard("payments.record"):
                     began = bool(await core.store.redis.hsetnx(pay_key, "status", PENDING))
             if not began:
                 return await record_purchase(core, payer_uid, charge_id, payload, currency, amount,
-                                             provider_charge_id)
+                                             provider_charge_id, provider=provider)
             async with redis_guard("payments.record"):
                 await core.store.redis.hset(pay_key, mapping={**base, "pack": checked.id})
     if isinstance(checked, Rejection):
@@ -176,24 +238,24 @@ async def record_purchase(core: Core, payer_uid: str, charge_id: str, payload: s
         if prior is not None:
             # Granted by an earlier attempt that never got to record it: record it now.
             pack_id = payload.partition("|")[0]
-            await _record(core, charge_id, {**base, "pack": pack_id, "entry_id": prior.id},
+            await _record(core, ns, charge_id, {**base, "pack": pack_id, "entry_id": prior.id},
                           prior.amount, amount)
             return PurchaseResult("replay", prior.amount, await core.ledger.balance(payer_uid), pack_id)
         async with redis_guard("payments.record"):
             if await core.store.redis.hsetnx(pay_key, "status", "rejected"):
                 await core.store.redis.hset(pay_key, mapping={**base, "reason": checked.reason})
-                await core.store.redis.zadd(K.payments_index(), {charge_id: core.clock.now_ms()})
+                await core.store.redis.zadd(K.payments_index(ns), {charge_id: core.clock.now_ms()})
         log_event("payment_unmatched", level=logging.ERROR, user=payer_uid, charge=charge_id,
                   reason=checked.reason, amount=amount, currency=currency)
         return PurchaseResult("rejected", reason=checked.reason)
     pack = checked
     res = await core.ledger.grant(payer_uid, pack.total, f"purchase {pack.id} ({amount} {currency})",
-                                  idem_key=f"tgpay:{charge_id}", kind="purchase", keep_forever=True)
+                                  idem_key=idem_key, kind="purchase", keep_forever=True)
     # The record is written once, gated on its status field, on the first grant *or* on a
     # replay whose first attempt granted but never got to record (Redis dropped in between).
-    first_record = await _record(core, charge_id, {**base, "pack": pack.id, "entry_id": res.entry_id},
+    first_record = await _record(core, ns, charge_id, {**base, "pack": pack.id, "entry_id": res.entry_id},
                                  pack.total, amount)
-    await _replicated(core, payer_uid, charge_id)
+    await _replicated(core, ns, payer_uid, charge_id)
     if res.replayed:
         log_event("payment_replayed", user=payer_uid, charge=charge_id, pack=pack.id, recorded_now=first_record)
         return PurchaseResult("replay", pack.total, res.balance, pack.id)
@@ -246,19 +308,19 @@ class RefundResult:
 
 
 
-async def payment_info(core: Core, charge_id: str) -> dict[str, str]:
+async def payment_info(core: Core, charge_id: str, provider: str = "stars") -> dict[str, str]:
     async with redis_guard("payments.info"):
-        raw = await core.store.redis.hgetall(K.payment(charge_id))
+        raw = await core.store.redis.hgetall(K.payment(charge_id, spec(provider).ns))
     return dict(raw)
 
 
-async def _transition(core: Core, charge_id: str, allowed: tuple[str, ...], counter: str = "",
+async def _transition(core: Core, ns: str, charge_id: str, allowed: tuple[str, ...], counter: str = "",
                       **fields: str) -> tuple[bool, str]:
     """Set ``fields`` only if the payment's status is one of ``allowed`` (``payment_transition.lua``,
     atomic). Returns (applied, status before)."""
     async with redis_guard("payments.refund"):
         applied, before = await core.store.scripts["payment_transition"](
-            keys=[K.payment(charge_id)],
+            keys=[K.payment(charge_id, ns)],
             args=[" ".join(allowed), counter, *[x for kv in fields.items() for x in kv]])
     return bool(int(applied)), str(before)
 
@@ -276,17 +338,18 @@ def _closed_state(status: str, uid: str, credits: int) -> RefundResult | None:
     return None
 
 
-async def refund(core: Core, charge_id: str) -> RefundResult:
+async def refund(core: Core, charge_id: str, provider: str = "stars") -> RefundResult:
     """Take back the credits of one payment (idempotent). Refuses with a clear reason.
 
     ``paid`` -> ``refunding``: the ledger reversal (kept-forever idempotency key
-    ``tgrefund:<charge>``) and then the status, gated on ``paid``. A crash in between leaves
+    ``<ns>refund:<charge>``) and then the status, gated on ``paid``. A crash in between leaves
     the payment ``paid`` with the credits reversed; calling ``refund`` again replays the
     reversal (nothing is taken twice) and moves the status on. For a payment already
     ``refunding``/``refund_failed`` it replays and answers "reversed", so the adapter's refund
     retries the platform call (``retry_refund``). Redis down: ``ServiceUnavailable``, safe to retry.
     """
-    info = await payment_info(core, charge_id)
+    ns = spec(provider).ns
+    info = await payment_info(core, charge_id, provider)
     if not info:
         return RefundResult("refused", "unknown_payment")
     uid = info.get("account", "")
@@ -298,11 +361,11 @@ async def refund(core: Core, charge_id: str) -> RefundResult:
         return RefundResult("refused", "closed", uid=uid, credits=credits)
     if status not in (PAID, *REFUND_OPEN):
         return RefundResult("refused", "not_paid", uid=uid)
-    reversed_before = await core.ledger.first_result(uid, f"tgrefund:{charge_id}")
+    reversed_before = await core.ledger.first_result(uid, f"{ns}refund:{charge_id}")
     if status == PAID and reversed_before is not None:
         # The credits were already taken back, then the process stopped before the status
         # moved on (and the account may have been deleted since): finish the transition only.
-        await _transition(core, charge_id, (PAID,), status=REFUNDING, refund_entry_id=reversed_before.id,
+        await _transition(core, ns, charge_id, (PAID,), status=REFUNDING, refund_entry_id=reversed_before.id,
                           refund_started_at=str(core.clock.now_ms()))
         log_event("payment_refund_reversed", user=uid, charge=charge_id, credits=credits, replay=True)
         return RefundResult("reversed", uid=uid, credits=credits)
@@ -311,18 +374,18 @@ async def refund(core: Core, charge_id: str) -> RefundResult:
         # stay in its anonymous ledger (an operator may refund by hand and close the record).
         log_event("payment_refund_refused", user=uid, charge=charge_id, reason="account_deleted")
         return RefundResult("refused", "account_deleted", uid=uid, credits=credits)
-    if status == PAID and await core.ledger.owned_entry(uid, f"tgpay:{charge_id}") is None:
+    if status == PAID and await core.ledger.owned_entry(uid, f"{ns}pay:{charge_id}") is None:
         # The grant is not this account's (any more): /delete detached it, and a new account
         # under the same id must not pay for an old purchase. Found through the grant's
         # idempotency record, so it works however old (compacted) the ledger is.
-        reason = ("account_deleted" if await core.ledger.first_result(uid, f"tgpay:{charge_id}")
+        reason = ("account_deleted" if await core.ledger.first_result(uid, f"{ns}pay:{charge_id}")
                   else "grant_not_found")
         log_event("payment_refund_refused", user=uid, charge=charge_id, reason=reason)
         return RefundResult("refused", reason, uid=uid, credits=credits)
     try:
         # Kept forever: retrying a refund whose platform call failed must never take twice.
         res = await core.ledger.spend(uid, credits, f"refund {info.get('pack', '')} ({charge_id[:24]})",
-                                      idem_key=f"tgrefund:{charge_id}", kind="refund", keep_forever=True)
+                                      idem_key=f"{ns}refund:{charge_id}", kind="refund", keep_forever=True)
     except BotError as err:
         if err.code is ErrorCode.INSUFFICIENT_CREDITS:
             log_event("payment_refund_refused", user=uid, charge=charge_id, reason="insufficient_balance",
@@ -330,17 +393,17 @@ async def refund(core: Core, charge_id: str) -> RefundResult:
             return RefundResult("refused", "insufficient_balance", uid=uid, credits=credits,
                                 balance=int(str(err.params.get("balance", 0))))
         raise
-    await _transition(core, charge_id, (PAID,), status=REFUNDING, refund_entry_id=res.entry_id,
+    await _transition(core, ns, charge_id, (PAID,), status=REFUNDING, refund_entry_id=res.entry_id,
                       refund_started_at=str(core.clock.now_ms()))
     log_event("payment_refund_reversed", user=uid, charge=charge_id, credits=credits, replay=res.replayed)
     return RefundResult("reversed", uid=uid, credits=credits, balance=res.balance)
 
 
 @contextlib.asynccontextmanager
-async def _refund_lock(core: Core, charge_id: str) -> AsyncIterator[bool]:
+async def _refund_lock(core: Core, ns: str, charge_id: str) -> AsyncIterator[bool]:
     """One refund attempt or operator close at a time per payment; yields whether we hold it.
     Freed after ``REFUND_LOCK_SECONDS`` if the process dies; Redis down: ``ServiceUnavailable``."""
-    lock = core.store.redis.lock(K.payment_refund_lock(charge_id), timeout=REFUND_LOCK_SECONDS, blocking=False)
+    lock = core.store.redis.lock(K.payment_refund_lock(charge_id, ns), timeout=REFUND_LOCK_SECONDS, blocking=False)
     async with redis_guard("payments.refund"):
         held = bool(await lock.acquire())
     try:
@@ -351,7 +414,8 @@ async def _refund_lock(core: Core, charge_id: str) -> AsyncIterator[bool]:
                 await lock.release()
 
 
-async def retry_refund(core: Core, charge_id: str, platform_refund: PlatformRefund) -> RefundResult:
+async def retry_refund(core: Core, charge_id: str, platform_refund: PlatformRefund,
+                       provider: str = "stars") -> RefundResult:
     """Ask the platform to refund a reversed payment (again): ``refunding``/``refund_failed``
     -> ``refunded``, or -> ``refund_failed`` with ``last_error`` when the call fails.
 
@@ -363,21 +427,22 @@ async def retry_refund(core: Core, charge_id: str, platform_refund: PlatformRefu
     with already-refunded if the first call went through). Never touches the ledger.
     Redis down: ``ServiceUnavailable``; the payment stays open and the retry is safe.
     """
-    info = await payment_info(core, charge_id)
+    ns = spec(provider).ns
+    info = await payment_info(core, charge_id, provider)
     if not info:
         return RefundResult("refused", "unknown_payment")
     uid, credits = info.get("account", ""), int(info.get("credits", 0))
     done = _closed_state(info.get("status", ""), uid, credits)
     if done is not None:
         return done
-    async with _refund_lock(core, charge_id) as held:
+    async with _refund_lock(core, ns, charge_id) as held:
         if not held:
             return RefundResult("refused", "in_progress", uid=uid, credits=credits)
-        applied, before = await _transition(core, charge_id, REFUND_OPEN, "attempts",
+        applied, before = await _transition(core, ns, charge_id, REFUND_OPEN, "attempts",
                                             last_attempt_at=str(core.clock.now_ms()))
         if not applied:  # changed between the read and the lock
             return _closed_state(before, uid, credits) or RefundResult("refused", "not_paid", uid=uid)
-        attempts = int((await payment_info(core, charge_id)).get("attempts", 0))
+        attempts = int((await payment_info(core, charge_id, provider)).get("attempts", 0))
         note = ""
         try:
             await platform_refund(uid, charge_id)
@@ -385,18 +450,19 @@ async def retry_refund(core: Core, charge_id: str, platform_refund: PlatformRefu
             note = "already_refunded_on_platform"
         except Exception as exc:  # the network edge: any failure is recorded, never raised
             error = f"{type(exc).__name__}: {exc}"[:200]
-            await _transition(core, charge_id, REFUND_OPEN, status=REFUND_FAILED, last_error=error,
+            await _transition(core, ns, charge_id, REFUND_OPEN, status=REFUND_FAILED, last_error=error,
                               failed_at=str(core.clock.now_ms()))
             log_event("payment_refund_failed", level=logging.WARNING, user=uid, charge=charge_id,
                       attempts=attempts, error=error)
             return RefundResult("failed", "platform_error", uid=uid, credits=credits, attempts=attempts,
                                 error=error)
-        await _transition(core, charge_id, REFUND_OPEN, status=REFUNDED, refunded_at=str(core.clock.now_ms()))
+        await _transition(core, ns, charge_id, REFUND_OPEN, status=REFUNDED, refunded_at=str(core.clock.now_ms()))
         log_event("payment_refunded", user=uid, charge=charge_id, attempts=attempts, note=note)
         return RefundResult("refunded", note, uid=uid, credits=credits, attempts=attempts)
 
 
-async def close_refund(core: Core, charge_id: str, operator: str, reason: str) -> RefundResult:
+async def close_refund(core: Core, charge_id: str, operator: str, reason: str,
+                       provider: str = "stars") -> RefundResult:
     """An operator closes a refund stuck in ``refunding``/``refund_failed`` (e.g. the Stars
     were returned by hand): -> ``refund_closed`` with ``closed_by``, ``closed_reason``,
     ``closed_at``. The ledger reversal stays. Idempotent (closing again answers "closed");
@@ -407,7 +473,8 @@ async def close_refund(core: Core, charge_id: str, operator: str, reason: str) -
     reason = " ".join(reason.split())[:200]
     if not operator or not reason:
         return RefundResult("refused", "reason_required")
-    info = await payment_info(core, charge_id)
+    ns = spec(provider).ns
+    info = await payment_info(core, charge_id, provider)
     if not info:
         return RefundResult("refused", "unknown_payment")
     uid, credits = info.get("account", ""), int(info.get("credits", 0))
@@ -416,10 +483,10 @@ async def close_refund(core: Core, charge_id: str, operator: str, reason: str) -
     done = _closed_state(info.get("status", ""), uid, credits)
     if done is not None:
         return done
-    async with _refund_lock(core, charge_id) as held:
+    async with _refund_lock(core, ns, charge_id) as held:
         if not held:
             return RefundResult("refused", "in_progress", uid=uid, credits=credits)
-        applied, before = await _transition(core, charge_id, REFUND_OPEN, status=REFUND_CLOSED,
+        applied, before = await _transition(core, ns, charge_id, REFUND_OPEN, status=REFUND_CLOSED,
                                             closed_by=operator, closed_reason=reason,
                                             closed_at=str(core.clock.now_ms()))
     if not applied:
@@ -428,14 +495,61 @@ async def close_refund(core: Core, charge_id: str, operator: str, reason: str) -
     return RefundResult("closed", reason, uid=uid, credits=credits)
 
 
-async def mark_refunded(core: Core, charge_id: str) -> bool:
+async def mark_refunded(core: Core, charge_id: str, provider: str = "stars") -> bool:
     """The platform confirmed the refund: ``refunding``/``refund_failed`` -> ``refunded``.
 
     Gated on the status (atomic); returns whether it applied. ``retry_refund`` does this
     itself; kept for callers that made the platform call on their own.
     """
-    applied, _ = await _transition(core, charge_id, REFUND_OPEN, status=REFUNDED,
+    applied, _ = await _transition(core, spec(provider).ns, charge_id, REFUND_OPEN, status=REFUNDED,
                                    refunded_at=str(core.clock.now_ms()))
     if applied:
         log_event("payment_refunded", charge=charge_id)
     return applied
+
+
+async def refund_payment(core: Core, charge_id: str, provider: str = "stars") -> RefundResult:
+    """The whole refund of one payment, from any process holding the provider's credentials:
+    reverse the grant (``refund``), give the money back through the provider registered in
+    ``core.payment_providers`` (``retry_refund``), then tell the buyer through the outbox.
+
+    Safe to call again at every point: the reversal replays, a payment whose provider call
+    failed (``refund_failed``) is tried again, and the notice's job id is derived from the
+    charge, so it is sent once. Crash after the reversal: the payment is ``refunding`` and the
+    next call retries the provider. Crash after the provider's refund but before ``refunded``
+    is recorded: the next call gets "already refunded" from the platform, counted as success.
+    Crash before the notice is queued: the next call (answering "already_refunded") does not
+    re-send it — the refund stands and the ledger shows it. No provider in this process:
+    ``failed`` / ``no_provider``, the payment stays ``refunding`` (credits already reversed)
+    for a process that has one. Returns "reversed" once the money is back, else the
+    attempt's result. Redis down: ``ServiceUnavailable``.
+    """
+    from bot.core.i18n import t
+    from bot.core.reply import Reply
+
+    ps = spec(provider)
+    result = await refund(core, charge_id, provider)
+    if result.status != "reversed":
+        return result
+    impl = core.payment_providers.get(provider)
+
+    async def call(aid: str, charge: str) -> None:
+        if impl is None:
+            raise LookupError(f"no {provider} provider in this process")
+        target = await core.accounts.target(aid, ps.platform)
+        if target is None:
+            raise LookupError(f"the account has no {ps.platform} identity any more (erased)")
+        await impl.refund(target[1], charge)
+
+    attempt = await retry_refund(core, charge_id, call, provider)
+    if attempt.status != "refunded":
+        return attempt
+    profile = await core.profiles.get(result.uid)
+    lang = profile.lang if profile is not None else "ko"
+    job_id = "refund-" + hashlib.sha256(f"{ps.ns}:{charge_id}".encode()).hexdigest()[:24]
+    try:
+        await core.outbox.enqueue(job_id, "notice", result.uid, platform=ps.platform, lang=lang,
+                                  reply=Reply(t(lang, "payments.refund_done", credits=result.credits)))
+    except Exception:  # the refund stands even if the notice cannot be queued
+        log_event("payment_refund_notice_failed", level=logging.WARNING, user=result.uid)
+    return result

@@ -14,7 +14,7 @@ secret shared through Redis. A Core with no secret refuses to be built
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from collections.abc import Awaitable, Callable
 
 from bot.core.accounts import Accounts
@@ -25,6 +25,7 @@ from bot.core.credits import Ledger
 from bot.core.logs import log_event
 from bot.core.metrics import Metrics
 from bot.core.outbox import Outbox
+from bot.core.platforms import PlatformLink, Sender
 from bot.core.profiles import Profiles
 from bot.core.ratelimit import RateLimiter
 from bot.core.reply import Reply
@@ -34,13 +35,15 @@ from bot.core.sessions import Sessions
 from bot.core.settings import Settings
 from bot.core.store import Store
 
-__all__ = ["Core", "Sender"]
+if TYPE_CHECKING:
+    from bot.core.ai.chain import AIChain
+    from bot.core.broadcast.subscriptions import Subscriptions
+    from bot.core.invites import Invites
+    from bot.core.leaderboard import Leaderboard
+    from bot.core.payments import PaymentProvider
+    from bot.core.streaks import Streaks
 
-#: A platform's way to push a reply: (target, reply, retries=None) -> None. ``target`` is a
-#: platform user id (their private chat) or ``"chat:<id>"`` (a group). It returns once the
-#: platform accepted the message and raises ``bot.core.delivery`` errors otherwise;
-#: ``retries=0`` asks for no hidden retries (the outbox owns retrying).
-Sender = Callable[..., Awaitable[None]]
+__all__ = ["Core", "Sender", "PlatformLink"]
 
 
 class Core:
@@ -68,13 +71,29 @@ class Core:
         #: Platform -> its durable inbox (set by adapters; health checks and metrics read it).
         self.inboxes: dict[str, Any] = {}
         self.senders: dict[str, Sender] = {}
-        self.extras: dict[str, Any] = {}  # feature services registered by feature modules
-        #: Called with a uid by /delete; features that keep per-user data register one.
+        #: Platform adapters running in this process (``register_platform``).
+        self.platforms: dict[str, PlatformLink] = {}
+        #: Payment providers by name ("stars"), registered by the composition root; any
+        #: process with the provider's credentials can refund through it.
+        self.payment_providers: dict[str, PaymentProvider] = {}
+        #: The AI chain, built on first use (``bot.core.ai.chain.get_chain``): the SDKs are
+        #: imported only then.
+        self.ai: AIChain | None = None
+        #: Called with an account id by /delete; every service keeping per-user data adds one.
         self.erasers: list[Callable[[str], Awaitable[None]]] = []
-        self.router = Router(self)
-        from bot.core.features import register_all
+        # Shared services (features only register commands on top of them).
+        from bot.core.broadcast.subscriptions import Subscriptions
+        from bot.core.invites import Invites
+        from bot.core.leaderboard import Leaderboard
+        from bot.core.streaks import Streaks
 
-        register_all(self.router)
+        self.leaderboard: Leaderboard = Leaderboard(self)
+        self.invites: Invites = Invites(self, self.leaderboard)
+        self.streaks: Streaks = Streaks(self)
+        self.subscriptions: Subscriptions = Subscriptions(self)
+        self.erasers.extend([self.subscriptions.erase, self.streaks.erase, self.invites.erase])
+        #: Commands are registered by the composition root (``bot.core.features.register_all``).
+        self.router = Router(self)
 
     @classmethod
     async def create(cls, settings: Settings, store: Store, clock: Clock | None = None) -> Core:
@@ -83,9 +102,22 @@ class Core:
         secret = await resolve_signing_secret(store, settings)
         return cls(settings, store, clock, signing_secret=secret)
 
-    # --- notifications ----------------------------------------------------------------
+    # --- platforms and notifications ----------------------------------------------------
+    def register_platform(self, link: PlatformLink) -> None:
+        """An adapter that started: its sender, public username, DM link and health probe."""
+        self.platforms[link.name] = link
+        self.senders[link.name] = link.sender
+        if link.dm_link:
+            self.outbox.dm_links[link.name] = link.dm_link
+
     def register_sender(self, platform: str, sender: Sender) -> None:
+        """Only a sender (tests, and adapters before they know their username)."""
         self.senders[platform] = sender
+
+    def bot_username(self, platform: str) -> str:
+        """The bot's public username on ``platform`` in this process, else ``""``."""
+        link = self.platforms.get(platform)
+        return link.username if link is not None else ""
 
     async def notify(self, aid: str, reply: Reply, platform: str | None = None) -> bool:
         """Push ``reply`` to account ``aid`` on ``platform`` (or any platform it is linked on

@@ -86,6 +86,8 @@ class InvitesConfig(_Frozen):
     #: Inviter rewards paid per inviter per local day; later pairings that day pay the inviter
     #: nothing (they still pair). Env ``REFERRAL_REWARDS_PER_DAY``.
     referral_rewards_per_day: int = Field(default=5, ge=0)
+    #: Optional HTTP landing page for invite codes off Telegram, ``{token}`` replaced.
+    landing_url: str = ""
 
 
 class StreaksConfig(_Frozen):
@@ -138,11 +140,17 @@ class AIConfig(_Frozen):
         return None
 
 
+class OutboundConfig(_Frozen):
+    """One platform's send limits (``[outbound.<platform>]``)."""
+
+    global_per_second: int = Field(gt=0)
+    chat_per_second: int = Field(gt=0)
+    chat_window_seconds: int = Field(default=3, gt=0, le=60)
+    group_per_minute: int = Field(gt=0)
+
+
 class BroadcastConfig(_Frozen):
     default_time: str
-    telegram_global_per_second: int = Field(gt=0)
-    telegram_per_chat_per_second: int = Field(gt=0)
-    telegram_group_per_minute: int = Field(gt=0)
     workers: int = Field(default=16, gt=0, le=1000)
     reserve_per_second: int = Field(default=2, ge=0)
     max_attempts: int = Field(default=5, gt=0)
@@ -190,6 +198,8 @@ class Product(_Frozen):
     sessions: SessionsConfig
     ai: AIConfig
     broadcast: BroadcastConfig
+    #: Platform ("tg", "dc") -> its send limits.
+    outbound: dict[str, OutboundConfig]
     profile: ProfileConfig
     alerts: AlertsConfig
     delivery: DeliveryConfig = DeliveryConfig()

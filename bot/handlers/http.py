@@ -84,9 +84,10 @@ def build_app(core: Core, checks: dict[str, Check] | None = None) -> web.Applica
     app.router.add_get("/api/health", api_health)
     app.router.add_get("/metrics", metrics)
     async def fortune_canary(_: web.Request) -> web.Response:
-        canary = core.extras.get("fortune_canary")
-        if canary is None:
+        if "fortune" not in core.router.commands:
             return _error(ErrorCode.NOT_FOUND, "fortune engine not enabled")
+        from bot.core.features.content_cmd import canary_fortune as canary
+
         try:
             return web.json_response(canary(core))
         except Exception:  # the canary reports an engine failure instead of raising

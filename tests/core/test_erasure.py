@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from bot.core import payments
-from bot.core.features.credits_cmd import invoice_payload
+from bot.core.payments import invoice_payload
 from bot.core.router import Event
 from bot.core.service import Core
 from bot.core.store import K

@@ -34,7 +34,7 @@ async def fcore(redis_url: str, tmp_path: Path) -> AsyncIterator[Core]:
 
 
 def svc(core: Core) -> Invites:
-    return core.extras["invites"]
+    return core.invites
 
 
 async def _pair_setup(core: Core) -> str:
@@ -408,7 +408,7 @@ async def test_changing_time_zone_does_not_open_a_fresh_day_of_rewards(fcore: Co
         friend = f"tg:{9200 + i}"
         await onboard(fcore, friend, bonus=False)
         before = await fcore.ledger.balance(inviter)
-        token = (await fcore.extras["invites"].issue(inviter)).token
-        await fcore.extras["invites"].accept(friend, token)
+        token = (await fcore.invites.issue(inviter)).token
+        await fcore.invites.accept(friend, token)
         paid += int(await fcore.ledger.balance(inviter) > before)
     assert paid == cap

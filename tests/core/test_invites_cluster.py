@@ -74,7 +74,7 @@ async def test_pairing_end_to_end_on_a_cluster_then_one_partner_is_erased(ccore:
     ccore.register_sender("tg", outbox)
     a1 = await user(ccore, "tg:1", lang="en")
     a2 = await user(ccore, "tg:2")
-    invites: Invites = ccore.extras["invites"]
+    invites: Invites = ccore.invites
 
     first = await say(ccore, "tg:1", "/invite")
     assert first.error is None

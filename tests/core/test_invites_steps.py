@@ -43,7 +43,7 @@ async def fcore(redis_url: str, tmp_path: Path) -> AsyncIterator[Core]:
 
 
 def svc(core: Core) -> Invites:
-    return core.extras["invites"]
+    return core.invites
 
 
 async def user(core: Core, identity: str, **kw: Any) -> str:

@@ -28,11 +28,11 @@ async def fcore(redis_url: str, tmp_path: Path) -> AsyncIterator[Core]:
 
 
 def lb(core: Core) -> Leaderboard:
-    return core.extras["leaderboard"]
+    return core.leaderboard
 
 
 async def pair(core: Core, inviter: str, friend: str) -> None:
-    invites: Invites = core.extras["invites"]
+    invites: Invites = core.invites
     for uid in (inviter, friend):
         if await core.profiles.get(uid) is None:
             await onboard(core, uid, bonus=False)

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 from bot.core import payments
-from bot.core.features.credits_cmd import invoice_payload
+from bot.core.payments import invoice_payload
 from bot.core.router import Event
 from bot.core.service import Core
 from bot.core.store import K

@@ -70,7 +70,7 @@ async def test_two_cores_on_one_redis_share_one_random_dev_secret(redis_url: str
         assert c.signing_secret == a.signing_secret
         await c.store.close()
         # every signer uses it: pseudonyms agree across processes
-        assert a.extras["leaderboard"].member("tg:1") == b.extras["leaderboard"].member("tg:1")
+        assert a.leaderboard.member("tg:1") == b.leaderboard.member("tg:1")
     finally:
         await a.store.close()
         await b.store.close()
@@ -95,9 +95,9 @@ async def test_an_invite_issued_by_one_process_verifies_in_the_other(redis_url: 
     try:
         inviter = (await onboard(a, "tg:1", bonus=False)).uid
         invitee = (await onboard(a, "tg:2", bonus=False)).uid
-        invite = await a.extras["invites"].issue(inviter)
-        b.extras["invites"].codec.parse(invite.token)  # the signature verifies
-        acc = await b.extras["invites"].accept(invitee, invite.token)
+        invite = await a.invites.issue(inviter)
+        b.invites.codec.parse(invite.token)  # the signature verifies
+        acc = await b.invites.accept(invitee, invite.token)
         assert acc.status == "paired"
         assert await b.ledger.balance(inviter) == 5
     finally:

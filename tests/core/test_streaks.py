@@ -37,7 +37,7 @@ async def fcore(redis_url: str, tmp_path: Path) -> AsyncIterator[Core]:
 
 
 def streaks(core: Core) -> Streaks:
-    return core.extras["streaks"]
+    return core.streaks
 
 
 def clock(core: Core) -> FixedClock:

@@ -60,8 +60,13 @@ def test_settings(redis_url: str, data_dir: Path, **env: Any) -> Settings:
 
 
 def make_core(redis_url: str, data_dir: Path, clock: Clock | None = None, **env: Any) -> Core:
+    """A Core composed like ``bot.app.build_core`` does (every feature registered)."""
+    from bot.core.features import register_all
+
     settings = test_settings(redis_url, data_dir, **env)
-    return Core(settings, Store(connect(redis_url), "url"), clock=clock)
+    core = Core(settings, Store(connect(redis_url), "url"), clock=clock)
+    register_all(core)
+    return core
 
 
 async def onboard(core: Core, uid: str, birth: date = date(1990, 5, 17), lang: str = "ko",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from bot.core.platforms import PlatformLink
 from bot.core.reply import Reply
 from bot.core.service import Core
 
@@ -23,9 +24,9 @@ class RecordingPlatform:
     attempts: int = 0
 
     @classmethod
-    def install(cls, core: Core, platform: str = "tg") -> RecordingPlatform:
+    def install(cls, core: Core, platform: str = "tg", username: str = "") -> RecordingPlatform:
         rec = cls()
-        core.register_sender(platform, rec.send)
+        core.register_platform(PlatformLink(platform, rec.send, username=username))
         return rec
 
     async def send(self, target: str, reply: Reply, **_: object) -> None:

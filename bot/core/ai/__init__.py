@@ -1,6 +1,6 @@
 """AI counselling and readings: OpenAI -> Anthropic -> static text, with shared breakers.
 
-    chain = get_chain(core)                      # core.extras["ai"], built lazily
+    chain = get_chain(core)                      # core.ai, built lazily
     result = await chain.answer(AIRequest("tarot", "ko", context, (Message("user", q),), static))
     result.provider, result.fallback, result.text
 

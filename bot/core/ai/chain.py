@@ -366,9 +366,8 @@ def build_chain(core: Core, config: AIConfig | None = None) -> AIChain:
 
 
 def get_chain(core: Core) -> AIChain:
-    """The Core's shared chain (``core.extras["ai"]``), built on first use."""
-    chain = core.extras.get("ai")
+    """The Core's shared chain (``core.ai``), built on first use (the SDKs load then)."""
+    chain = core.ai
     if chain is None:
-        chain = build_chain(core)
-        core.extras["ai"] = chain
+        chain = core.ai = build_chain(core)
     return chain

@@ -54,7 +54,8 @@ class BroadcastPacer:
 def broadcast_pacers(core: Core, reserve_per_second: int, platforms: list[str]) -> dict[str, BroadcastPacer]:
     """Broadcast pacing per platform: the platform's global limit minus the interactive reserve."""
     out: dict[str, BroadcastPacer] = {}
-    if "tg" in platforms:
-        limit = core.settings.product.broadcast.telegram_global_per_second
-        out["tg"] = BroadcastPacer(core.store, "tg", max(1, limit - reserve_per_second))
+    for platform in platforms:
+        limits = core.settings.product.outbound.get(platform)
+        if limits is not None:
+            out[platform] = BroadcastPacer(core.store, platform, max(1, limits.global_per_second - reserve_per_second))
     return out

@@ -1,6 +1,8 @@
 """Feature modules: each registers its commands on the router with ``register(router)``.
 
-Add a module here to switch a feature on; order decides /help order and text-hook order.
+The composition root (``bot.app.build_core``; ``tests/support/factory.make_core`` in tests)
+calls ``register_all(core)`` once; the Core itself registers nothing. Add a module here to
+switch a feature on; order decides /help order and text-hook order.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from bot.core.router import Router
+    from bot.core.service import Core
 
 __all__ = ["register_all", "FEATURES"]
 
@@ -25,6 +27,7 @@ FEATURES: tuple[str, ...] = (
 )
 
 
-def register_all(router: Router) -> None:
-    for name in FEATURES:
-        import_module(f"bot.core.features.{name}").register(router)
+def register_all(core: Core, names: tuple[str, ...] = FEATURES) -> None:
+    """Register the commands of ``names`` (all features by default) on ``core.router``."""
+    for name in names:
+        import_module(f"bot.core.features.{name}").register(core.router)

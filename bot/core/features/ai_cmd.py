@@ -38,7 +38,6 @@ from collections.abc import Awaitable, Callable
 from zoneinfo import ZoneInfo
 
 from bot.core.ai import AIRequest, Guarded, Message, get_chain, guard_input, prompts
-from bot.core.ai.chain import build_chain
 from bot.core.clock import local_day
 from bot.core.errors import BotError, ErrorCode, ServiceUnavailable
 from bot.core.i18n import Lang, normalize_lang, t
@@ -93,8 +92,6 @@ def _fortune_engine() -> Any:
 
 def register(router: Router) -> None:
     core = router.core
-    # The shared chain for every feature (built now; no network until the first answer).
-    core.extras["ai"] = build_chain(core)
 
     # ---------------------------------------------------------------- helpers
     def cfg_ai() -> Any:

@@ -101,8 +101,6 @@ def draw_tarot(engine: TarotEngine, uid: str, day: date, spread: str, question: 
 
 
 def register(router: Router) -> None:
-    router.core.extras["fortune_canary"] = canary_fortune
-
     @router.command("fortune", help_key="help.fortune", aliases=("운세",))
     async def fortune(ctx: Ctx) -> Reply | list[Reply]:
         core = ctx.core

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from bot.core.payments import invoice_payload, payment_info, provider_for_platform
 from bot.core.errors import BotError, ErrorCode
 from bot.core.logs import log_event
 from bot.core.reply import Button, Invoice, Reply
@@ -24,21 +25,11 @@ from bot.core.router import Ctx
 if TYPE_CHECKING:
     from bot.core.router import Router
 
-__all__ = ["register", "invoice_payload", "parse_invoice_payload"]
+__all__ = ["register"]
 
 HISTORY_LINES = 5
 #: What a Telegram charge id can look like (letters, digits and a few separators).
 _CHARGE_REF_RE = re.compile(r"^[A-Za-z0-9_.:-]{4,128}$")
-
-
-def invoice_payload(pack_id: str, uid: str) -> str:
-    """What Telegram echoes back at pre-checkout: the pack and the buyer, nothing priced."""
-    return f"{pack_id}|{uid}"
-
-
-def parse_invoice_payload(payload: str) -> tuple[str, str] | None:
-    pack_id, sep, uid = payload.partition("|")
-    return (pack_id, uid) if sep and pack_id and uid else None
 
 
 def register(router: Router) -> None:
@@ -82,7 +73,8 @@ def register(router: Router) -> None:
         pack = ctx.core.settings.product.credits.pack(choice)
         if pack is None:
             raise BotError(ErrorCode.VALIDATION_ERROR, "buy.unknown_pack")
-        if ctx.event.platform != "tg":
+        provider = provider_for_platform(ctx.event.platform)
+        if provider is None:  # this platform sells nothing: say how to top up instead
             return ctx.reply("buy.telegram_only")
         bonus = ctx.t("buy.pack_bonus", bonus=pack.bonus) if pack.bonus else ""
         invoice = Invoice(
@@ -90,7 +82,7 @@ def register(router: Router) -> None:
             title=ctx.t("buy.invoice_title", total=pack.total),
             description=ctx.t("buy.invoice_description", credits=pack.credits, bonus=bonus),
             payload=invoice_payload(pack.id, ctx.uid),
-            currency="XTR",
+            currency=provider.currency,
             amount=pack.stars,
         )
         return Reply(invoice.title, invoice=invoice, private=True)
@@ -107,7 +99,6 @@ def register(router: Router) -> None:
         ref = parts[0]
         if not _CHARGE_REF_RE.fullmatch(ref):
             raise BotError(ErrorCode.VALIDATION_ERROR, "paysupport.bad_reference")
-        from bot.core.payments import payment_info  # payments imports this module
 
         info = await payment_info(ctx.core, ref)
         status = info.get("status", "") if info.get("account") == ctx.uid else ""

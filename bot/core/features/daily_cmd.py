@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from bot.core.leaderboard import WEEK_TZ, Leaderboard, Period, pseudonym
 from bot.core.reply import Button, Reply
 from bot.core.router import Ctx
-from bot.core.streaks import Streaks, next_reward
+from bot.core.streaks import next_reward
 
 if TYPE_CHECKING:
     from bot.core.router import Router
@@ -25,7 +25,7 @@ TOP_SIZE = 10
 async def _daily(ctx: Ctx) -> Reply:
     core = ctx.core
     assert ctx.profile is not None
-    streaks: Streaks = core.extras["streaks"]
+    streaks = core.streaks
     ci = await streaks.checkin(ctx.uid, ctx.profile.tz)
     lines: list[str] = []
     if ci.fresh:
@@ -72,7 +72,7 @@ async def _board(ctx: Ctx, lb: Leaderboard, period: Period) -> list[str]:
 
 
 async def _top(ctx: Ctx) -> Reply:
-    lb: Leaderboard = ctx.core.extras["leaderboard"]
+    lb = ctx.core.leaderboard
     today = datetime.fromtimestamp(ctx.core.clock.now(), WEEK_TZ).date()
     monday = today - timedelta(days=today.weekday())
     sunday = monday + timedelta(days=6)
@@ -86,12 +86,6 @@ async def _top(ctx: Ctx) -> Reply:
 
 
 def register(router: Router) -> None:
-    core = router.core
-    core.extras.setdefault("leaderboard", Leaderboard(core))
-    streaks = Streaks(core)
-    core.extras["streaks"] = streaks
-    core.erasers.append(streaks.erase)
-
     @router.command("daily", help_key="help.daily")
     async def daily(ctx: Ctx) -> Reply:
         return await _daily(ctx)

@@ -19,7 +19,6 @@ from bot.core.clock import local_day
 from bot.core.errors import BotError, ErrorCode
 from bot.core.i18n import t
 from bot.core.invites import Acceptance, Invite, Invites, partner_name
-from bot.core.leaderboard import Leaderboard
 from bot.core.logs import log_event, pair_scope
 from bot.core.reply import MAX_BUTTON_DATA_BYTES, Button, Reply
 from bot.core.router import Ctx
@@ -37,7 +36,7 @@ JOIN_SESSION_TTL = 3600
 
 
 def _invites(core: Core) -> Invites:
-    return core.extras["invites"]
+    return core.invites
 
 
 def _button(label: str, command: str) -> list[Button]:
@@ -54,7 +53,7 @@ def share_reply(core: Core, lang: str, platform: str, invite: Invite, *, reissue
     ``/join <token>`` code (plus a link button when an HTTP landing URL is configured)."""
     hours = max(1, core.settings.product.invites.ttl_seconds // 3600)
     code = f"/join {invite.token}"
-    username = str(core.extras.get("telegram_username") or "").lstrip("@")
+    username = core.bot_username("tg").lstrip("@")
     rows: list[list[Button]] = []
     if platform == "tg" and username:
         link = f"https://t.me/{username}?start={invite.token}"
@@ -63,7 +62,7 @@ def share_reply(core: Core, lang: str, platform: str, invite: Invite, *, reissue
         rows.append([Button(t(lang, "invite.share_button"), url=share)])
     else:
         text = t(lang, "invite.link_code", code=code, hours=hours)
-        landing = core.extras.get("invite_landing_url")  # optional, e.g. "https://host/invite/{token}"
+        landing = core.settings.product.invites.landing_url  # optional: "https://host/invite/{token}"
         if landing:
             rows.append([Button(t(lang, "invite.open_button"), url=str(landing).format(token=invite.token))])
     rows.append([Button(t(lang, "invite.status_button"), "/invite status"),
@@ -237,13 +236,6 @@ async def _create(ctx: Ctx, replace_token: str | None, reissue: bool) -> Reply:
 
 
 def register(router: Router) -> None:
-    core = router.core
-    lb = core.extras.setdefault("leaderboard", Leaderboard(core))
-    invites = Invites(core)
-    invites.leaderboard = lb
-    core.extras["invites"] = invites
-    core.erasers.append(invites.erase)
-
     @router.command("invite", help_key="help.invite")
     async def invite(ctx: Ctx) -> Reply:
         sub, _, rest = ctx.args.strip().partition(" ")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from bot.core.broadcast import Subscription, Subscriptions, broadcast_status, parse_hhmm
+from bot.core.broadcast import Subscription, parse_hhmm
 from bot.core.clock import local_day
 from bot.core.errors import BotError, ErrorCode
 from bot.core.reply import Button, Reply
@@ -30,10 +30,7 @@ def _when(ctx: Ctx, sub: Subscription) -> str:
 
 def register(router: Router) -> None:
     core = router.core
-    subs = Subscriptions(core)
-    core.extras["broadcast_subscriptions"] = subs
-    core.extras["broadcast_status"] = broadcast_status
-    core.erasers.append(subs.erase)
+    subs = core.subscriptions
 
     @router.command("subscribe", help_key="help.subscribe", aliases=("구독",))
     async def subscribe(ctx: Ctx) -> Reply:

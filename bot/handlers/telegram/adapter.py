@@ -37,12 +37,14 @@ from bot.core.i18n import Lang, normalize_lang, t
 from bot.core.inbox import Inbox, InboxEntry
 from bot.core.logs import log_event
 from bot.core.outbound import OutboundLimiter, OutboundLimits
+from bot.core.platforms import PlatformLink
 from bot.core.reply import Button, Reply
 from bot.core.router import Event
 from bot.core.store import REDIS_ERRORS, K, redis_guard
 from bot.handlers.telegram.payments import TelegramPayments
 from bot.handlers.telegram_delivery import wrap_sender
 from bot.handlers.telegram.ratelimit import RedisRateLimiter
+from bot.handlers.telegram.stars import StarsProvider
 from bot.handlers.telegram.render import Renderer
 from bot.handlers.telegram.webhook import mount_webhook, webhook_path, webhook_secret
 
@@ -114,7 +116,7 @@ class TelegramAdapter:
         api = (api_base_url or env.telegram_api_base_url).rstrip("/")
         self.webhook_url = webhook_url if webhook_url is not None else env.telegram_webhook_url
         self.poll_timeout = poll_timeout
-        self.outbound = OutboundLimiter(core.store, self.platform, OutboundLimits.telegram(core.settings),
+        self.outbound = OutboundLimiter(core.store, self.platform, OutboundLimits.for_platform(core.settings, self.platform),
                                         secret=core.signing_secret)
         self.rate_limiter = RedisRateLimiter(self.outbound, core.metrics, max_in_flight=pool_size)
         builder = (ApplicationBuilder().token(self.token)
@@ -137,7 +139,8 @@ class TelegramAdapter:
         self._poller: asyncio.Task[None] | None = None
         self._stopping = False
         self._side_tasks: set[asyncio.Task[None]] = set()
-        core.register_sender(self.platform, wrap_sender(self._push))
+        self._sender = wrap_sender(self._push)
+        core.register_sender(self.platform, self._sender)
 
     @property
     def bot(self) -> Bot:
@@ -153,11 +156,10 @@ class TelegramAdapter:
         await self.app.initialize()  # getMe
         self.username = self.bot.username or ""
         self._bot_id = str(self.bot.id)
-        self.core.extras["telegram_username"] = self.username
-        self.core.extras["telegram_adapter"] = self
-        self.core.extras["telegram_refund"] = self.refund_payment
-        if self.username:
-            self.core.outbox.dm_links[self.platform] = f"https://t.me/{self.username}"
+        self.core.register_platform(PlatformLink(
+            self.platform, self._sender, username=self.username,
+            dm_link=f"https://t.me/{self.username}" if self.username else "", health=self.health))
+        self.core.payment_providers["stars"] = StarsProvider(self.bot)  # refunds through our Bot
         await self.set_commands()
         self._stopping = False
         await self.inbox.start()
@@ -486,6 +488,11 @@ class TelegramAdapter:
         chat = int(target.removeprefix("chat:"))
         args = None if retries is None else {"max_retries": retries}
         await self.renderer.send(chat, reply, rate_limit_args=args)
+
+    async def health(self) -> dict[str, Any]:
+        """``/api/health``: the Bot API answers ``getMe`` within 3 s."""
+        me = await asyncio.wait_for(self.bot.get_me(), timeout=3)
+        return {"status": "ok", "username": me.username}
 
     # --- operators ----------------------------------------------------------------------
     async def refund_payment(self, charge_id: str) -> RefundResult:

@@ -7,7 +7,6 @@ import hashlib
 import logging
 from typing import TYPE_CHECKING
 
-from telegram.error import BadRequest
 
 from bot.core import payments as core_payments
 from bot.core.errors import ServiceUnavailable
@@ -83,36 +82,5 @@ class TelegramPayments:
         await self.core.outbox.enqueue(job_id, "notice", aid, platform="tg", lang=lang, reply=Reply(text))
 
     async def refund(self, charge_id: str) -> core_payments.RefundResult:
-        """Reverse the grant in the ledger, then refund the Stars through ``retry_refund``.
-
-        Safe to call again: the reversal replays, and a payment whose ``refundStarPayment``
-        failed (``refund_failed``) is tried again. Returns the reversal ("reversed") once the
-        Stars are back, else the attempt's result ("failed" with the error, or "refused").
-        """
-        result = await core_payments.refund(self.core, charge_id)
-        if result.status != "reversed":
-            return result
-
-        async def refund_stars(aid: str, charge: str) -> None:
-            target = await self.core.accounts.target(aid, "tg")
-            if target is None:
-                raise LookupError("the account has no Telegram identity any more (erased)")
-            try:
-                await self.adapter.bot.refund_star_payment(int(target[1]), charge)
-            except BadRequest as err:
-                if "CHARGE_ALREADY_REFUNDED" in str(err).upper():
-                    raise core_payments.PlatformAlreadyRefunded(str(err)) from err
-                raise
-
-        attempt = await core_payments.retry_refund(self.core, charge_id, refund_stars)
-        if attempt.status != "refunded":
-            return attempt
-        lang = await self.adapter.user_lang(result.uid, None)
-        try:
-            target = await self.core.accounts.target(result.uid, "tg")
-            if target is not None:
-                await self.adapter.renderer.send(int(target[1]), Reply(t(lang, "payments.refund_done",
-                                                                         credits=result.credits)))
-        except Exception:  # the refund stands even if the user blocked the bot
-            log_event("payment_refund_notice_failed", level=logging.WARNING, user=result.uid)
-        return result
+        """The whole Stars refund (``bot.core.payments.refund_payment``)."""
+        return await core_payments.refund_payment(self.core, charge_id, "stars")

@@ -52,13 +52,13 @@ async def make_ai_core(redis_url: str, tmp_path: Path, oa: FakeAI,
         if anthropic:
             env.update(ANTHROPIC_API_KEY="sk-ant-test", ANTHROPIC_BASE_URL=an.base_url)
         core = make_core(redis_url, tmp_path, clock=clock or FixedClock(T0), **env)
-        core.extras["ai"] = build_chain(core, ai_config(core, **cfg))
+        core.ai = build_chain(core, ai_config(core, **cfg))
         cores.append(core)
         return core
 
     yield factory
     for core in cores:
-        chain: AIChain = core.extras["ai"]
+        chain: AIChain = core.ai
         await chain.aclose()
         await core.store.close()
 
@@ -69,4 +69,4 @@ def ai_core(make_ai_core: Callable[..., Core]) -> Core:
 
 
 def chain_of(core: Core) -> AIChain:
-    return core.extras["ai"]
+    return core.ai

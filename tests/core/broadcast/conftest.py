@@ -123,7 +123,7 @@ async def rig(redis_url: str, tmp_path: Path) -> AsyncIterator[Rig]:
     # The shared outbound limiter stays on, with a budget that measures the code, not Telegram's policy.
     config = tmp_path / "broadcast.toml"
     config.write_text((ROOT / "config" / "defaults.toml").read_text(encoding="utf-8").replace(
-        "telegram_global_per_second = 30", "telegram_global_per_second = 100000"), encoding="utf-8")
+        "global_per_second = 30", "global_per_second = 100000"), encoding="utf-8")
     async with FakeTelegramAPI() as api:
         r = Rig(api, FixedClock(utc(2025, 6, 15, 0, 0, 0)), redis_url, tmp_path, config)
         try:

@@ -73,7 +73,7 @@ async def test_subscribe_tick_and_send_on_a_cluster(cluster_core: Core) -> None:
     assert (status["queued"], status["sent"], status["pending"], status["subscribers"]) == (2, 2, 0, 2)
     assert (await tick(core, FAST)).queued == 0  # a second tick the same day sends nothing
     # /delete's eraser: one MULTI in {b}, idempotent.
-    subs = core.extras["broadcast_subscriptions"]
+    subs = core.subscriptions
     assert isinstance(subs, Subscriptions)
     for _ in range(2):
         await subs.erase(accounts[801])

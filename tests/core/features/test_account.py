@@ -11,7 +11,7 @@ import pytest
 
 from bot.core.clock import FixedClock
 from bot.core.errors import ErrorCode
-from bot.core.features.credits_cmd import invoice_payload
+from bot.core.payments import invoice_payload
 from bot.core.payments import record_purchase
 from bot.core.reply import Reply
 from bot.core.router import Event

@@ -53,7 +53,7 @@ async def paired(core: Core, inviter: str, invitee: str) -> None:
     assert m, invite.text
     joined = await say(core, invitee, f"/join {m.group(1)}")
     a, b = [await core.accounts.resolve(u) for u in (inviter, invitee)]
-    assert joined.error is None and await core.extras["invites"].is_paired(a, b)
+    assert joined.error is None and await core.invites.is_paired(a, b)
 
 
 async def test_consent_can_be_withdrawn_shown_and_given_again(fcore: Core) -> None:
@@ -127,7 +127,7 @@ async def test_a_withdrawn_user_shows_no_name_or_compatibility_and_their_invites
     await say(fcore, "tg:1", "/consent off")
     refused = await say(fcore, "tg:3", f"/join {m.group(1)}")
     assert refused.error is ErrorCode.FORBIDDEN and "공유를 쉬고" in refused.text
-    assert not await fcore.extras["invites"].is_paired(a1, a3)
+    assert not await fcore.invites.is_paired(a1, a3)
     assert await fcore.ledger.balance(a3) == 0 and await fcore.ledger.balance(a1) == 5
     # Sharing back on: the invite (still within its day) works, and shows the compatibility.
     await say(fcore, "tg:1", "/consent share")

@@ -12,6 +12,7 @@ import pytest
 
 from bot.core.clock import FixedClock
 from bot.core.errors import ErrorCode
+from bot.core.platforms import PlatformLink
 from bot.core.reply import Reply
 from bot.core.router import Event
 from bot.core.service import Core
@@ -65,9 +66,8 @@ def token_of(replies: list[Reply]) -> str:
 
 
 async def test_invite_and_join_end_to_end(fcore: Core) -> None:
-    fcore.extras["telegram_username"] = "@SoulLabBot"
     outbox = Outbox()
-    fcore.register_sender("tg", outbox)
+    fcore.register_platform(PlatformLink("tg", outbox, username="SoulLabBot"))
     a1 = await user(fcore, "tg:1", lang="en", birth=date(1990, 5, 17))
     a2 = await user(fcore, "tg:2", lang="ko", birth=date(1992, 8, 1))
     await user(fcore, "tg:3")
@@ -88,7 +88,7 @@ async def test_invite_and_join_end_to_end(fcore: Core) -> None:
     assert to == "1" and "accepted your invite" in note.text and "5 credits" in note.text
     assert [b.command for b in note.all_buttons()] == [f"/reading pair {a2}"]
     assert await balance(fcore, "tg:1") == 5 and await balance(fcore, "tg:2") == 3
-    assert await fcore.extras["invites"].is_paired(a1, a2) and await fcore.extras["invites"].is_paired(a2, a1)
+    assert await fcore.invites.is_paired(a1, a2) and await fcore.invites.is_paired(a2, a1)
 
     # repeated taps: told they are already paired, nothing paid twice, no second notification
     [again] = await say(fcore, "tg:2", f"/join {token}")
@@ -233,7 +233,7 @@ async def test_delete_erases_invites_streak_and_board(fcore: Core) -> None:
         assert await r.exists(key) == 0, key
     assert await r.zcard(K.leaderboard_all()) == 0
     assert await r.zcard(K.pairs_of(a2)) == 0
-    assert not await fcore.extras["invites"].is_paired(a2, a1)
+    assert not await fcore.invites.is_paired(a2, a1)
 
 
 # --- referral reward caps --------------------------------------------------------------------
@@ -261,7 +261,7 @@ async def test_sixth_pairing_of_a_day_pays_the_inviter_nothing_and_says_so(fcore
     # the pairing itself stands: compatibility for both, the invitee still gets their own reward
     assert "궁합 점수" in sixth.text and "복채 3개" in sixth.text
     a1, a6 = [await fcore.accounts.resolve(u) for u in ("tg:1", friends[5])]
-    assert await fcore.extras["invites"].is_paired(a1, a6)
+    assert await fcore.invites.is_paired(a1, a6)
     assert await balance(fcore, friends[5]) == 3
     # the inviter is paid nothing and told kindly
     assert await balance(fcore, "tg:1") == 25
@@ -271,7 +271,7 @@ async def test_sixth_pairing_of_a_day_pays_the_inviter_nothing_and_says_so(fcore
     assert "5 credits" not in note.text
     assert (await fcore.ledger.reconcile(a1)).ok
     # the leaderboard still counts the real pairing
-    lb = fcore.extras["leaderboard"]
+    lb = fcore.leaderboard
     assert await fcore.store.redis.zscore(K.leaderboard_all(), lb.member(a1)) == 6
 
     # the inviter's next local day pays again

@@ -25,7 +25,7 @@ def needs_command(tg: TG, name: str, who: str) -> None:
 
 async def test_start_sets_commands_username_and_sender(tg: TG) -> None:
     api = tg.api
-    assert tg.core.extras["telegram_username"] == api.username
+    assert tg.core.bot_username("tg") == api.username and tg.core.platforms["tg"].health is not None
     default, ko, en = api.commands[("default", "")], api.commands[("default", "ko")], api.commands[("default", "en")]
     assert default == ko
     names = [c["command"] for c in en]
@@ -125,7 +125,7 @@ async def test_invite_deep_link_pairs_two_users(tg: TG) -> None:
     await tg.replies(friend, 1)
     await tg.replies(inviter, 2)  # the inviter hears about the pairing through core.notify
     a, b = [await tg.core.accounts.resolve(f"tg:{u}") for u in (inviter, friend)]
-    assert await tg.core.extras["invites"].is_paired(a, b)
+    assert await tg.core.invites.is_paired(a, b)
 
 
 async def test_group_answers_only_addressed_commands_and_keeps_personal_data_private(tg: TG) -> None:

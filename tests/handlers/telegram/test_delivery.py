@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.core.features.credits_cmd import invoice_payload
+from bot.core.payments import invoice_payload
 from bot.handlers.telegram import TelegramAdapter
 from tests.fakes.ai_servers import FakeAI, answer, hang
 from tests.fakes.telegram_api import FakeTelegramAPI
@@ -41,7 +41,7 @@ async def ai_tg(redis_url: str, tmp_path: Path, tg_api: FakeTelegramAPI, oa: Fak
         yield TG(tg_api, core, adapter)
     finally:
         await adapter.stop(drain_seconds=1)
-        await core.extras["ai"].aclose()
+        await core.ai.aclose()
         await core.store.close()
 
 

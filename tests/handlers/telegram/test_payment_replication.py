@@ -8,7 +8,7 @@ import asyncio
 import time
 from pathlib import Path
 
-from bot.core.features.credits_cmd import invoice_payload
+from bot.core.payments import invoice_payload
 from bot.handlers.http import HttpServer
 from bot.handlers.telegram import TelegramAdapter
 from tests.fakes.telegram_api import FakeTelegramAPI

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from bot.core import payments
-from bot.core.features.credits_cmd import invoice_payload
+from bot.core.payments import invoice_payload
 from bot.core.store import K
 from tests.handlers.telegram.conftest import TG
 from tests.support.factory import onboard
@@ -106,7 +106,7 @@ async def test_refund_reverses_once_and_refuses_when_spent(tg: TG) -> None:
     assert await tg.core.ledger.balance(uid) == 3
     unknown = await payments.refund(tg.core, "nope")
     assert unknown.reason == "unknown_payment"
-    assert tg.core.extras["telegram_refund"] == tg.adapter.refund_payment
+    assert tg.core.payment_providers["stars"].bot is tg.adapter.bot  # the adapter's own Bot refunds
     assert (await tg.core.ledger.reconcile(uid)).ok
     await asyncio.sleep(0)
     assert await tg.core.store.redis.zscore(K.payments_index(), "stxR1") is not None

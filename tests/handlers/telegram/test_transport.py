@@ -96,7 +96,7 @@ async def test_blocked_and_missing_chats_surface_to_callers(tg: TG) -> None:
 
 
 async def test_webhook_payment_is_kept_before_200_and_granted_once(tg_webhook: TG) -> None:
-    from bot.core.features.credits_cmd import invoice_payload
+    from bot.core.payments import invoice_payload
     from tests.support.factory import onboard
 
     tg = tg_webhook
@@ -115,7 +115,7 @@ async def test_webhook_payment_with_a_blocked_user_is_granted_once_and_never_red
     """The confirmation cannot be sent (the user blocked the bot after paying): Telegram still
     got its 200 once the update was kept, the grant happened once, and the outbox — not a
     redelivery loop — owns the confirmation (it ends as failed: nothing more to do)."""
-    from bot.core.features.credits_cmd import invoice_payload
+    from bot.core.payments import invoice_payload
     from tests.support.factory import onboard
 
     tg = tg_webhook

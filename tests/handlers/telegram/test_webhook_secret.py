@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.core.features.credits_cmd import invoice_payload
+from bot.core.payments import invoice_payload
 from bot.core.service import Core
 from bot.core.settings import SettingsError
 from bot.core.store import Store
