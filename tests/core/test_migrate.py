@@ -34,7 +34,6 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from bot.__main__ import main
 from bot.app import build_core
 from bot.core.clock import FixedClock
-from bot.core.invites import Invites
 from bot.core.leaderboard import Leaderboard
 from bot.core.migrate import (
     STEPS,
@@ -327,7 +326,7 @@ async def test_a_v1_dataset_is_migrated_completely(v1: V1Data, redis_url: str, t
         assert len([k async for k in r.scan_iter(match=prefix + "*")]) == 1, prefix
     # ... under the names the v2 code looks them up by, so the pair is never counted again and
     # the invitee reward is never paid again (person digests of the identities).
-    invites = Invites(core)
+    invites = core.invites
     alice_p, bob_p = await invites.person(a), await invites.person(b)
     assert await r.exists(K.pair_seen(invites.pair_digest(alice_p, bob_p)))
     assert await r.exists(K.invitee_rewarded(bob_p))
