@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from bot.core.errors import BotError, ErrorCode
+from bot.core.linking import bot_username, has_payment_path
 from bot.core.logs import log_event
 from bot.core.reply import Button, Invoice, Reply
 from bot.core.router import Ctx
@@ -70,6 +71,8 @@ def register(router: Router) -> None:
     async def buy(ctx: Ctx) -> Reply:
         packs = ctx.core.settings.product.credits.packs
         choice = ctx.args.strip()
+        if not has_payment_path(ctx.core, ctx.event.platform):
+            return await _buy_elsewhere(ctx)
         if not choice:
             lines = [
                 ctx.t("buy.pack_line", credits=p.credits, stars=p.stars, krw=f"{p.krw:,}",
@@ -82,8 +85,6 @@ def register(router: Router) -> None:
         pack = ctx.core.settings.product.credits.pack(choice)
         if pack is None:
             raise BotError(ErrorCode.VALIDATION_ERROR, "buy.unknown_pack")
-        if ctx.event.platform != "tg":
-            return ctx.reply("buy.telegram_only")
         bonus = ctx.t("buy.pack_bonus", bonus=pack.bonus) if pack.bonus else ""
         invoice = Invoice(
             pack_id=pack.id,
@@ -123,6 +124,24 @@ def register(router: Router) -> None:
         else:
             head = ctx.t("paysupport.status_not_found")
         return Reply(head + "\n\n" + ctx.t("paysupport.logged"), private=True)
+
+
+async def _buy_elsewhere(ctx: Ctx) -> Reply:
+    """``/buy`` where no payment provider serves the platform (Discord): the prices, and how to
+    top up plainly — on Telegram, through the linked identity or after ``/link``. Read-only."""
+    core = ctx.core
+    ids = await core.accounts.identities(ctx.uid)
+    if "tg" in ids:
+        how = ctx.t("buy.how_linked")
+    else:
+        username = bot_username(core, "tg")
+        how = ctx.t("buy.how_link", bot=f" (@{username})" if username else "")
+    lines = [
+        ctx.t("buy.pack_line", credits=p.credits, stars=p.stars, krw=f"{p.krw:,}",
+              bonus=ctx.t("buy.pack_bonus", bonus=p.bonus) if p.bonus else "")
+        for p in core.settings.product.credits.packs
+    ]
+    return Reply(ctx.t("buy.no_payment_here", how=how) + "\n\n" + "\n".join(lines), private=True)
 
 
 def _kind_label(ctx: Ctx, kind: str) -> str:
