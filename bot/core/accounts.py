@@ -10,7 +10,9 @@ Redis:
   (``identity_digest``): listing keys reveals no platform id;
 - ``acct:{<aid>}`` hash: ``created``, ``id:<platform>`` = the platform user id (the only place
   it is stored, so a notification can reach the user), ``pd:<platform>`` = keyed person digest
-  (what once-per-person markers are keyed by);
+  (what once-per-person markers are keyed by); after a ``/link`` also ``pd`` (the account's
+  person, pinned to its first identity's) and, while an attachment is in flight,
+  ``lk:<platform>`` = the attached identity's former account (``bot.core.linking``);
 - ``acct:{<aid>}:keys`` sorted set: the registry of what erasure must undo outside the account's
   fixed keys (``track``), entry -> expiry ms, so erasure never scans the keyspace;
 - ``accounts:all`` set of every account id.
@@ -22,10 +24,11 @@ processes is decided here: the loser adopts the winner's id); 2. ``HSET`` the ac
 whose account has no meta yet; every cache miss re-runs 2 and 3, so it is completed on the
 next message. Redis down: ``ServiceUnavailable``.
 
-The identity -> account mapping is cached in-process (it changes only on erasure and
-``/link``). A stale entry is caught by the router: it reads the account's meta in the same
-round trip as the rate limit, and an account without meta makes it resolve again
-(``forget``).
+The identity -> account mapping is cached in-process (it changes only on erasure,
+``/link`` and ``/unlink``). A stale entry is caught by the router: it reads the account's meta
+in the same round trip as the rate limit, and an account whose meta does not list the identity
+(erased, or unlinked) makes it resolve again (``forget``). ``attach`` / ``detach`` / ``move`` /
+``unmap`` are the one-key primitives ``bot.core.linking`` orders into /link and /unlink.
 """
 
 from __future__ import annotations
