@@ -57,15 +57,17 @@ def register_payment_providers(core: Core) -> None:
 
 
 async def _sweep_holds(core: Core) -> None:
-    """Release holds left by crashed processes and finish erasures a crash interrupted. Runs on
-    every instance; settling and erasing are idempotent."""
+    """Release holds left by crashed processes and finish erasures and /link attachments a crash
+    interrupted. Runs on every instance; settling, erasing and linking are idempotent."""
     from bot.core.erasure import finish_pending_erasures
+    from bot.core.linking import finish_pending_links
 
     while True:
         await asyncio.sleep(HOLD_SWEEP_SECONDS)
         try:
             await core.ledger.release_expired()
             await finish_pending_erasures(core)
+            await finish_pending_links(core)
         except Exception as exc:  # Redis down: try again next round
             log_event("hold_sweep_failed", level=30, error=type(exc).__name__)
 

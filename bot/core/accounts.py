@@ -10,7 +10,9 @@ Redis:
   (``identity_digest``): listing keys reveals no platform id;
 - ``acct:{<aid>}`` hash: ``created``, ``id:<platform>`` = the platform user id (the only place
   it is stored, so a notification can reach the user), ``pd:<platform>`` = keyed person digest
-  (what once-per-person markers are keyed by);
+  (what once-per-person markers are keyed by); after a ``/link`` also ``pd`` (the account's
+  person, pinned to its first identity's) and, while an attachment is in flight,
+  ``lk:<platform>`` = the attached identity's former account (``bot.core.linking``);
 - ``acct:{<aid>}:keys`` sorted set: the registry of what erasure must undo outside the account's
   fixed keys (``track``), entry -> expiry ms, so erasure never scans the keyspace;
 - ``accounts:all`` set of every account id.
@@ -22,10 +24,11 @@ processes is decided here: the loser adopts the winner's id); 2. ``HSET`` the ac
 whose account has no meta yet; every cache miss re-runs 2 and 3, so it is completed on the
 next message. Redis down: ``ServiceUnavailable``.
 
-The identity -> account mapping is cached in-process (it changes only on erasure and
-``/link``). A stale entry is caught by the router: it reads the account's meta in the same
-round trip as the rate limit, and an account without meta makes it resolve again
-(``forget``).
+The identity -> account mapping is cached in-process (it changes only on erasure,
+``/link`` and ``/unlink``). A stale entry is caught by the router: it reads the account's meta
+in the same round trip as the rate limit, and an account whose meta does not list the identity
+(erased, or unlinked) makes it resolve again (``forget``). ``attach`` / ``detach`` / ``move`` /
+``unmap`` are the one-key primitives ``bot.core.linking`` orders into /link and /unlink.
 """
 
 from __future__ import annotations
@@ -172,7 +175,49 @@ class Accounts:
         meta = await self.meta(aid)
         if platform is not None:
             return meta.get(f"pd:{platform}")
+        if meta.get("pd"):  # pinned by the first /link: the account's person stays the same
+            return meta["pd"]
         return next((v for k, v in sorted(meta.items()) if k.startswith("pd:")), None)
+
+    # --- attaching and detaching identities (/link, /unlink: bot.core.linking) --------------
+    async def attach(self, aid: str, identity: str, source: str | None) -> str:
+        """Add ``identity`` to account ``aid``'s meta (``account_attach.lua``, one key, atomic),
+        remembering its ``source`` account until the attachment is finished (``lk:<platform>``).
+        "ok" (also when already there: idempotent), "taken" (another identity of that platform
+        is on the account) or "gone" (no such account). Does not touch the identity mapping."""
+        platform, _, user_id = identity.partition(":")
+        async with redis_guard("accounts.attach"):
+            return str(await self._core.store.scripts["account_attach"](
+                keys=[K.account_meta(aid)],
+                args=[platform, user_id, self.person_digest(identity), source or "-"]))
+
+    async def detach(self, aid: str, identity: str, *, allow_last: bool = False) -> str:
+        """Remove ``identity`` from ``aid``'s meta (``account_detach.lua``, atomic): "ok",
+        "absent" (not there: idempotent) or "last" (its only identity; refused unless
+        ``allow_last``, used only to undo an attachment that never completed)."""
+        platform, _, user_id = identity.partition(":")
+        async with redis_guard("accounts.detach"):
+            return str(await self._core.store.scripts["account_detach"](
+                keys=[K.account_meta(aid)], args=[platform, user_id, "1" if allow_last else "0"]))
+
+    async def move(self, identity: str, from_aid: str | None, to_aid: str) -> str:
+        """Point ``identity``'s mapping at ``to_aid`` if it names ``from_aid`` (or nothing):
+        "moved", "same" (already: idempotent) or "conflict" (it names a third account).
+        One key (``ident_move.lua``); this process's cache entry is dropped either way."""
+        async with redis_guard("accounts.move"):
+            res = str(await self._core.store.scripts["ident_move"](
+                keys=[K.identity(self.identity_digest(identity))], args=[from_aid or "", to_aid]))
+        self.forget(identity)
+        return res
+
+    async def unmap(self, identity: str, aid: str) -> bool:
+        """Delete ``identity``'s mapping only if it still names ``aid`` (compare and delete);
+        True when deleted. The identity resolves to a new account on its next message."""
+        async with redis_guard("accounts.unmap"):
+            done = bool(await self._core.store.scripts["lease_release"](
+                keys=[K.identity(self.identity_digest(identity))], args=[aid]))
+        self.forget(identity)
+        return done
 
     # --- the erasure registry -------------------------------------------------------------
     # The entry builders are the module's own (one definition; reachable as Accounts.key_entry).

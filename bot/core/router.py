@@ -259,9 +259,10 @@ class Router:
         """The caller's account id and profile, counting the per-account command limit in the
         same round trip (one script reads the account's meta and profile: one slot).
 
-        An account without meta is an erased account still in this process's identity cache
-        (or one whose creation crashed half-way): the cache entry is dropped and the identity
-        resolved again (which repairs a half-created account). Redis down: commands without a
+        An account whose meta does not list this identity is an erased account, or one the
+        identity was detached from (``/unlink`` in another process), still in this process's
+        identity cache (or one whose creation crashed half-way): the cache entry is dropped and
+        the identity resolved again (which repairs a half-created account). Redis down: commands without a
         profile (/help) still answer, with no account; the rest get ``ServiceUnavailable``.
         """
         core = self.core
@@ -282,7 +283,7 @@ class Router:
                     return aid, None
                 raise ServiceUnavailable("redis")
             meta, raw = reads
-            if not meta:
+            if meta.get(f"id:{event.platform}") != event.user_id:  # erased, or /unlink-ed elsewhere
                 core.accounts.forget(event.uid)
                 continue
             return aid, core.profiles.parse(aid, raw)

@@ -61,6 +61,9 @@ def register(router: Router) -> None:
     async def buy(ctx: Ctx) -> Reply:
         packs = ctx.core.settings.product.credits.packs
         choice = ctx.args.strip()
+        provider = provider_for_platform(ctx.event.platform)
+        if provider is None:  # this platform sells nothing: say how to top up instead
+            return await _buy_elsewhere(ctx)
         if not choice:
             lines = [
                 ctx.t("buy.pack_line", credits=p.credits, stars=p.stars, krw=f"{p.krw:,}",
@@ -73,9 +76,6 @@ def register(router: Router) -> None:
         pack = ctx.core.settings.product.credits.pack(choice)
         if pack is None:
             raise BotError(ErrorCode.VALIDATION_ERROR, "buy.unknown_pack")
-        provider = provider_for_platform(ctx.event.platform)
-        if provider is None:  # this platform sells nothing: say how to top up instead
-            return ctx.reply("buy.telegram_only")
         bonus = ctx.t("buy.pack_bonus", bonus=pack.bonus) if pack.bonus else ""
         invoice = Invoice(
             pack_id=pack.id,
@@ -114,6 +114,24 @@ def register(router: Router) -> None:
         else:
             head = ctx.t("paysupport.status_not_found")
         return Reply(head + "\n\n" + ctx.t("paysupport.logged"), private=True)
+
+
+async def _buy_elsewhere(ctx: Ctx) -> Reply:
+    """``/buy`` where no payment provider serves the platform (Discord): the prices, and how to
+    top up plainly — on Telegram, through the linked identity or after ``/link``. Read-only."""
+    core = ctx.core
+    ids = await core.accounts.identities(ctx.uid)
+    if "tg" in ids:
+        how = ctx.t("buy.how_linked")
+    else:
+        username = core.bot_username("tg").lstrip("@")
+        how = ctx.t("buy.how_link", bot=f" (@{username})" if username else "")
+    lines = [
+        ctx.t("buy.pack_line", credits=p.credits, stars=p.stars, krw=f"{p.krw:,}",
+              bonus=ctx.t("buy.pack_bonus", bonus=p.bonus) if p.bonus else "")
+        for p in core.settings.product.credits.packs
+    ]
+    return Reply(ctx.t("buy.no_payment_here", how=how) + "\n\n" + "\n".join(lines), private=True)
 
 
 def _kind_label(ctx: Ctx, kind: str) -> str:

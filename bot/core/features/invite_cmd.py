@@ -49,13 +49,18 @@ def _button(label: str, command: str) -> list[Button]:
 # --- replies ----------------------------------------------------------------------------
 
 def share_reply(core: Core, lang: str, platform: str, invite: Invite, *, reissued: bool = False) -> Reply:
-    """The invite to pass on: a Telegram deep link when the bot's username is known, else the
-    ``/join <token>`` code (plus a link button when an HTTP landing URL is configured)."""
+    """The invite to pass on: on Telegram a deep link when the bot's username is known; on any
+    other platform (Discord) the ``/join <token>`` code, which works on every platform, plus the
+    Telegram deep link when the Telegram bot's username is known, so a friend on either can
+    join; else the code alone (plus a link button when an HTTP landing URL is configured)."""
     hours = max(1, core.settings.product.invites.ttl_seconds // 3600)
     code = f"/join {invite.token}"
     username = core.bot_username("tg").lstrip("@")
     rows: list[list[Button]] = []
-    if platform == "tg" and username:
+    if platform != "tg" and username:
+        link = f"https://t.me/{username}?start={invite.token}"
+        text = t(lang, "invite.link_code_telegram", code=code, link=link, hours=hours)
+    elif platform == "tg" and username:
         link = f"https://t.me/{username}?start={invite.token}"
         text = t(lang, "invite.link_telegram", link=link, code=code, hours=hours)
         share = f"https://t.me/share/url?url={quote(link, safe='')}&text={quote(t(lang, 'invite.share_text'), safe='')}"

@@ -91,6 +91,24 @@ class K:
         finishes them after a crash)."""
         return "erasure:pending"
 
+    # --- linking identities (/link, /unlink; bot/core/linking.py) --------------------
+    @staticmethod
+    def link_code(digest: str) -> str:
+        """Hash of one outstanding /link code (``aid``, ``exp``, ``used``), named by a keyed
+        hash of the code (the code itself is never stored); expires with the code (10 min)."""
+        return f"link:code:{digest}"
+
+    @staticmethod
+    def link_issued(aid: str) -> str:
+        """String: the digest of the account's newest /link code (a new code replaces it)."""
+        return f"link:issued:{_tag(aid)}"
+
+    @staticmethod
+    def links_pending() -> str:
+        """Sorted set account id -> ms: /link attachments begun and not yet finished (a sweeper
+        finishes them after a crash; ``linking.finish_pending_links``)."""
+        return "link:pending"
+
     # --- profiles -------------------------------------------------------------------
     @staticmethod
     def profile(aid: str) -> str:
