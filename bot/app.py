@@ -138,10 +138,9 @@ def readiness_checks(core: Core, runner: Any = None) -> dict[str, Check]:
     checks: dict[str, Check] = {}
 
     async def ai() -> dict[str, Any]:
-        chain = core.ai
-        if chain is None:
-            return {"status": "off"}
-        providers = await chain.status()
+        from bot.core.ai.chain import get_chain
+
+        providers = await get_chain(core).status()  # built on first use (no network)
         usable = [n for n, st in providers.items() if st.get("configured") and st.get("state") != "open"]
         configured = [n for n, st in providers.items() if st.get("configured")]
         status = "ok" if usable else ("fallback_only" if not configured else "degraded")
