@@ -27,12 +27,23 @@ def particle(word: str, after_consonant: str, after_vowel: str) -> str:
     return after_consonant
 
 
+def _opens_sentence(template: str, at: int) -> bool:
+    before = template[:at].rstrip()
+    return not before or before[-1] in ".!?"
+
+
 def fill(template: str, values: Mapping[str, object]) -> str:
-    """Replace ``{name}`` with ``values[name]`` and ``{name|A/B}`` with the fitting particle."""
+    """Replace ``{name}`` with ``values[name]`` and ``{name|A/B}`` with the fitting particle.
+
+    A value that opens a sentence starts with a capital letter ("the Six of Swords" →
+    "The Six of Swords …"); Hangul is unaffected.
+    """
 
     def sub(m: re.Match[str]) -> str:
         value = str(values[m.group(1)])
         if m.group(2) is None:
+            if value[:1].islower() and _opens_sentence(template, m.start()):
+                return value[:1].upper() + value[1:]
             return value
         return particle(value, m.group(2), m.group(3))
 
