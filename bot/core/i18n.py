@@ -86,7 +86,7 @@ def catalogue() -> dict[str, dict[str, str]]:
                 raise CatalogueError(f"message {key!r} defined in both {origin[key]} and {entry.name}")
             if not isinstance(value, dict) or not set(LANGS) <= set(value) <= {*LANGS, NEUTRAL}:
                 raise CatalogueError(f"{entry.name}: message {key!r} must have exactly ko and en (and optionally {NEUTRAL})")
-            texts = {lang: str(value[lang]).rstrip("\n") for lang in LANGS}
+            texts: dict[str, str] = {lang: str(value[lang]).rstrip("\n") for lang in LANGS}
             if NEUTRAL in value:
                 texts[NEUTRAL] = str(value[NEUTRAL]).rstrip("\n")
                 if SLOT_RE.search(texts[NEUTRAL]):
