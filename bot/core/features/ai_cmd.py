@@ -433,7 +433,7 @@ def register(router: Router) -> None:
                                    hint=pos.hint(ctx.lang), card=card.name(ctx.lang),
                                    orientation=ctx.t("ai.ctx.reversed" if d.reversed else "ai.ctx.upright"),
                                    meaning=card.meaning(ctx.lang, d.reversed),
-                                   keywords=", ".join(card.keywords(ctx.lang))))
+                                   keywords=", ".join(card.keywords(ctx.lang, d.reversed))))
             lines.append(ctx.t("ai.ctx.tarot_tail", summary=reading.summary, advice=reading.advice))
             # The question is the user's text: it goes only into the user message.
             return "\n".join(lines), user_msg(ctx, "tarot", question), engine.static_interpretation(reading)

@@ -15,6 +15,10 @@ How a fortune is built:
   ``index = (offset + step * day) mod n`` with ``step`` coprime to ``n`` — so within any ``n``
   consecutive days the same pool never yields the same line twice. With pools of ≥ 28 lines
   a one-liner cannot repeat within 28 days, whatever themes the days get.
+* **rank line** (per band) and **money / love / health details** (per tier): the same
+  rotation per user and pool (:func:`_fresh`), so a pool of n lines never gives a user the
+  same line twice within n days, however the bands fall; the random draw is still made,
+  so every later draw of the day is unchanged.
 * **summary**: opening for the theme + a line for the day's flow (by score tier) + a
   seasonal note, a closing, or nothing (2–3 sentences).
 * **lucky** colour / number 1–99 / time band / direction; **details** (money, love, health by
@@ -26,6 +30,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
@@ -63,6 +68,7 @@ _THEME_SALT = 0x5EED_7E3E_0000_0001
 _SEED_VERSION = "soul-lab/fortune/v1"
 _ONELINER_VERSION = "soul-lab/oneliner/v1"
 _WEEKLY_VERSION = "soul-lab/weekly/v1"
+_FRESH_VERSION = "soul-lab/fresh/v1"
 
 
 def score_tier(score: int) -> str:
@@ -317,7 +323,8 @@ class FortuneEngine:
         band = self._band_of[score]
         tier = score_tier(score)
         rank_lines = pack.rank_lines[band]
-        rank_line = rank_lines[below(len(rank_lines))]
+        below(len(rank_lines))  # drawn but unused: keeps the later draws of the day as they were
+        rank_line = rank_lines[_fresh(user_seed, "band:" + band, len(rank_lines), ordinal)]
 
         # one-liner: per-user affine rotation over the day number within the theme pool
         ids = self._oneliner_ids[theme]
@@ -354,10 +361,11 @@ class FortuneEngine:
         helper_phrase = pack.helpers[below(self._n_people)][below(self._n_traits)]
         tpl = pack.helper_templates[below(len(pack.helper_templates))]
         helper = tpl.fill(helper=helper_phrase) + " " + pack.helper_tips[below(len(pack.helper_tips))]
+        below(len(money)), below(len(love)), below(len(health))  # keep the draw stream as it was
         details = FortuneDetails(
-            money=money[below(len(money))],
-            love=love[below(len(love))],
-            health=health[below(len(health))],
+            money=money[_fresh(user_seed, "money:" + tier, len(money), ordinal)],
+            love=love[_fresh(user_seed, "love:" + tier, len(love), ordinal)],
+            health=health[_fresh(user_seed, "health:" + tier, len(health), ordinal)],
             caution=cautions[below(len(cautions))],
             helper=helper,
         )
@@ -501,6 +509,24 @@ def _units(n: int) -> tuple[int, ...]:
     if n <= 1:
         return (1,)
     return tuple(s for s in range(1, n) if math.gcd(s, n) == 1)
+
+
+@lru_cache(maxsize=64)
+def _units_cached(n: int) -> tuple[int, ...]:
+    return _units(n)
+
+
+@lru_cache(maxsize=4096)
+def _pool_salt(pool: str) -> int:
+    return seed_of(_FRESH_VERSION, "pool", pool)
+
+
+def _fresh(user_seed: int, pool: str, n: int, ordinal: int) -> int:
+    """Index into a pool of ``n`` lines for the user's day: a per-user, per-pool affine
+    rotation over the day number, so no index repeats within any ``n`` consecutive days."""
+    r = SeededRandom(user_seed ^ _pool_salt(pool)).next_u64()
+    units = _units_cached(n)
+    return (r % n + units[(r >> 32) % len(units)] * ordinal) % n
 
 
 def _window_length(start: tuple[int, int], end: tuple[int, int]) -> int:

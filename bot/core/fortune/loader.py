@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 
 import yaml
 
+from bot.core.grammar import final_sound
 from bot.core.zodiac import ANIMAL_CODES, SIGN_CODES
 
 __all__ = [
@@ -77,24 +78,17 @@ class Text(NamedTuple):
 
 # --------------------------------------------------------------------------- Korean particles
 
-_JOSA_RE = re.compile(r"(.)\[(이|은|을|과|이에요|으로|이랑)/(가|는|를|와|예요|로|랑)\]")
-
-
-def _has_batchim(ch: str) -> bool | None:
-    code = ord(ch) - 0xAC00
-    if 0 <= code < 11172:
-        return code % 28 != 0
-    return None
+_JOSA_RE = re.compile(r"([^\s\[\]]+)\[(이|은|을|과|이에요|으로|이랑)/(가|는|를|와|예요|로|랑)\]")
 
 
 def _josa_sub(m: re.Match[str]) -> str:
     prev, with_final, without_final = m.group(1), m.group(2), m.group(3)
-    final = _has_batchim(prev)
-    if final is None:  # digit, latin, punctuation: fall back to the "after consonant" form
-        return prev + with_final
-    if with_final == "으로" and (ord(prev) - 0xAC00) % 28 == 8:  # ㄹ final takes 로
+    final = final_sound(prev)  # the whole preceding word: "10[이/가]" reads 십
+    if final is None or final == "vowel":  # unreadable (not produced by our data): vowel form
         return prev + without_final
-    return prev + (with_final if final else without_final)
+    if final == "rieul" and with_final == "으로":  # ㄹ final takes 로
+        return prev + without_final
+    return prev + with_final
 
 
 def apply_josa(text: str) -> str:

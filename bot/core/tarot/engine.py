@@ -84,6 +84,18 @@ class TarotEngine:
     def label(self, key: str, lang: Lang) -> str:
         return self._p["labels"][key][lang]
 
+    @staticmethod
+    def in_text(card: Card, lang: Lang) -> str:
+        """The card's name as used inside a sentence, in English with its article: "the Six of
+        Swords", "the Fool" (``fill`` capitalises it at the start of a sentence); "Strength",
+        "Judgement" and the like stay bare, as their names have no article."""
+        name = card.name(lang)
+        if lang != "en":
+            return name
+        if name.startswith("The "):
+            return "the " + name[4:]
+        return name if card.is_major else f"the {name}"
+
     # ------------------------------------------------------------------ drawing
     def draw(self, user_key: str, day: date, spread: str, question: str | None, lang: Lang) -> Reading:
         """Draw ``spread`` for (user, day, question): the same inputs always give the same cards."""
@@ -137,12 +149,12 @@ class TarotEngine:
         if total == 1:
             only = cards[0]
             if only.is_major:
-                parts.append(fill(pick(S["single_major"], lang), {"card": only.name(lang)}))
+                parts.append(fill(pick(S["single_major"], lang), {"card": self.in_text(only, lang)}))
             else:
                 parts.append(
                     fill(
                         pick(S["single_minor"], lang),
-                        {"card": only.name(lang), "suit": P["suits"][only.suit][lang]},
+                        {"card": self.in_text(only, lang), "suit": P["suits"][only.suit][lang]},
                     )
                 )
             parts.append(
@@ -181,13 +193,13 @@ class TarotEngine:
             else:
                 kind = "reversed_few"
             parts.append(fill(pick(S[kind], lang), {"reversed": n_rev, "total": total}))
-        keywords = key_card.keywords(lang)
+        keywords = key_card.keywords(lang, key_drawn.reversed)
         parts.append(
             fill(
                 pick(S["key_card"], lang),
                 {
                     "position": sp.positions[sp.key_position].name(lang),
-                    "card": key_card.name(lang),
+                    "card": self.in_text(key_card, lang),
                     "orientation": orientation,
                     "keyword": keywords[pick_index(len(keywords), key_card.id, q, day)],
                 },
@@ -245,9 +257,9 @@ class TarotEngine:
             card = self.cards[d.card_id]
             pos = sp.positions[d.position]
             turned = fill(
-                pick(ip["card_reversed" if d.reversed else "card_upright"], lang), {"card": card.name(lang)}
+                pick(ip["card_reversed" if d.reversed else "card_upright"], lang), {"card": self.in_text(card, lang)}
             )
-            kw = fill(pick(ip["keywords"], lang), {"keywords": ", ".join(card.keywords(lang))})
+            kw = fill(pick(ip["keywords"], lang), {"keywords": ", ".join(card.keywords(lang, d.reversed))})
             out.append("")
             out.append(self._card_heading(r, d))
             out.append(f"{pos.hint(lang)} {turned} {card.meaning(lang, d.reversed)} {kw}")
@@ -259,9 +271,9 @@ class TarotEngine:
                 pick(ip["flow"], lang),
                 {
                     "first_position": sp.positions[first.position].name(lang),
-                    "first_card": self.cards[first.card_id].name(lang),
+                    "first_card": self.in_text(self.cards[first.card_id], lang),
                     "last_position": sp.positions[last.position].name(lang),
-                    "last_card": self.cards[last.card_id].name(lang),
+                    "last_card": self.in_text(self.cards[last.card_id], lang),
                 },
             )
             theme = f"{flow} {theme}"

@@ -46,6 +46,7 @@ _CARD_FIELDS = (
     "element",
     "name",
     "keywords",
+    "reversed_keywords",
     "upright",
     "reversed",
     "advice",
@@ -153,6 +154,7 @@ def _card(raw: Any, fname: str, index: int, expected_arcana: str) -> Card:
         raise ContentError(f"{label}: id number {m.group(2)} does not match number {number}")
     texts = {f: _text(raw[f], f"{label} field {f!r}") for f in _TEXT_FIELDS}
     kw_ko, kw_en = _keywords(raw["keywords"], f"{label} field 'keywords'")
+    rkw_ko, rkw_en = _keywords(raw["reversed_keywords"], f"{label} field 'reversed_keywords'")
     return Card(
         id=cid,
         arcana=arcana,
@@ -162,6 +164,8 @@ def _card(raw: Any, fname: str, index: int, expected_arcana: str) -> Card:
         name=texts["name"],
         keywords_ko=kw_ko,
         keywords_en=kw_en,
+        reversed_keywords_ko=rkw_ko,
+        reversed_keywords_en=rkw_en,
         upright=texts["upright"],
         reversed=texts["reversed"],
         advice=texts["advice"],

@@ -83,11 +83,16 @@ class Card:
     name: Text
     keywords_ko: tuple[str, ...]
     keywords_en: tuple[str, ...]
+    reversed_keywords_ko: tuple[str, ...]
+    reversed_keywords_en: tuple[str, ...]
     upright: Text
     reversed: Text
     advice: Text
 
-    def keywords(self, lang: Lang) -> tuple[str, ...]:
+    def keywords(self, lang: Lang, reversed: bool = False) -> tuple[str, ...]:
+        """The card's keywords as drawn: a reversed card has its own (``reversed_keywords``)."""
+        if reversed:
+            return self.reversed_keywords_ko if lang == "ko" else self.reversed_keywords_en
         return self.keywords_ko if lang == "ko" else self.keywords_en
 
     def meaning(self, lang: Lang, reversed: bool) -> str:

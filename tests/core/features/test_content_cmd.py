@@ -69,7 +69,7 @@ async def test_details_without_credits_say_cost_balance_and_buy(core: Core) -> N
     await onboard(core, "tg:700", bonus=False)
     reply = (await core.router.handle(ev("/fortune details")))[0]
     assert reply.error is ErrorCode.INSUFFICIENT_CREDITS
-    assert "1 복채" in reply.text and "0 복채" in reply.text and "/buy" in reply.text
+    assert "복채 1개가 필요" in reply.text and "지금은 0개" in reply.text and "/buy" in reply.text
     assert [b.command for b in reply.all_buttons()] == ["/buy"]
 
 

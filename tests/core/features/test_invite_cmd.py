@@ -267,7 +267,7 @@ async def test_sixth_pairing_of_a_day_pays_the_inviter_nothing_and_says_so(fcore
     assert await balance(fcore, "tg:1") == 25
     _, note = outbox.sent[-1]
     assert "accepted your invite" in note.text and "compatibility" in note.text.lower()
-    assert "today's 5 invite rewards" in note.text and "tomorrow" in note.text
+    assert "today's limit of 5 invite rewards" in note.text and "tomorrow" in note.text
     assert "5 credits" not in note.text
     assert (await fcore.ledger.reconcile(a1)).ok
     # the leaderboard still counts the real pairing

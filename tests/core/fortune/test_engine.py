@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from bot.core.fortune import (
     render_summary,
     render_weekly,
 )
+from bot.core.fortune.engine import score_tier
 from bot.core.fortune.loader import ONELINERS_FILE, apply_josa
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -310,4 +312,64 @@ def test_rendered_text_is_in_the_requested_language(engine: FortuneEngine) -> No
     ko = engine.render_summary(_fortune(engine, "ko"))
     en = engine.render_summary(_fortune(engine, "en"))
     assert "행운의 색" in ko and "오늘의 운세" in ko
-    assert "Lucky colour" in en and not any("\uac00" <= ch <= "\ud7a3" for ch in en)
+    assert "Lucky color" in en and not any("\uac00" <= ch <= "\ud7a3" for ch in en)
+
+
+# ---------------------------------------------------------------------- variety (issue 15)
+
+
+def test_rank_and_detail_pools_have_eight_to_ten_lines(engine: FortuneEngine) -> None:
+    c = engine.content
+    assert all(8 <= len(b.lines) <= 10 for b in c.bands)
+    for area in ("money", "love", "health"):
+        assert all(8 <= len(lines) <= 10 for lines in c.details[area].values()), area
+
+
+def test_rank_and_detail_lines_do_not_repeat_within_their_pool(engine: FortuneEngine) -> None:
+    """A line of a pool of n comes back to a user only after n days or more, however bands fall."""
+    sizes = {b.id: len(b.lines) for b in engine.content.bands}
+    tier_size = {area: {t: len(v) for t, v in tiers.items()} for area, tiers in engine.content.details.items()}
+    for u in range(25):
+        last: dict[tuple[str, str], int] = {}
+        for i in range(90):
+            day = DAY + timedelta(days=i)
+            f = engine.daily(f"fresh{u}", date(1988, 1 + u % 12, 3), day, "ko")
+            tier = score_tier(f.score)
+            picks = [("band:" + f.band, f.rank_line, sizes[f.band])]
+            picks += [
+                (f"{area}:{tier}", getattr(f.details, area), tier_size[area][tier])
+                for area in ("money", "love", "health")
+            ]
+            for pool, line, n in picks:
+                seen = last.get((pool, line))
+                assert seen is None or i - seen >= n, (u, pool, line, seen, i)
+                last[(pool, line)] = i
+
+
+def test_a_month_shows_variety(engine: FortuneEngine) -> None:
+    for u in range(40):
+        ranks: Counter[str] = Counter()
+        details: Counter[str] = Counter()
+        for i in range(30):
+            f = engine.daily(f"month{u}", date(1975 + u, 7, 21), DAY + timedelta(days=i), "ko")
+            ranks[f.rank_line] += 1
+            details.update((f.details.money, f.details.love, f.details.health))
+        assert len(ranks) >= 15, u
+        assert max(details.values()) <= 4, u
+
+
+def test_summary_says_today_at_most_once(engine: FortuneEngine) -> None:
+    for u in range(200):
+        for i in range(0, 366, 7):
+            f = engine.daily(f"oneul{u}", date(1990, 1 + u % 12, 1 + u % 28), date(2026, 1, 1) + timedelta(days=i), "ko")
+            assert f.summary.count("오늘") <= 1, f.summary
+
+
+def test_theme_labels_name_the_luck_in_one_word(engine: FortuneEngine) -> None:
+    labels = engine.pack("ko").theme_labels
+    assert set(labels.values()) == {"직업운", "연애운", "재물운", "건강운", "대인운", "전체운"}
+    for u in range(20):
+        w = engine.weekly_outlook(f"wk{u}", date(1992, 2, 2), date(2026, 1, 5), "ko")
+        text = engine.render_weekly(w)
+        assert not re.search(r"[가-힣] 운(?!세)", text), text
+        assert w.theme_label in w.overview

@@ -53,6 +53,12 @@ def test_every_text_in_both_languages(engine: TarotEngine) -> None:
             assert text.en and not _has_hangul(text.en), (c.id, field, "en")
         assert c.keywords("ko") and all(_has_hangul(k) for k in c.keywords("ko")), c.id
         assert c.keywords("en") and not any(_has_hangul(k) for k in c.keywords("en")), c.id
+        rev_ko, rev_en = c.keywords("ko", reversed=True), c.keywords("en", reversed=True)
+        assert rev_ko and all(_has_hangul(k) for k in rev_ko), c.id
+        assert rev_en and not any(_has_hangul(k) for k in rev_en), c.id
+        # a reversed card has its own keywords, never the upright ones again
+        assert not set(rev_ko) & set(c.keywords("ko")), c.id
+        assert not set(rev_en) & set(c.keywords("en")), c.id
     for key in engine.spreads:
         sp = engine.spread(key)
         for text in (sp.name, *(p.name for p in sp.positions), *(p.hint for p in sp.positions)):
@@ -114,6 +120,11 @@ def test_missing_language(data_copy: Path) -> None:
     _expect(data_copy, "major.yaml", "major-03-empress", "upright", "'en'")
 
 
+def test_missing_reversed_keywords(data_copy: Path) -> None:
+    _break_major(data_copy, lambda cards: cards[6].pop("reversed_keywords"))
+    _expect(data_copy, "major.yaml", "major-06-lovers", "reversed_keywords")
+
+
 def test_missing_language_in_keywords(data_copy: Path) -> None:
     _break_major(data_copy, lambda cards: cards[5]["keywords"].pop("ko"))
     _expect(data_copy, "major.yaml", "major-05-hierophant", "keywords", "'ko'")
@@ -156,6 +167,7 @@ def test_bad_suit(data_copy: Path) -> None:
             "element": "water",
             "name": {"ko": "컵 2", "en": "Two of Cups"},
             "keywords": {"ko": ["연결"], "en": ["connection"]},
+            "reversed_keywords": {"ko": ["단절"], "en": ["disconnection"]},
             "upright": {"ko": "가요.", "en": "A."},
             "reversed": {"ko": "가요.", "en": "A."},
             "advice": {"ko": "가요.", "en": "A."},

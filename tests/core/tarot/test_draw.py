@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import json
 import os
 import subprocess
@@ -215,7 +217,7 @@ def test_static_interpretation(engine: TarotEngine) -> None:
             card = engine.card(c.card_id)
             assert card.name(lang) in text and card.meaning(lang, c.reversed) in text
             assert sp.positions[c.position].hint(lang) in text
-            assert ", ".join(card.keywords(lang)) in text
+            assert ", ".join(card.keywords(lang, c.reversed)) in text  # keywords as drawn
     blank = engine.static_interpretation(engine.draw("u9", DAY, "single", "", "ko"))
     assert "특별한 질문 없이" in blank
 
@@ -230,3 +232,38 @@ def test_korean_particles() -> None:
     assert particle("컵 7", "으로", "로") == "로"
     assert particle("“연애운은?”", "이라는", "라는") == "이라는"
     assert fill("{card}{card|이/가} 나왔어요 ({n}장)", {"card": "세계", "n": 3}) == "세계가 나왔어요 (3장)"
+
+
+def test_reversed_key_card_speaks_with_its_reversed_keywords(engine: TarotEngine) -> None:
+    """The summary's keyword comes from the keywords of the card as drawn (issue 15)."""
+    seen_reversed = 0
+    for i in range(300):
+        for lang in ("ko", "en"):
+            r = engine.draw(f"kw{i}", DAY, "single", None, lang)
+            d = r.cards[0]
+            card = engine.card(d.card_id)
+            assert any(f"'{k}'" in r.summary for k in card.keywords(lang, d.reversed)), r.summary
+            assert not any(f"'{k}'" in r.summary for k in card.keywords(lang, not d.reversed)), r.summary
+            seen_reversed += d.reversed
+    assert seen_reversed > 50
+
+
+def test_english_summaries_read_as_english(engine: TarotEngine) -> None:
+    """Articles on card names, no "is a major arcana", no "from the suit of"."""
+    for i in range(200):
+        for spread in ("single", "three", "celtic"):
+            r = engine.draw(f"en{i}", DAY, spread, None, "en")
+            text = r.summary + " " + engine.static_interpretation(r)
+            assert "suit of" not in text and "a major arcana" not in text.lower()
+            assert not re.search(r"(^|[.!?] )(Six|Ace|Two|Three|Four|Five|Seven|Eight|Nine|Ten|Page|Knight|Queen|King) of", text)
+            assert not re.search(r"[a-z,;] (The) [A-Z]", r.summary), r.summary
+            assert "1 cards" not in text
+
+
+def test_korean_summaries_avoid_translationese(engine: TarotEngine) -> None:
+    for i in range(200):
+        for spread in ("three", "love", "celtic"):
+            r = engine.draw(f"ko{i}", DAY, spread, None, "ko")
+            assert not re.search(r"\d+장의 카드", r.summary)
+            assert "의 메시지를 전해요" not in r.summary
+            assert "(은)" not in r.summary and "(이)" not in r.summary
