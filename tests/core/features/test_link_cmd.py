@@ -239,6 +239,6 @@ async def test_buy_on_discord_says_how_to_top_up(fcore: Core) -> None:
     await say(fcore, "dc:32", f"/link {code}")
     linked = await say(fcore, "dc:32", "/buy")
     assert linked[0].invoice is None
-    assert "연결되어 있으니" in linked[0].text
+    assert "텔레그램과 연결되어 있어요" in linked[0].text
     assert (await say(fcore, "tg:31", "/buy credit_10"))[0].invoice is not None
     assert await fcore.accounts.resolve("dc:32") == tg.uid
