@@ -92,10 +92,10 @@ def register(router: Router) -> None:
     core.extras["streaks"] = streaks
     core.erasers.append(streaks.erase)
 
-    @router.command("daily", help_key="help.daily")
+    @router.command("daily", help_key="help.daily", private=True, description_key="cmd.daily")
     async def daily(ctx: Ctx) -> Reply:
         return await _daily(ctx)
 
-    @router.command("top", needs_profile=False, help_key="help.top")
+    @router.command("top", needs_profile=False, help_key="help.top", description_key="cmd.top")
     async def top(ctx: Ctx) -> Reply:
         return await _top(ctx)
