@@ -146,6 +146,8 @@ def readiness_checks(core: Core, runner: Any = None) -> dict[str, Check]:
             return {"status": "ok", "username": me.username}
 
         checks["telegram"] = telegram
+    if (discord_adapter := core.extras.get("discord_adapter")) is not None:
+        checks["discord"] = discord_adapter.health
     if runner is not None:
         async def scheduler() -> dict[str, Any]:
             return {"status": "ok" if runner.alive else "down"}
@@ -172,6 +174,10 @@ def _platform_starters(settings: Settings) -> list[Callable[[Core, HttpServer], 
         from bot.handlers.telegram import start_telegram
 
         starters.append(start_telegram)
+    if settings.env.discord_bot_token:
+        from bot.handlers.discord import start_discord
+
+        starters.append(start_discord)
     return starters
 
 
