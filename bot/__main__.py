@@ -1,4 +1,4 @@
-"""``python -m bot [run|console|broadcast status|pause|resume|rotate-keys|migrate|backup|reconcile]``.
+"""``python -m bot [run|console|broadcast status|pause|resume|rotate-keys|migrate|backup|reconcile|discord sync]``.
 
 With no subcommand: the console chat when no platform token is set, else the platforms.
 """
@@ -173,7 +173,13 @@ def main(argv: list[str] | None = None) -> int:
     mg.add_argument("--batch", type=int, default=200, help="keys per write batch")
     mg.add_argument("--force", action="store_true",
                     help="run although inbox partition leases are held (only when no bot process runs)")
+    dc = sub.add_parser("discord", help="Discord: sync the slash commands now (also when unchanged)")
+    dc.add_argument("action", choices=("sync",))
     args = parser.parse_args(argv)
+    if args.cmd == "discord":
+        from bot.handlers.discord.cli import sync_cli
+
+        return sync_cli()
     if args.cmd == "migrate":
         return migrate_cli(args.batch, args.force)
     if args.cmd == "rotate-keys":

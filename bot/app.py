@@ -183,6 +183,10 @@ def _platform_starters(settings: Settings) -> list[Callable[[Core, HttpServer], 
         from bot.handlers.telegram import start_telegram
 
         starters.append(start_telegram)
+    if settings.env.discord_bot_token:
+        from bot.handlers.discord import start_discord
+
+        starters.append(start_discord)
     return starters
 
 

@@ -66,6 +66,8 @@ READ_COUNT = 256
 #: Entries handed to the dispatcher and not yet handled, above which reading pauses.
 MAX_PENDING = 2000
 DELETE_BATCH_SECONDS = 0.005
+#: On a Redis Cluster streams are polled (one XREAD per partition; see ``_read_each``).
+CLUSTER_POLL_SECONDS = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,7 +279,10 @@ class Inbox:
             names = {K.inbox_stream(self.platform, p): p for p in self._owned}
             streams = {name: self._owned[p] for name, p in names.items()}
             try:
-                batches = await r.xread(streams, count=READ_COUNT, block=READ_BLOCK_MS)
+                if self.core.store.topology == "cluster":
+                    batches = await self._read_each(streams)
+                else:
+                    batches = await r.xread(streams, count=READ_COUNT, block=READ_BLOCK_MS)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # outage, UNBLOCKED by a failover, ...: wait and read again
@@ -296,6 +301,21 @@ class Inbox:
                         continue  # still being handled (or deleted) here since before a lease change
                     inflight.add(entry_id)
                     self._submit(p, entry_id, fields)
+
+    async def _read_each(self, streams: dict[str, str]) -> list[Any]:
+        """On a Redis Cluster: partitions' streams live in different hash slots, and one XREAD
+        may only name keys of one slot. So each stream is read on its own (one pipeline, split
+        by node, no blocking); with nothing new, wait a moment (or until woken) and report none."""
+        async with self.core.store.redis.pipeline(transaction=False) as pipe:
+            for name, last in streams.items():
+                pipe.xread({name: last}, count=READ_COUNT)
+            results = await pipe.execute()
+        batches = [batch for result in results for batch in (result or [])]
+        if not batches:
+            self._wake.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=CLUSTER_POLL_SECONDS)
+        return batches
 
     def _submit(self, p: int, entry_id: str, fields: dict[str, str]) -> None:
         chat = fields.get("c", "")

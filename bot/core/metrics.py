@@ -43,6 +43,12 @@ class Metrics:
                                     registry=self.registry)
         self.discarded = Counter("soul_lab_discarded_total", "Updates acknowledged and dropped by policy",
                                  ["platform", "reason"], registry=self.registry)
+        #: Interactive platform requests (Discord interactions) by outcome: ``deferred``, ``modal``,
+        #: ``answered`` (follow-ups sent), ``unknown`` (10062: expired before we answered),
+        #: ``taken`` (40060: answered elsewhere), ``failed`` (follow-up refused), ``expired``
+        #: (token gone before the follow-up).
+        self.interactions = Counter("soul_lab_interactions_total", "Platform interactions by outcome",
+                                    ["platform", "outcome"], registry=self.registry)
         self.delivery = Gauge("soul_lab_delivery", "Durable inbox and outbox figures at scrape time",
                               ["figure"], registry=self.registry)
         self.credits_sold = Counter("soul_lab_credits_sold_total", "Credits sold", registry=self.registry)

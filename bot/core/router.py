@@ -28,14 +28,14 @@ from bot.core.i18n import Lang, normalize_lang, t
 from bot.core.inputs import clean_display_name, clean_text, is_blank
 from bot.core.logs import log_event, new_request_id, request_id_var
 from bot.core.ratelimit import RateLimited
-from bot.core.reply import Button, Reply
+from bot.core.reply import Button, Modal, Reply
 from bot.core.store import K, REDIS_ERRORS
 
 if TYPE_CHECKING:
     from bot.core.profiles import Profile
     from bot.core.service import Core
 
-__all__ = ["Event", "Ctx", "Router", "CommandSpec", "Handler", "TextHook"]
+__all__ = ["Event", "Ctx", "Router", "CommandSpec", "SlashOption", "Handler", "TextHook", "ModalFor"]
 
 ChatKind = Literal["private", "group"]
 
@@ -97,14 +97,58 @@ Handler = Callable[[Ctx], Awaitable["Reply | list[Reply]"]]
 TextHook = Callable[[Ctx], Awaitable["Reply | list[Reply] | None"]]
 
 
+#: For a command's argument text and a language: the modal that answers it, else None. Pure
+#: (no Redis, no I/O): adapters call it before acknowledging anything.
+ModalFor = Callable[[str, Lang], "Modal | None"]
+
+
+@dataclass(frozen=True, slots=True)
+class SlashOption:
+    """One typed argument of a command, for platforms with typed commands (Discord's slash
+    options). The adapter joins the given values, in declaration order, after the command name
+    (``/tarot three love?``), so the handler parses the same text as a typed command.
+
+    ``description_key``: i18n key (<= 100 characters in every language). ``choices``: a closed
+    set as ``(value, label_key)`` pairs (``label_key`` an i18n key, or a literal label when it
+    is not one). ``kind``: ``"str"`` or ``"int"``. ``default``: the value this option stands for
+    when it is left out but a later one is given (``/tarot`` with only a question is
+    ``/tarot three <question>``).
+    """
+
+    name: str
+    description_key: str
+    required: bool = False
+    choices: tuple[tuple[str, str], ...] = ()
+    kind: Literal["str", "int"] = "str"
+    max_length: int | None = None
+    default: str = ""
+
+
 @dataclass(frozen=True, slots=True)
 class CommandSpec:
+    """A registered command and what an adapter must know about it *before* it answers.
+
+    ``private``: its reply is personal (profile, credits, readings from birth data, paid
+    answers): in a group it is shown only to the user (Discord: ephemeral). ``modal``: for an
+    argument text, the form that is the answer (``ModalFor``; pure), which must be the first
+    response on platforms like Discord. ``options``: typed arguments (``SlashOption``).
+    ``description_key``: a short description (<= 100 characters) for command menus.
+    """
+
     name: str
     handler: Handler
     needs_profile: bool = True
     help_key: str | None = None  # i18n key of the one-line help; None hides it from /help
     usage_key: str | None = None
     aliases: tuple[str, ...] = ()
+    private: bool = False
+    options: tuple[SlashOption, ...] = ()
+    modal: ModalFor | None = None
+    description_key: str | None = None
+
+    def modal_for(self, args: str, lang: Lang) -> Modal | None:
+        """The modal this command answers ``args`` with, if any (no I/O)."""
+        return self.modal(args, lang) if self.modal is not None else None
 
 
 class Router:
@@ -117,9 +161,12 @@ class Router:
 
     # --- registration ---------------------------------------------------------------
     def command(self, name: str, *, needs_profile: bool = True, help_key: str | None = None,
-                usage_key: str | None = None, aliases: tuple[str, ...] = ()) -> Callable[[Handler], Handler]:
+                usage_key: str | None = None, aliases: tuple[str, ...] = (), private: bool = False,
+                options: tuple[SlashOption, ...] = (), modal: ModalFor | None = None,
+                description_key: str | None = None) -> Callable[[Handler], Handler]:
         def decorator(fn: Handler) -> Handler:
-            spec = CommandSpec(name, fn, needs_profile, help_key, usage_key, aliases)
+            spec = CommandSpec(name, fn, needs_profile, help_key, usage_key, aliases, private, options, modal,
+                               description_key)
             for n in (name, *aliases):
                 if n in self.commands:
                     raise ValueError(f"command /{n} registered twice")
@@ -130,6 +177,21 @@ class Router:
     def text_hook(self, fn: TextHook) -> TextHook:
         self.text_hooks.append(fn)
         return fn
+
+    def spec_for(self, text: str) -> tuple[CommandSpec | None, str]:
+        """The command a text names and its arguments (None for plain text or unknown names).
+        No I/O: adapters use it to decide privacy and modals before acknowledging."""
+        name, args = self.parse(clean_text(text))
+        return (self.commands.get(name) if name else None), args
+
+    def menu_entries(self) -> list[CommandSpec]:
+        """Commands for platform command menus (Discord slash commands): every command with a
+        ``description_key`` or a ``help_key``, once (aliases excluded), in registration order."""
+        seen: dict[str, CommandSpec] = {}
+        for spec in self.commands.values():
+            if (spec.description_key or spec.help_key) and spec.name not in seen:
+                seen[spec.name] = spec
+        return list(seen.values())
 
     def help_entries(self) -> list[CommandSpec]:
         seen: dict[str, CommandSpec] = {}

@@ -18,7 +18,7 @@ from typing import Any, Literal
 from collections.abc import Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings", "EnvSettings", "Product", "Pack", "Limit", "ModelPrice", "SettingsError", "load_settings"]
@@ -233,6 +233,16 @@ class EnvSettings(BaseSettings):
     telegram_webhook_url: str | None = None
     telegram_webhook_secret: str | None = None
     discord_bot_token: str | None = None
+    #: Discord REST base including the API version (a REST proxy in production, a fake in tests).
+    discord_api_base_url: str = "https://discord.com/api/v10"
+    #: The gateway to connect to; None: the URL Discord's /gateway/bot returns.
+    discord_gateway_url: str | None = None
+    #: Total shards of the bot (all processes); None: one shard, or Discord's recommendation.
+    discord_shard_count: int | None = Field(default=None, gt=0)
+    #: The shards this process runs, e.g. "0,1" (empty: all of DISCORD_SHARD_COUNT).
+    discord_shard_ids: str = ""
+    #: Sync slash commands to this one guild (instant, for development) instead of globally.
+    discord_dev_guild_id: int | None = Field(default=None, gt=0)
     ops_admins: str = ""
     ops_channels: str = ""
     invite_limit_per_ip: int | None = Field(default=None, gt=0)
@@ -254,6 +264,43 @@ class EnvSettings(BaseSettings):
         parse_redis_url(v)  # ValueError names the problem (never the URL: it may hold a password)
         return v.strip()
 
+    @field_validator("discord_shard_count", "discord_dev_guild_id", mode="before")
+    @classmethod
+    def _blank_int_is_none(cls, v: object) -> object:
+        return None if v is None or (isinstance(v, str) and v.strip() == "") else v
+
+    @field_validator("discord_api_base_url")
+    @classmethod
+    def _discord_api_base(cls, v: str) -> str:
+        v = (v or "").strip().rstrip("/")
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL including the API version, e.g. https://discord.com/api/v10")
+        return v
+
+    @field_validator("discord_shard_ids")
+    @classmethod
+    def _discord_shard_ids(cls, v: str) -> str:
+        parts = [p.strip() for p in (v or "").split(",") if p.strip()]
+        if any(not p.isdigit() for p in parts):
+            raise ValueError("must be comma separated shard numbers, e.g. 0,1")
+        return ",".join(str(int(p)) for p in parts)
+
+    @model_validator(mode="after")
+    def _discord_shards(self) -> EnvSettings:
+        ids = self.discord_shard_id_list
+        if ids and self.discord_shard_count is None:
+            raise ValueError("DISCORD_SHARD_IDS needs DISCORD_SHARD_COUNT")
+        if ids and self.discord_shard_count is not None and max(ids) >= self.discord_shard_count:
+            raise ValueError("DISCORD_SHARD_IDS must be below DISCORD_SHARD_COUNT")
+        if len(set(ids)) != len(ids):
+            raise ValueError("DISCORD_SHARD_IDS lists a shard twice")
+        return self
+
+    @property
+    def discord_shard_id_list(self) -> list[int]:
+        """This process's shards (``DISCORD_SHARD_IDS``); empty: every shard of the count."""
+        return [int(p) for p in self.discord_shard_ids.split(",") if p]
+
     @field_validator("redis_allow_unsafe", mode="before")
     @classmethod
     def _blank_is_false(cls, v: object) -> object:
@@ -271,7 +318,7 @@ class EnvSettings(BaseSettings):
         "signing_secret", "profile_encryption_key", "profile_encryption_keys", "openai_api_key",
         "anthropic_api_key",
         "sentry_dsn", "telegram_bot_token", "telegram_webhook_url", "discord_bot_token",
-        "openai_base_url", "anthropic_base_url", "openai_model", "anthropic_model",
+        "discord_gateway_url", "openai_base_url", "anthropic_base_url", "openai_model", "anthropic_model",
         "telegram_webhook_secret",
     )
     @classmethod

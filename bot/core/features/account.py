@@ -10,7 +10,7 @@ from bot.core.errors import BotError, ErrorCode
 from bot.core.logs import log_event
 from bot.core.timezones import parse_timezone
 from bot.core.reply import Button, Reply
-from bot.core.router import Ctx
+from bot.core.router import Ctx, SlashOption
 
 if TYPE_CHECKING:
     from bot.core.router import Router
@@ -24,14 +24,14 @@ CONSENT_WITHDRAW = ("off", "withdraw", "no", "철회", "취소", "끄기")
 
 
 def register(router: Router) -> None:
-    @router.command("help", needs_profile=False, help_key="help.help")
+    @router.command("help", needs_profile=False, help_key="help.help", description_key="cmd.help")
     async def help_(ctx: Ctx) -> Reply:
         lines = [ctx.t("help.header"), ""]
         lines += [ctx.t(spec.help_key) for spec in router.help_entries() if spec.help_key]
         lines += ["", ctx.t("help.footer")]
         return Reply("\n".join(lines))
 
-    @router.command("profile", help_key="help.profile")
+    @router.command("profile", help_key="help.profile", private=True, description_key="cmd.profile")
     async def profile(ctx: Ctx) -> Reply:
         p = ctx.profile
         assert p is not None
@@ -47,7 +47,10 @@ def register(router: Router) -> None:
                    else [[Button(ctx.t("profile.share_button"), "/consent share")]])
         return Reply(text, buttons=buttons, private=True)
 
-    @router.command("consent", needs_profile=True, help_key="help.consent", aliases=("동의",))
+    @router.command("consent", needs_profile=True, help_key="help.consent", aliases=("동의",), private=True,
+                    description_key="cmd.consent",
+                    options=(SlashOption("choice", "cmd.consent.choice",
+                                         choices=(("share", "cmd.consent.share"), ("off", "cmd.consent.off"))),))
     async def consent(ctx: Ctx) -> Reply:
         """``/consent share`` gives, ``/consent off`` withdraws the third-party sharing consent;
         bare ``/consent`` shows it. While it is off, paired friends see no sign, animal or
@@ -72,7 +75,10 @@ def register(router: Router) -> None:
             return ctx.reply("profile.share_withdrawn")
         raise BotError(ErrorCode.VALIDATION_ERROR, "router.usage", usage=ctx.t("profile.consent_usage"))
 
-    @router.command("language", needs_profile=False, help_key="help.language", aliases=("lang",))
+    @router.command("language", needs_profile=False, help_key="help.language", aliases=("lang",),
+                    description_key="cmd.language",
+                    options=(SlashOption("language", "cmd.language.language",
+                                         choices=(("ko", "한국어"), ("en", "English"))),))
     async def language(ctx: Ctx) -> Reply:
         choice = ctx.args.strip().lower()
         if not choice:
@@ -85,7 +91,9 @@ def register(router: Router) -> None:
         ctx.lang = choice  # type: ignore[assignment]
         return ctx.reply("language.set")
 
-    @router.command("timezone", help_key="help.timezone", aliases=("tz",))
+    @router.command("timezone", help_key="help.timezone", aliases=("tz",), private=True,
+                    description_key="cmd.timezone",
+                    options=(SlashOption("zone", "cmd.timezone.zone", max_length=64),))
     async def timezone(ctx: Ctx) -> Reply:
         assert ctx.profile is not None
         if not ctx.args.strip():
@@ -94,7 +102,8 @@ def register(router: Router) -> None:
         await ctx.core.profiles.update(ctx.profile, tz=tz)
         return ctx.reply("timezone.set", tz=tz, day=local_day(ctx.core.clock, tz).isoformat())
 
-    @router.command("delete", needs_profile=False, help_key="help.delete")
+    @router.command("delete", needs_profile=False, help_key="help.delete", private=True,
+                    description_key="cmd.delete")
     async def delete(ctx: Ctx) -> Reply:
         core = ctx.core
         if ctx.args.strip() != "confirm":
@@ -116,7 +125,7 @@ def register(router: Router) -> None:
         await erase_account(core, ctx.uid)
         return ctx.reply("delete.done")
 
-    @router.command("cancel", needs_profile=False)
+    @router.command("cancel", needs_profile=False, private=True, description_key="cmd.cancel")
     async def cancel(ctx: Ctx) -> Reply:
         for kind in ("delete", "ask"):
             await ctx.core.sessions.drop(ctx.uid, kind)

@@ -44,7 +44,7 @@ from bot.core.i18n import Lang, normalize_lang, t
 from bot.core.logs import log_event
 from bot.core.outbox import Job, JobKind, Produced
 from bot.core.reply import Button, Reply
-from bot.core.router import Ctx
+from bot.core.router import Ctx, SlashOption
 from bot.core.accounts import is_account_id, key_entry
 from bot.core.store import K, redis_guard
 
@@ -298,7 +298,8 @@ def register(router: Router) -> None:
             return ctx.reply("ai.ask_last_none")
         return Reply(f"{ctx.t('ai.ask_last_title')}\n\n{json.loads(raw)['text']}", private=True)
 
-    @router.command("ask", help_key="help.ask", aliases=("상담",))
+    @router.command("ask", help_key="help.ask", aliases=("상담",), private=True, description_key="cmd.ask",
+                    options=(SlashOption("question", "cmd.ask.question", required=True, max_length=1000),))
     async def ask(ctx: Ctx) -> Reply | list[Reply]:
         args = ctx.args.strip()
         if not args:
@@ -499,7 +500,12 @@ def register(router: Router) -> None:
 
         return await paid_reading(ctx, "report", day, _digest("week", week_start.isoformat()), build)
 
-    @router.command("reading", help_key="help.reading", aliases=("풀이",))
+    @router.command("reading", help_key="help.reading", aliases=("풀이",), private=True,
+                    description_key="cmd.reading",
+                    options=(SlashOption("kind", "cmd.reading.kind", choices=(
+                        ("fortune", "cmd.reading.fortune"), ("tarot", "cmd.reading.tarot"),
+                        ("pair", "cmd.reading.pair"), ("report", "cmd.reading.report"))),
+                        SlashOption("partner", "cmd.reading.partner", max_length=64)))
     async def reading(ctx: Ctx) -> Reply | list[Reply]:
         kind, _, rest = ctx.args.strip().partition(" ")
         kind, rest = kind.lower(), rest.strip()
@@ -520,6 +526,7 @@ def register(router: Router) -> None:
             [Button(ctx.t("ai.button.report", cost=costs("detailed_report")), "/report")],
         ])
 
-    @router.command("report", help_key="help.report", aliases=("리포트",))
+    @router.command("report", help_key="help.report", aliases=("리포트",), private=True,
+                    description_key="cmd.report")
     async def report(ctx: Ctx) -> Reply | list[Reply]:
         return await report_reading(ctx)

@@ -19,7 +19,7 @@ from bot.core.errors import BotError, ErrorCode
 from bot.core.fortune import Fortune, FortuneEngine
 from bot.core.outbox import Job, JobKind
 from bot.core.reply import Button, Image, Reply
-from bot.core.router import Ctx
+from bot.core.router import Ctx, SlashOption
 from bot.core.accounts import key_entry, track_in
 from bot.core.store import K, redis_guard
 from bot.core.tarot import QuestionTooLong, Reading, TarotEngine, UnknownSpread
@@ -32,6 +32,8 @@ __all__ = ["register", "fortune_engine", "tarot_engine", "today_fortune", "canar
            "details_unlocked", "unlock_details", "parse_tarot_args", "draw_tarot", "LAST_TAROT_SESSION"]
 
 LAST_TAROT_SESSION = "tarot"
+#: The spreads offered as slash-command choices (the engine's spreads; a test keeps them equal).
+TAROT_SPREADS = ("single", "three", "love", "career", "celtic")
 _CANARY_USER = "probe:canary"
 _CANARY_BIRTH = date(1990, 1, 1)
 
@@ -101,7 +103,9 @@ def draw_tarot(engine: TarotEngine, uid: str, day: date, spread: str, question: 
 
 
 def register(router: Router) -> None:
-    @router.command("fortune", help_key="help.fortune", aliases=("운세",))
+    @router.command("fortune", help_key="help.fortune", aliases=("운세",), private=True,
+                    description_key="cmd.fortune",
+                    options=(SlashOption("part", "cmd.fortune.part", choices=(("details", "cmd.fortune.details"),)),))
     async def fortune(ctx: Ctx) -> Reply | list[Reply]:
         core = ctx.core
         p = ctx.profile
@@ -165,7 +169,11 @@ def register(router: Router) -> None:
 
     router.core.outbox.register("details", JobKind(on_done=details_done))
 
-    @router.command("tarot", help_key="help.tarot", aliases=("타로",))
+    @router.command("tarot", help_key="help.tarot", aliases=("타로",), description_key="cmd.tarot",
+                    options=(SlashOption("spread", "cmd.tarot.spread",
+                                         choices=tuple((s, f"tarot.spread_button.{s}") for s in TAROT_SPREADS),
+                                         default="three"),
+                             SlashOption("question", "cmd.tarot.question", max_length=300)))
     async def tarot(ctx: Ctx) -> Reply:
         core = ctx.core
         p = ctx.profile

@@ -20,7 +20,7 @@ from bot.core.payments import invoice_payload, payment_info, provider_for_platfo
 from bot.core.errors import BotError, ErrorCode
 from bot.core.logs import log_event
 from bot.core.reply import Button, Invoice, Reply
-from bot.core.router import Ctx
+from bot.core.router import Ctx, SlashOption
 
 if TYPE_CHECKING:
     from bot.core.router import Router
@@ -33,7 +33,8 @@ _CHARGE_REF_RE = re.compile(r"^[A-Za-z0-9_.:-]{4,128}$")
 
 
 def register(router: Router) -> None:
-    @router.command("credits", help_key="help.credits", aliases=("balance",))
+    @router.command("credits", help_key="help.credits", aliases=("balance",), private=True,
+                    description_key="cmd.credits")
     async def credits(ctx: Ctx) -> Reply:
         core = ctx.core
         assert ctx.profile is not None
@@ -57,7 +58,8 @@ def register(router: Router) -> None:
                            prices=prices),
                      buttons=[[Button(ctx.t("credits.buy_button"), "/buy")]], private=True)
 
-    @router.command("buy", help_key="help.buy")
+    @router.command("buy", help_key="help.buy", private=True, description_key="cmd.buy",
+                    options=(SlashOption("pack", "cmd.buy.pack", max_length=32),))
     async def buy(ctx: Ctx) -> Reply:
         packs = ctx.core.settings.product.credits.packs
         choice = ctx.args.strip()
@@ -87,11 +89,13 @@ def register(router: Router) -> None:
         )
         return Reply(invoice.title, invoice=invoice, private=True)
 
-    @router.command("terms", needs_profile=False, help_key="help.terms")
+    @router.command("terms", needs_profile=False, help_key="help.terms", description_key="cmd.terms")
     async def terms(ctx: Ctx) -> Reply:
         return ctx.reply("terms.summary")
 
-    @router.command("paysupport", needs_profile=False, help_key="help.paysupport")
+    @router.command("paysupport", needs_profile=False, help_key="help.paysupport", private=True,
+                    description_key="cmd.paysupport",
+                    options=(SlashOption("reference", "cmd.paysupport.reference", max_length=100),))
     async def paysupport(ctx: Ctx) -> Reply:
         parts = ctx.args.split()
         if not parts:

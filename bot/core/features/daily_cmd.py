@@ -86,10 +86,10 @@ async def _top(ctx: Ctx) -> Reply:
 
 
 def register(router: Router) -> None:
-    @router.command("daily", help_key="help.daily")
+    @router.command("daily", help_key="help.daily", private=True, description_key="cmd.daily")
     async def daily(ctx: Ctx) -> Reply:
         return await _daily(ctx)
 
-    @router.command("top", needs_profile=False, help_key="help.top")
+    @router.command("top", needs_profile=False, help_key="help.top", description_key="cmd.top")
     async def top(ctx: Ctx) -> Reply:
         return await _top(ctx)

@@ -21,7 +21,7 @@ from bot.core.i18n import t
 from bot.core.invites import Acceptance, Invite, Invites, partner_name
 from bot.core.logs import log_event, pair_scope
 from bot.core.reply import MAX_BUTTON_DATA_BYTES, Button, Reply
-from bot.core.router import Ctx
+from bot.core.router import Ctx, SlashOption
 
 if TYPE_CHECKING:
     from bot.core.profiles import Profile
@@ -241,7 +241,9 @@ async def _create(ctx: Ctx, replace_token: str | None, reissue: bool) -> Reply:
 
 
 def register(router: Router) -> None:
-    @router.command("invite", help_key="help.invite")
+    @router.command("invite", help_key="help.invite", description_key="cmd.invite",
+                    options=(SlashOption("action", "cmd.invite.action",
+                                         choices=(("status", "cmd.invite.status"), ("new", "cmd.invite.new"))),))
     async def invite(ctx: Ctx) -> Reply:
         sub, _, rest = ctx.args.strip().partition(" ")
         sub = sub.lower()
@@ -254,7 +256,8 @@ def register(router: Router) -> None:
             return await _create(ctx, token, reissue=True)
         raise BotError(ErrorCode.VALIDATION_ERROR, "router.usage", usage=ctx.t("invite.usage"))
 
-    @router.command("join")
+    @router.command("join", description_key="cmd.join",
+                    options=(SlashOption("code", "cmd.join.code", required=True, max_length=128),))
     async def join(ctx: Ctx) -> list[Reply]:
         parts = ctx.args.split()
         token = parts[0] if parts else None

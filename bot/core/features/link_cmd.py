@@ -19,7 +19,7 @@ from bot.core import linking
 from bot.core.errors import BotError, ErrorCode, ServiceUnavailable
 from bot.core.i18n import Lang, t
 from bot.core.reply import Button, Reply
-from bot.core.router import Ctx
+from bot.core.router import Ctx, SlashOption
 
 if TYPE_CHECKING:
     from bot.core.router import Router
@@ -49,7 +49,9 @@ async def _done(ctx: Ctx, plan: linking.Plan) -> Reply:
 
 
 def register(router: Router) -> None:
-    @router.command("link", needs_profile=False, help_key="help.link", aliases=("연결",))
+    @router.command("link", needs_profile=False, help_key="help.link", aliases=("연결",), private=True,
+                    description_key="cmd.link",
+                    options=(SlashOption("code", "cmd.link.code", max_length=16),))
     async def link(ctx: Ctx) -> Reply:
         core = ctx.core
         if not ctx.uid:  # Redis down while resolving the caller (only optional commands get here)
@@ -83,7 +85,10 @@ def register(router: Router) -> None:
             Button(ctx.t("link.button_yes"), "/link confirm"),
             Button(ctx.t("link.button_no"), "/link cancel")]])
 
-    @router.command("unlink", help_key="help.unlink", aliases=("연결해제",))
+    @router.command("unlink", help_key="help.unlink", aliases=("연결해제",), private=True,
+                    description_key="cmd.unlink",
+                    options=(SlashOption("platform", "cmd.unlink.platform",
+                                         choices=(("telegram", "Telegram"), ("discord", "Discord"))),))
     async def unlink(ctx: Ctx) -> Reply:
         core = ctx.core
         parts = ctx.args.lower().split()

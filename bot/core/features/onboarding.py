@@ -1,6 +1,13 @@
 """``/start`` onboarding: language, terms, optional sharing consent, birth date, birth time,
 time zone. The step lives in the profile (Redis), so it survives restarts and works across
 processes. Buttons send ``/setup <field> <value>``; typed text answers the current step.
+
+Platforms with forms (Discord's modals) get the remaining birth steps as one form: the prompt
+carries ``Reply.modal`` (opened by ``/setup form <step>``, a pure answer known before any
+state is read); the submitted form arrives as ``/setup fill <step> <v1>|<v2>|...`` and each
+value goes through the same validation as a typed answer. A value that is refused stops
+there with the kind error text and the prompt (with its form) for that step again; the steps
+before it are kept. The console and Telegram ignore the modal and keep asking step by step.
 """
 
 from __future__ import annotations
@@ -11,16 +18,42 @@ from bot.core.clock import local_day
 from bot.core.errors import BotError, ErrorCode
 from bot.core.i18n import normalize_lang
 from bot.core.profiles import Profile, parse_birth_date, parse_birth_time
-from bot.core.reply import Button, Reply
+from bot.core.i18n import Lang, t
+from bot.core.reply import Button, Modal, ModalField, Reply
 from bot.core.router import Ctx, Event
 from bot.core.timezones import parse_timezone
 
 if TYPE_CHECKING:
     from bot.core.router import Router
 
-__all__ = ["register", "prompt_for"]
+__all__ = ["register", "prompt_for", "birth_form"]
 
 _TEXT_STEPS = {"birth", "time", "tz"}
+#: The steps a form can fill, in order (a form starts at the current one).
+_FORM_STEPS = ("birth", "time", "tz")
+
+
+def birth_form(lang: Lang, step: str = "birth") -> Modal | None:
+    """The form for the onboarding steps from ``step`` on (None for other steps). Pure."""
+    if step not in _FORM_STEPS:
+        return None
+    fields = {
+        "birth": ModalField("birth", t(lang, "onboarding.form_birth"), "1995-04-17", True, 10, 10),
+        "time": ModalField("time", t(lang, "onboarding.form_time"), "07:30", False, 0, 10),
+        "tz": ModalField("tz", t(lang, "onboarding.form_tz"), "Asia/Seoul", False, 0, 64),
+    }
+    steps = _FORM_STEPS[_FORM_STEPS.index(step):]
+    return Modal(t(lang, "onboarding.form_title"), tuple(fields[s] for s in steps), f"/setup fill {step}",
+                 f"/setup form {step} {lang}", t(lang, "onboarding.form_button"))
+
+
+def _setup_modal(args: str, lang: Lang) -> Modal | None:
+    """``/setup form <step> [<lang>]`` is answered with the form (before any state is read);
+    the language in the command is the profile's when the button was made."""
+    parts = args.split()
+    if 2 <= len(parts) <= 3 and parts[0].lower() == "form":
+        return birth_form(normalize_lang(parts[2]) if len(parts) == 3 else lang, parts[1].lower())
+    return None
 
 
 def prompt_for(ctx: Ctx, profile: Profile) -> Reply:
@@ -38,12 +71,12 @@ def prompt_for(ctx: Ctx, profile: Profile) -> Reply:
             Button(ctx.t("onboarding.button_agree"), "/setup share yes"),
             Button(ctx.t("onboarding.button_later"), "/setup share no")]])
     if step == "birth":
-        return Reply(ctx.t("onboarding.birth"), private=True)
+        return Reply(ctx.t("onboarding.birth"), private=True, modal=birth_form(ctx.lang, step))
     if step == "time":
-        return Reply(ctx.t("onboarding.time"), private=True,
+        return Reply(ctx.t("onboarding.time"), private=True, modal=birth_form(ctx.lang, step),
                      buttons=[[Button(ctx.t("onboarding.button_skip"), "/setup time skip")]])
     if step == "tz":
-        return Reply(ctx.t("onboarding.tz"), buttons=[[
+        return Reply(ctx.t("onboarding.tz"), modal=birth_form(ctx.lang, step), buttons=[[
             Button(ctx.t("onboarding.button_seoul"), "/setup tz Asia/Seoul"),
             Button(ctx.t("onboarding.button_utc"), "/setup tz UTC")]])
     return Reply(ctx.t("onboarding.already"))
@@ -67,7 +100,8 @@ async def continue_onboarding(ctx: Ctx) -> list[Reply]:
     return [*intro, prompt_for(ctx, profile)]
 
 
-async def _advance(ctx: Ctx, profile: Profile, field: str, value: str) -> list[Reply]:
+async def _advance(ctx: Ctx, profile: Profile, field: str, value: str, *, last: bool = True) -> list[Reply]:
+    """Apply one answer. ``last=False`` (a form's earlier values) saves it and returns nothing."""
     core = ctx.core
     now = int(core.clock.now())
     if field == "lang":
@@ -100,9 +134,42 @@ async def _advance(ctx: Ctx, profile: Profile, field: str, value: str) -> list[R
     else:
         raise BotError(ErrorCode.VALIDATION_ERROR, "router.usage", usage="/start")
     ctx.profile = profile
+    if not last:
+        return []
     if profile.step != "done":
         return [prompt_for(ctx, profile)]
     return await _finish(ctx, profile)
+
+
+async def _fill(ctx: Ctx, profile: Profile, value: str) -> list[Reply]:
+    """A submitted form: ``<step> <v1>|<v2>|...`` for the steps from ``<step>`` on.
+
+    Each value is applied like a typed answer, in order (an empty birth time is "skip", an
+    empty time zone keeps the current one). The first refused value ends it: its kind error
+    text, then the prompt (and form) for that step again; earlier steps stay saved. Each step
+    is one profile write, so a crash part-way leaves the profile at a step the user can
+    continue from.
+    """
+    start, _, rest = value.partition(" ")
+    start = start.lower()
+    if start not in _FORM_STEPS:
+        return [prompt_for(ctx, profile)]
+    steps = _FORM_STEPS[_FORM_STEPS.index(start):]
+    values = rest.split("|")[:len(steps)]
+    out: list[Reply] = []
+    for i, (step, raw) in enumerate(zip(steps, values)):
+        raw = raw.strip()
+        if step == "time" and not raw:
+            raw = "skip"
+        if step == "tz" and not raw:
+            raw = profile.tz
+        try:
+            out = await _advance(ctx, profile, step, raw, last=i == len(values) - 1)
+        except BotError as err:
+            current = ctx.profile or profile
+            return [Reply(ctx.t(err.key, **err.params), error=err.code), prompt_for(ctx, current)]
+        profile = ctx.profile or profile
+    return out or [prompt_for(ctx, profile)]
 
 
 async def _finish(ctx: Ctx, profile: Profile) -> list[Reply]:
@@ -122,7 +189,8 @@ async def _finish(ctx: Ctx, profile: Profile) -> list[Reply]:
 def register(router: Router) -> None:
     router.onboarding = continue_onboarding
 
-    @router.command("start", needs_profile=False, help_key="help.start")
+    @router.command("start", needs_profile=False, help_key="help.start", private=True,
+                    description_key="cmd.start")
     async def start(ctx: Ctx) -> list[Reply]:
         profile = await _ensure_profile(ctx)
         if ctx.args:
@@ -138,12 +206,14 @@ def register(router: Router) -> None:
             return [Reply(ctx.t("onboarding.already"))]
         return [prompt_for(ctx, profile)]
 
-    @router.command("setup", needs_profile=False)
+    @router.command("setup", needs_profile=False, private=True, modal=_setup_modal)
     async def setup(ctx: Ctx) -> list[Reply]:
         profile = await _ensure_profile(ctx)
         field, _, value = ctx.args.partition(" ")
-        if not field:
+        if not field or field.lower() == "form":  # "form": asked in words where there are no forms
             return [prompt_for(ctx, profile)]
+        if field.lower() == "fill":
+            return await _fill(ctx, profile, value.strip())
         return await _advance(ctx, profile, field.lower(), value.strip())
 
     @router.text_hook

@@ -9,7 +9,7 @@ from bot.core.broadcast import Subscription, parse_hhmm
 from bot.core.clock import local_day
 from bot.core.errors import BotError, ErrorCode
 from bot.core.reply import Button, Reply
-from bot.core.router import Ctx
+from bot.core.router import Ctx, SlashOption
 
 if TYPE_CHECKING:
     from bot.core.router import Router
@@ -32,7 +32,8 @@ def register(router: Router) -> None:
     core = router.core
     subs = core.subscriptions
 
-    @router.command("subscribe", help_key="help.subscribe", aliases=("구독",))
+    @router.command("subscribe", help_key="help.subscribe", aliases=("구독",), description_key="cmd.subscribe",
+                    options=(SlashOption("time", "cmd.subscribe.time", max_length=8),))
     async def subscribe(ctx: Ctx) -> Reply:
         p = ctx.profile
         assert p is not None
@@ -51,7 +52,8 @@ def register(router: Router) -> None:
         sub = await subs.subscribe(ctx.uid, hhmm, p.tz, platform=ctx.event.platform)
         return ctx.reply("broadcast.subscribed", buttons=buttons, time=hhmm, tz=p.tz, first=_when(ctx, sub))
 
-    @router.command("unsubscribe", needs_profile=False, help_key="help.unsubscribe", aliases=("구독취소",))
+    @router.command("unsubscribe", needs_profile=False, help_key="help.unsubscribe", aliases=("구독취소",),
+                    description_key="cmd.unsubscribe")
     async def unsubscribe(ctx: Ctx) -> Reply:
         tz = ctx.profile.tz if ctx.profile else ctx.core.settings.product.profile.default_timezone
         if await subs.unsubscribe(ctx.uid, tz):

@@ -362,6 +362,19 @@ class K:
         """Lock (expires by itself): one process at a time checks and registers the webhook."""
         return f"webhook:{platform}:lock"
 
+    # --- Discord (single keys, no multi-key operation) --------------------------------------
+    @staticmethod
+    def discord_commands(app_id: str, scope: str) -> str:
+        """String: digest of the slash-command payload last synced for an application, per scope
+        (``global`` or a guild id), so a start with unchanged commands does not sync again."""
+        return f"discord:{app_id}:commands:{scope}"
+
+    @staticmethod
+    def discord_shard_lease(app_id: str, shard_count: int, shard_id: int) -> str:
+        """The process that owns one gateway shard (value: owner id, PX = lease): a shard is
+        run by one process, so two processes never answer the same interaction."""
+        return f"discord:{app_id}:shard:{shard_count}:{shard_id}"
+
     @staticmethod
     def outbox_partition(job_id: str) -> int:
         return zlib.crc32(job_id.encode("utf-8")) % OUTBOX_PARTITIONS
