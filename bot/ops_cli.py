@@ -59,7 +59,7 @@ async def _run(words: list[str], yes: bool, lang: str) -> int:
             go = yes
             if not go:
                 try:
-                    answer = input("실행할까요? / Run it? [y/N] ")
+                    answer = await asyncio.to_thread(input, "실행할까요? / Run it? [y/N] ")
                 except EOFError:
                     answer = ""
                 go = answer.strip().lower() in ("y", "yes", "예", "ㅇ")
