@@ -410,3 +410,10 @@ class K:
     def broadcast_paused() -> str:
         """Present while operators paused the broadcast (value: who/when)."""
         return "bcast:{b}:paused"
+
+    # --- Slack ops surface (bot/handlers/slack) ------------------------------------------
+    @staticmethod
+    def slack_seen(kind: str, ident: str) -> str:
+        """Marker (``SET NX``, a day): a Slack request was taken by one process. ``kind`` is
+        ``command`` / ``action`` (by ``trigger_id``) or ``event`` (by ``event_id``)."""
+        return f"slack:seen:{kind}:{ident}"
