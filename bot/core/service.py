@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from bot.core.broadcast.subscriptions import Subscriptions
     from bot.core.invites import Invites
     from bot.core.leaderboard import Leaderboard
+    from bot.core.ops import Ops
     from bot.core.payments import PaymentProvider
     from bot.core.streaks import Streaks
 
@@ -92,6 +93,7 @@ class Core:
         self.streaks: Streaks = Streaks(self)
         self.subscriptions: Subscriptions = Subscriptions(self)
         self.erasers.extend([self.subscriptions.erase, self.streaks.erase, self.invites.erase])
+        self.ops: Ops | None = None  # set by the ops_cmd feature (bot.core.ops)
         #: Commands are registered by the composition root (``bot.core.features.register_all``).
         self.router = Router(self)
 

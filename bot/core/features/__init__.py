@@ -24,6 +24,7 @@ FEATURES: tuple[str, ...] = (
     "daily_cmd",
     "ai_cmd",
     "subscribe_cmd",
+    "ops_cmd",
 )
 
 
