@@ -126,7 +126,7 @@ class _Answer:
 
         try:
             await self.adapter.upload(self.channel, image, thread_ts=self.thread_ts)
-        except (SlackApiError, ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, SlackApiError, ClientError) as exc:
             error = _slack_error(exc)
             log_event("slack_upload_failed", level=logging.WARNING, error=error)
             if self.response_url:  # tell the operator why the chart is missing
@@ -371,7 +371,7 @@ class SlackAdapter:
                                                blocks=blocks_for(reply) or None, unfurl_links=False)
         except SlackApiError as exc:
             raise _delivery_error(exc) from exc
-        except asyncio.TimeoutError as exc:
+        except TimeoutError as exc:
             raise DeliveryUnknown("slack: timed out waiting for chat.postMessage") from exc
         except ClientError as exc:
             raise DeliveryFailed(f"slack: {type(exc).__name__}") from exc
