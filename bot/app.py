@@ -111,6 +111,9 @@ async def run(settings: Settings) -> None:
             runner = await _start_broadcast(core)
             stoppers.append(runner.stop)
         http.app[CHECKS_KEY].update(readiness_checks(core, runner))
+        from bot.core.ops.runner import start_ops  # metrics flush, heartbeat, alerts (issue 14)
+
+        stoppers.insert(0, await start_ops(core, scheduler=runner is not None))
         await core.outbox.start()  # paid answers and notices, also those of a dead process
         sweeper = asyncio.create_task(_sweep_holds(core))
         await stop.wait()

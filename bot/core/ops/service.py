@@ -116,8 +116,12 @@ class Ops:
     commands: dict[str, OpsCommand] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        from bot.core.ops.metrics import SharedMetrics
+
         self.audit = AuditLog(self.core)
         self.confirmations = Confirmations(self.core)
+        #: This process's counters, flushed to the shared per-minute buckets (``runner``).
+        self.shared = SharedMetrics(self.core)
         from bot.core.ops import commands
 
         commands.register_all(self)

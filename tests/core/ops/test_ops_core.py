@@ -9,22 +9,9 @@ import pytest
 from bot.core.errors import ErrorCode
 from bot.core.ops import OpsCaller
 from bot.core.router import Event
-from tests.support.factory import make_core
+from tests.core.ops.conftest import ADMIN, GROUP, ops_core, tg_event
 
 pytestmark = pytest.mark.both_backends
-
-ADMIN = "tg:900"
-OTHER_ADMIN = "tg:901"
-GROUP = "-100777"
-
-
-def ops_core(redis_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
-    return make_core(redis_url, tmp_path, OPS_ADMINS=f"{ADMIN},{OTHER_ADMIN},slack:U1",
-                     OPS_CHANNELS=f"tg:{GROUP},slack:C1")
-
-
-def tg_event(user: str, text: str, chat: str = GROUP) -> Event:
-    return Event("tg", user.split(":", 1)[1], text, chat_id=chat, chat_kind="group", lang_hint="ko")
 
 
 async def test_health_from_the_router_in_the_ops_group(redis_url: str, tmp_path: Path) -> None:

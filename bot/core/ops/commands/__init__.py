@@ -10,7 +10,7 @@ if TYPE_CHECKING:
 
 __all__ = ["register_all", "MODULES"]
 
-MODULES: tuple[str, ...] = ("health",)
+MODULES: tuple[str, ...] = ("health", "metrics", "incidents", "control", "money", "alerts")
 
 
 def register_all(ops: Ops) -> None:
