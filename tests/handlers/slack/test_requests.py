@@ -111,9 +111,11 @@ async def test_the_ack_does_not_wait_for_the_work(slack_bot: SlackBot) -> None:
     slack_bot.adapter._health = None
     slack.latency = 3.5  # Slack's own API answers slowly: the health probe of Slack takes 3.5 s
     req = slack.slash_command("health", user=ADMIN, channel=OPS_CHANNEL)
-    status, _, took = await slack_bot.deliver(req)
-    assert status == 200 and took < 3.0  # acknowledged within Slack's 3 seconds
-    assert slack.responses_to(req.response_id) == []  # the answer is still being worked out
+    status, _, _ = await slack_bot.deliver(req)
+    assert status == 200
+    # Acknowledged while the answer is still being worked out (it needs Slack's slow auth.test):
+    # the ack never waits for the work, whatever the work costs.
+    assert slack.responses_to(req.response_id) == []
     [answer] = await slack.wait_responses(1, req.response_id, timeout=10)
     assert "slack" in answer.text
 
