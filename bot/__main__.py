@@ -1,4 +1,4 @@
-"""``python -m bot [run|console|broadcast status|pause|resume|rotate-keys|migrate|backup|reconcile]``.
+"""``python -m bot [run|console|ops …|broadcast status|pause|resume|rotate-keys|migrate|backup|reconcile]``.
 
 With no subcommand: the console chat when no platform token is set, else the platforms.
 """
@@ -173,7 +173,14 @@ def main(argv: list[str] | None = None) -> int:
     mg.add_argument("--batch", type=int, default=200, help="keys per write batch")
     mg.add_argument("--force", action="store_true",
                     help="run although inbox partition leases are held (only when no bot process runs)")
+    op = sub.add_parser("ops", help="operators' commands, as /ops in the ops channels (e.g. `ops health`, "
+                                     "`ops credits grant tg:1 5 reason --yes`); audited as local:<os user>")
+    op.add_argument("words", nargs=argparse.REMAINDER, help="the command after /ops; --yes confirms, --lang en")
     args = parser.parse_args(argv)
+    if args.cmd == "ops":
+        from bot.ops_cli import ops_cli
+
+        return ops_cli(list(args.words))
     if args.cmd == "migrate":
         return migrate_cli(args.batch, args.force)
     if args.cmd == "rotate-keys":

@@ -39,6 +39,8 @@ def render_chart(series: list[tuple[int, Figures]], title: str) -> bytes:
         ax2.plot(when, p95, color="#dd8452", linewidth=1, label="p95 ms")
         ax2.set_ylabel("p95 ms")
         ax2.legend(loc="upper left", fontsize=8)
+        ax1.set_ylim(0, max(1, *requests, *errors) * 1.15)
+        ax2.set_ylim(0, max(10.0, *p95) * 1.15)
         ax2.xaxis.set_major_formatter(DateFormatter("%H:%M", tz=tz))
         fig.tight_layout()
         buf = io.BytesIO()

@@ -149,7 +149,11 @@ async def collect_health(core: Core) -> HealthReport:
             deps.append(Dependency(label, str(st.get("status", "unknown")), st.get("ms"), f"heartbeat {age:.0f}s ago"))
     deps.extend(await _ai(core, redis_up))
     deps.append(await _scheduler(core, redis_up, beats))
-    return HealthReport(deps, core.uptime, __version__, len(beats))
+    # The service's uptime: since the oldest live bot process started (this process's own
+    # uptime when none publishes a heartbeat, e.g. a terminal with no bot running).
+    starts = [int(b.get("started", 0)) for b in beats.values() if b.get("started")]
+    uptime = (now_ms - min(starts)) / 1000 if starts else core.uptime
+    return HealthReport(deps, uptime, __version__, len(beats))
 
 
 async def _ai(core: Core, redis_up: bool) -> list[Dependency]:
