@@ -180,7 +180,7 @@ async def _start_broadcast(core: Core) -> Any:
 
 
 def _platform_starters(settings: Settings) -> list[Callable[[Core, HttpServer], Awaitable[Callable[[], Awaitable[Any]]]]]:
-    """Adapters register here as they are built (Telegram, Discord)."""
+    """Adapters register here as they are built (Telegram, Discord, the Slack ops surface)."""
     starters: list[Callable[[Core, HttpServer], Awaitable[Callable[[], Awaitable[Any]]]]] = []
     if settings.env.telegram_bot_token:
         from bot.handlers.telegram import start_telegram
@@ -190,6 +190,10 @@ def _platform_starters(settings: Settings) -> list[Callable[[Core, HttpServer], 
         from bot.handlers.discord import start_discord
 
         starters.append(start_discord)
+    if settings.env.slack_bot_token and settings.env.slack_signing_secret:
+        from bot.handlers.slack import start_slack
+
+        starters.append(start_slack)
     return starters
 
 

@@ -116,6 +116,10 @@ class Core:
         """Only a sender (tests, and adapters before they know their username)."""
         self.senders[platform] = sender
 
+    def user_platforms(self) -> list[str]:
+        """Platforms with a sender here that users reach the product on (not ops-only ones)."""
+        return sorted(p for p in self.senders if p not in self.platforms or self.platforms[p].users)
+
     def bot_username(self, platform: str) -> str:
         """The bot's public username on ``platform`` in this process, else ``""``."""
         link = self.platforms.get(platform)

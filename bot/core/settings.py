@@ -283,6 +283,11 @@ class EnvSettings(BaseSettings):
     discord_shard_ids: str = ""
     #: Sync slash commands to this one guild (instant, for development) instead of globally.
     discord_dev_guild_id: int | None = Field(default=None, gt=0)
+    #: The Slack ops surface (``bot/handlers/slack``) starts when both are set.
+    slack_bot_token: str | None = None
+    slack_signing_secret: str | None = None
+    #: Slack's Web API; tests point it at a local fake (``tests/fakes/slack_api.py``).
+    slack_api_base_url: str = "https://slack.com/api/"
     ops_admins: str = ""
     ops_channels: str = ""
     invite_limit_per_ip: int | None = Field(default=None, gt=0)
@@ -346,6 +351,14 @@ class EnvSettings(BaseSettings):
     def _blank_is_false(cls, v: object) -> object:
         return False if v is None or (isinstance(v, str) and v.strip() == "") else v
 
+    @field_validator("slack_api_base_url", mode="before")
+    @classmethod
+    def _slack_base(cls, v: object) -> object:
+        # slack_sdk joins method names onto the base: it must end with "/". Blank = Slack's.
+        if v is None or (isinstance(v, str) and v.strip() == ""):
+            return "https://slack.com/api/"
+        return v.strip().rstrip("/") + "/" if isinstance(v, str) else v
+
     @field_validator("telegram_webhook_secret")
     @classmethod
     def _webhook_secret_charset(cls, v: str | None) -> str | None:
@@ -359,7 +372,7 @@ class EnvSettings(BaseSettings):
         "anthropic_api_key",
         "sentry_dsn", "telegram_bot_token", "telegram_webhook_url", "discord_bot_token",
         "discord_gateway_url", "openai_base_url", "anthropic_base_url", "openai_model", "anthropic_model",
-        "telegram_webhook_secret",
+        "telegram_webhook_secret", "slack_bot_token", "slack_signing_secret",
     )
     @classmethod
     def _blank_is_none(cls, v: str | None) -> str | None:

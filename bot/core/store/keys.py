@@ -502,3 +502,10 @@ class K:
     def ops_incidents_open() -> str:
         """Sorted set: open (not resolved) incident numbers -> declared at (ms)."""
         return "ops:{ops}:incidents:open"
+
+    # --- Slack ops surface (bot/handlers/slack) ------------------------------------------
+    @staticmethod
+    def slack_seen(kind: str, ident: str) -> str:
+        """Marker (``SET NX``, a day): a Slack request was taken by one process. ``kind`` is
+        ``command`` / ``action`` (by ``trigger_id``) or ``event`` (by ``event_id``)."""
+        return f"slack:seen:{kind}:{ident}"
