@@ -136,9 +136,10 @@ def readiness_checks(core: Core, runner: Any = None) -> dict[str, Check]:
     checks: dict[str, Check] = {}
 
     async def ai() -> dict[str, Any]:
-        chain = core.ai
-        if chain is None:
-            return {"status": "off"}
+        from bot.core.ai.chain import get_chain
+
+        # Built on first use; without a key this imports no SDK (bot/core/ai/providers.py).
+        chain = get_chain(core)
         providers = await chain.status()
         usable = [n for n, st in providers.items() if st.get("configured") and st.get("state") != "open"]
         configured = [n for n, st in providers.items() if st.get("configured")]
