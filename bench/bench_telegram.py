@@ -234,11 +234,11 @@ async def main(args: argparse.Namespace) -> None:
         bench.close()
     print(f"\n{args.rounds} interleaved rounds (order alternating); burst of {args.burst} updates, then "
           f"{args.rate:.0f} updates/s for {args.seconds:.0f} s; min / median / max over rounds\n")
-    print(f"{'bot':<14}{'CPU ms/update':>24}{'burst upd/s':>24}{'p99 ms @ rate':>24}{'p50 ms':>22}")
+    print(f"{'bot':<14}{'CPU ms/update':>26}{'burst upd/s':>26}{'p99 ms @ rate':>28}{'p50 ms':>28}")
     for kind in bots:
         col = {k: [rd[kind][k] for rd in rounds] for k in ("cpu_ms", "ups", "p99", "p50")}
-        print(f"{kind:<14}{mmm(col['cpu_ms'], '{:.3f}'):>24}{mmm(col['ups'], '{:,.0f}'):>24}"
-              f"{mmm(col['p99'], '{:.1f}'):>24}{mmm(col['p50'], '{:.1f}'):>22}")
+        print(f"{kind:<14}{mmm(col['cpu_ms'], '{:.3f}'):>26}{mmm(col['ups'], '{:,.0f}'):>26}"
+              f"{mmm(col['p99'], '{:.1f}'):>28}{mmm(col['p50'], '{:.1f}'):>28}")
     ratios = [("soul-aiohttp", "ptb-httpx"), ("soul-aiohttp", "floor"), ("soul-aiohttp", "soul-httpx"),
               ("ptb-aiohttp", "ptb-httpx")]
     print("\nCPU per update, ratio within each round:")
