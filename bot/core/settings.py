@@ -272,6 +272,8 @@ class EnvSettings(BaseSettings):
     telegram_api_base_url: str = "https://api.telegram.org"
     telegram_webhook_url: str | None = None
     telegram_webhook_secret: str | None = None
+    #: PTB's HTTP transport (bot/handlers/telegram/request.py): aiohttp (default) or PTB's stock httpx.
+    telegram_transport: Literal["aiohttp", "httpx"] = "aiohttp"
     discord_bot_token: str | None = None
     #: Discord REST base including the API version (a REST proxy in production, a fake in tests).
     discord_api_base_url: str = "https://discord.com/api/v10"

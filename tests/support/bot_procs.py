@@ -62,6 +62,8 @@ def bot_env(redis_url: str, tmp_path: Path, api: BotApi, oa: FakeAI | None, *,
         "TELEGRAM_BOT_TOKEN": api.token, "TELEGRAM_API_BASE_URL": api.url,
         "CONFIG_FILE": str(cfg), "LOG_LEVEL": "WARNING",
     })
+    if os.environ.get("TELEGRAM_TRANSPORT"):  # run the process tests on either transport
+        env["TELEGRAM_TRANSPORT"] = os.environ["TELEGRAM_TRANSPORT"]
     if oa is not None:
         env.update({"OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": oa.base_url})
     env.update(extra)
