@@ -13,7 +13,11 @@ slots):
    the chat's hash tag (``K.outbound_window`` / ``K.outbound_pause``): checks the chat's limits
    and records the send under a unique member;
 2. ``outbound_global.lua`` on the global window and global pause (one tag): checks the bot's
-   overall limit and records the send under the same member.
+   overall limit and records the send under the same member. Its window is a little longer
+   than the platform's second (``GLOBAL_WINDOW_MS``): a permit is taken before the request
+   travels, and the jitter between the two (a fast transport sends a window's permits at
+   once, a loaded machine delays some) must not put more than the limit into the
+   platform's own window. It costs under a tenth of the peak rate.
 
 The chat step goes first because it refuses far more often (1/s per chat) and its keys are not
 contended; the global window is touched only by sends that may really go. When the global step
@@ -52,7 +56,10 @@ from bot.core.store import K, REDIS_ERRORS, Store
 if TYPE_CHECKING:
     from bot.core.settings import Settings
 
-__all__ = ["OutboundLimits", "OutboundLimiter", "Permit"]
+__all__ = ["OutboundLimits", "OutboundLimiter", "Permit", "GLOBAL_WINDOW_MS"]
+
+#: The global window: the platform's 1 s plus a margin for permit-to-arrival jitter.
+GLOBAL_WINDOW_MS = 1100
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +168,7 @@ class OutboundLimiter:
                 keys=chat_keys, args=[member, chat_limit, chat_window, lim.group_per_minute if group else 0, 60_000])
             if int(wait) <= 0:
                 wait, reason = await self._store.scripts["outbound_global"](
-                    keys=global_keys, args=[member, lim.global_per_second, 1000])
+                    keys=global_keys, args=[member, lim.global_per_second, GLOBAL_WINDOW_MS])
                 if int(wait) > 0:
                     await self._give_back(chat_keys, member)
         except REDIS_ERRORS as exc:
