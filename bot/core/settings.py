@@ -175,6 +175,15 @@ class ProfileConfig(_Frozen):
     default_timezone: str
 
 
+class SajuConfig(_Frozen):
+    """사주 options (prices are in ``credits.costs``: ``saju_reading``, ``newyear_detailed``)."""
+
+    #: The daily fortune takes the day's 일진 against the user's 일간 as an input.
+    daily_fortune_uses_chart: bool = True
+    #: From this month on, /newyear shows the coming year and the daily push points to it once.
+    newyear_season_month: int = Field(default=12, ge=1, le=12)
+
+
 class AlertsConfig(_Frozen):
     response_time_ms: int = Field(gt=0)
     error_rate: float = Field(gt=0, le=1)
@@ -193,6 +202,7 @@ class Product(_Frozen):
     profile: ProfileConfig
     alerts: AlertsConfig
     delivery: DeliveryConfig = DeliveryConfig()
+    saju: SajuConfig = SajuConfig()
 
 
 class EnvSettings(BaseSettings):

@@ -22,6 +22,7 @@ FEATURES: tuple[str, ...] = (
     "daily_cmd",
     "ai_cmd",
     "subscribe_cmd",
+    "saju_cmd",
 )
 
 
