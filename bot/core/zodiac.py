@@ -161,13 +161,33 @@ def sign_by_code(code: str) -> SunSign:
 def zodiac_animal(birth: date) -> Animal:
     """The Korean zodiac animal (띠) of the saju year (from 입춘): someone born on 1 February
     1990 is a snake (己巳, 1989), not a horse. Read at noon in Korea when only the date is known."""
-    from bot.core.saju.chart import chart_for  # lazy: keeps the table off import paths that never need it
+    return _tables()[2][(_saju_year(birth) - 4) % 12]
+
+
+@lru_cache(maxsize=512)
+def _ipchun_kst(year: int) -> tuple[date, bool] | None:
+    """(Korean date of 입춘, whether it comes before noon) for ``year``; None outside the table."""
+    from datetime import datetime, timedelta, timezone
+
+    from bot.core.saju.table import TableRangeError, terms  # lazy: only callers of the 띠 load it
 
     try:
-        branch = chart_for(birth, None, "Asia/Seoul").year.branch
-    except ValueError:  # outside the 절기 table (before 1899 / after 2101): the calendar year
-        branch = (birth.year - 4) % 12
-    return _tables()[2][branch]
+        moment = datetime.fromtimestamp(terms().instant(year, 1), timezone(timedelta(hours=9)))
+    except TableRangeError:
+        return None
+    return moment.date(), moment.hour < 12
+
+
+def _saju_year(birth: date) -> int:
+    """The birth year counted from 입춘, for a date read at noon in Korea — the same rule as
+    ``bot.core.saju.chart_for(birth, None, "Asia/Seoul")``, in a per-year cached form."""
+    ipchun = _ipchun_kst(birth.year)
+    if ipchun is None:  # outside 1899–2101: the calendar year
+        return birth.year
+    day, before_noon = ipchun
+    if birth < day or (birth == day and not before_noon):
+        return birth.year - 1
+    return birth.year
 
 
 def element_relation(a: str, b: str) -> str:

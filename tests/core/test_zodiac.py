@@ -105,3 +105,17 @@ def test_element_relation() -> None:
     assert element_relation("earth", "water") == "complementary"
     assert element_relation("fire", "water") == "contrast"
     assert element_relation("earth", "air") == "contrast"
+
+
+def test_zodiac_animal_matches_the_chart_year_for_every_day_of_a_century() -> None:
+    """The cached per-year rule gives the chart's year branch (date read at noon in Seoul)."""
+    from datetime import timedelta
+
+    from bot.core.saju import chart_for
+    from bot.core.saju.cycle import ANIMAL_OF_BRANCH
+
+    d = date(1900, 1, 1)
+    while d < date(2101, 1, 1):
+        if d.month in (1, 2):  # only the weeks around 입춘 can differ
+            assert zodiac_animal(d).code == ANIMAL_OF_BRANCH[chart_for(d, None, "Asia/Seoul").year.branch], d
+        d += timedelta(days=1)

@@ -51,7 +51,7 @@ from bot.core.fortune.loader import (
 )
 from bot.core.hashing import SeededRandom, seed_of
 from bot.core.i18n import Lang
-from bot.core.saju.chart import Chart, day_pillar
+from bot.core.saju.chart import Chart
 from bot.core.saju.content import content as saju_content
 from bot.core.saju.cycle import ANIMAL_OF_BRANCH, pillar_of
 from bot.core.saju.derive import GROUP_OF, GROUPS, branch_link, ten_god
@@ -77,6 +77,8 @@ _SEED_VERSION = "soul-lab/fortune/v1"
 _ONELINER_VERSION = "soul-lab/oneliner/v1"
 _WEEKLY_VERSION = "soul-lab/weekly/v1"
 _SAJU_SALT = 0x5A1D_0000_0000_0015
+#: the ordinal whose day pillar is 甲子 (cycle index 0): day_pillar(d).index = (ord - this) % 60
+_PILLAR_ZERO = date(1900, 1, 31).toordinal() - 40
 
 
 def score_tier(score: int) -> str:
@@ -251,6 +253,7 @@ class FortuneEngine:
         self._saju_lean = {g: tuple(sc.themes[g].get(th, 0) for th in THEMES) for g in GROUPS}
         self._saju_score = sc.score
         self._lean_cache: dict[tuple[int, str, str], tuple[int, ...]] = {}
+        self._relations: dict[tuple[int, int], tuple[tuple[str, str], ...]] = {}
         # "📅 오늘의 일진: 갑자(甲子)일 — …" per 60-cycle index and language, built once
         self._pillar_heads = {
             lang: tuple((sc.pillar_name(pillar_of(n), lang), sc.ui["day_pillar"][lang].format(
@@ -341,9 +344,16 @@ class FortuneEngine:
     # ------------------------------------------------------------------ the fortune
 
     def _day_group(self, chart: Chart, day: date) -> tuple[str, str, int]:
-        """(group, branch link, day pillar index) of ``day``'s 일진 against the chart."""
-        p = day_pillar(day)
-        return GROUP_OF[ten_god(chart.day_master, p.stem)], branch_link(chart.day.branch, p.branch), p.index
+        """(group, branch link, day pillar index) of ``day``'s 일진 against the chart: a table
+        per (day stem, day branch) over the 60 day pillars, built on first use."""
+        key = (chart.day.stem, chart.day.branch)
+        table = self._relations.get(key)
+        if table is None:
+            table = tuple((GROUP_OF[ten_god(key[0], n % 10)], branch_link(key[1], n % 12)) for n in range(60))
+            self._relations[key] = table
+        n = (day.toordinal() - _PILLAR_ZERO) % 60
+        group, link = table[n]
+        return group, link, n
 
     def daily(self, user_key: str, birth: date, day: date, lang: Lang, focus: Sequence[str] = (),
               chart: Chart | None = None) -> Fortune:

@@ -137,7 +137,7 @@ def parse_clock(hhmm: str) -> time:
     return time(int(hh), int(mm))
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=32768)  # a few MB: every active user's chart stays warm
 def chart_for(birth: date, birth_time: str | None, tz: str) -> Chart:
     """The chart of a birth date, an optional ``HH:MM`` birth time and an IANA zone.
 
