@@ -76,9 +76,9 @@ def ai_context(chart: Chart, lang: str) -> str:
     counts = element_balance(chart)
     notes = []
     if chart.hour is None:
-        notes.append(t(lang, "saju.no_time").split(":")[0] if lang == "en" else "시주 없음(세 기둥)")
+        notes.append(t(lang, "saju.ctx_no_time"))
     if chart.term_day:
-        notes.append(t(lang, f"term.{chart.term_day}"))
+        notes.append(t(lang, "saju.ctx_term_day", term=t(lang, f"term.{chart.term_day}")))
     stem = chart.day_master
     return t(lang, "ai.ctx.saju",
              pillars=" / ".join(sc.pillar_name(p, lang) for _, p in chart.pillars()),
