@@ -253,7 +253,7 @@ class FortuneEngine:
         self._saju_lean = {g: tuple(sc.themes[g].get(th, 0) for th in THEMES) for g in GROUPS}
         self._saju_score = sc.score
         self._lean_cache: dict[tuple[int, str, str], tuple[int, ...]] = {}
-        self._relations: dict[tuple[int, int], tuple[tuple[str, str], ...]] = {}
+        self._relations: dict[int, tuple[tuple[str, str], ...]] = {}
         # "📅 오늘의 일진: 갑자(甲子)일 — …" per 60-cycle index and language, built once
         self._pillar_heads = {
             lang: tuple((sc.pillar_name(pillar_of(n), lang), sc.ui["day_pillar"][lang].format(
@@ -343,17 +343,16 @@ class FortuneEngine:
 
     # ------------------------------------------------------------------ the fortune
 
-    def _day_group(self, chart: Chart, day: date) -> tuple[str, str, int]:
-        """(group, branch link, day pillar index) of ``day``'s 일진 against the chart: a table
-        per (day stem, day branch) over the 60 day pillars, built on first use."""
-        key = (chart.day.stem, chart.day.branch)
+    def _relation_table(self, chart: Chart) -> tuple[tuple[str, str], ...]:
+        """(group, branch link) of each of the 60 day pillars against the chart's day pillar
+        (its 일간 and day branch), built once per day pillar."""
+        key = chart.day.index
         table = self._relations.get(key)
         if table is None:
-            table = tuple((GROUP_OF[ten_god(key[0], n % 10)], branch_link(key[1], n % 12)) for n in range(60))
+            table = tuple((GROUP_OF[ten_god(chart.day.stem, n % 10)], branch_link(chart.day.branch, n % 12))
+                          for n in range(60))
             self._relations[key] = table
-        n = (day.toordinal() - _PILLAR_ZERO) % 60
-        group, link = table[n]
-        return group, link, n
+        return table
 
     def daily(self, user_key: str, birth: date, day: date, lang: Lang, focus: Sequence[str] = (),
               chart: Chart | None = None) -> Fortune:
@@ -366,10 +365,13 @@ class FortuneEngine:
         sign = sun_sign(birth)
         ordinal = day.toordinal()
         user_seed = seed_of(_SEED_VERSION, user_key, birth.isoformat())
-        group = link = ""
+        group = link = tomorrow_group = ""
         shift = pillar_index = 0
         if chart is not None:
-            group, link, pillar_index = self._day_group(chart, day)
+            relations = self._relation_table(chart)
+            pillar_index = (ordinal - _PILLAR_ZERO) % 60
+            group, link = relations[pillar_index]
+            tomorrow_group = relations[(pillar_index + 1) % 60][0]
             shift = self._saju_score[group] + (self._saju_score[link] if link != "none" else 0)
         ti, day_seed = self._theme(user_seed, ordinal, sign.element, focus_set, group)
         theme = THEMES[ti]
@@ -425,9 +427,8 @@ class FortuneEngine:
             helper=helper,
         )
 
-        tomorrow_group = day_note = day_pillar_name = ""
+        day_note = day_pillar_name = ""
         if chart is not None:
-            tomorrow_group = self._day_group(chart, day + timedelta(days=1))[0]
             day_pillar_name, day_note = self._saju_note(day_seed, pillar_index, group, link, lang)
             animal = ANIMAL_OF_BRANCH[chart.year.branch]
         else:
