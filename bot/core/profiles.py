@@ -1,6 +1,7 @@
 """User profiles: language, time zone, consents, onboarding step, encrypted birth data.
 
-A profile is one Redis hash (``profile:<uid>``). Birth date and time are stored only as
+A profile is one Redis hash (``profile:<uid>``). Birth date, time and the optional birth
+time zone (for the 사주 chart, when it differs from the profile's zone) are stored only as
 AES-GCM ciphertext bound to the owner and the field (see ``crypto``) and never logged.
 Redis down: every method raises ``ServiceUnavailable`` (``check_keys`` logs and skips).
 
@@ -31,7 +32,7 @@ __all__ = ["Profile", "Profiles", "parse_birth_date", "parse_birth_time", "parse
            "ENCRYPTED_FIELDS", "KeyCheckError", "KeyCheck", "RotationReport"]
 
 #: Hash fields stored encrypted; the field name is part of each value's associated data.
-ENCRYPTED_FIELDS = ("birth", "birth_time")
+ENCRYPTED_FIELDS = ("birth", "birth_time", "birth_tz")
 #: How many profiles the start-up check samples.
 KEY_CHECK_SAMPLE = 200
 
@@ -84,6 +85,7 @@ class Profile:
     birth: date | None = None
     birth_time: str | None = None
     display_name: str | None = None
+    birth_tz: str | None = None  # the zone the birth time was read in; None = the profile's ``tz``
 
     @property
     def onboarded(self) -> bool:
@@ -147,6 +149,7 @@ class Profiles:
             except ValueError:  # a legacy (v1) value moved from another field
                 birth = None
         birth_time = self._cipher.decrypt(raw["birth_time"], uid, "birth_time") if raw.get("birth_time") else None
+        birth_tz = self._cipher.decrypt(raw["birth_tz"], uid, "birth_tz") if raw.get("birth_tz") else None
         return Profile(
             uid=uid,
             lang=normalize_lang(raw.get("lang")),
@@ -158,6 +161,7 @@ class Profiles:
             birth=birth,
             birth_time=birth_time,
             display_name=clean_display_name(raw.get("name")),
+            birth_tz=stored_timezone(birth_tz, self._default_tz) if birth_tz else None,
         )
 
     async def create(self, uid: str, lang: Lang, display_name: str | None = None) -> Profile:
@@ -187,6 +191,8 @@ class Profiles:
                                    if isinstance(value, date) else "")
             elif name == "birth_time":
                 fields["birth_time"] = self._cipher.encrypt(str(value), profile.uid, "birth_time") if value else ""
+            elif name == "birth_tz":
+                fields["birth_tz"] = self._cipher.encrypt(str(value), profile.uid, "birth_tz") if value else ""
             elif name in ("lang", "tz", "step"):
                 fields[name] = str(value)
             elif name in ("terms_at", "share_at"):

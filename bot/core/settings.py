@@ -183,6 +183,15 @@ class ProfileConfig(_Frozen):
     default_timezone: str
 
 
+class SajuConfig(_Frozen):
+    """사주 options (prices are in ``credits.costs``: ``saju_reading``, ``newyear_detailed``)."""
+
+    #: The daily fortune takes the day's 일진 against the user's 일간 as an input.
+    daily_fortune_uses_chart: bool = True
+    #: From this month on, /newyear shows the coming year and the daily push points to it once.
+    newyear_season_month: int = Field(default=12, ge=1, le=12)
+
+
 class AlertsConfig(_Frozen):
     """Alert thresholds and periods (``[alerts]``; evaluated by ``bot.core.ops.alerts``)."""
 
@@ -243,6 +252,7 @@ class Product(_Frozen):
     alerts: AlertsConfig
     delivery: DeliveryConfig = DeliveryConfig()
     ops: OpsConfig = OpsConfig()
+    saju: SajuConfig = SajuConfig()
 
 
 class EnvSettings(BaseSettings):

@@ -9,11 +9,12 @@ Sun-sign boundaries (inclusive, month-day):
 Elements: fire (aries, leo, sagittarius), earth (taurus, virgo, capricorn),
 air (gemini, libra, aquarius), water (cancer, scorpio, pisces).
 
-Zodiac animal (띠) is taken from the **solar (Gregorian) birth year**: ``(year - 4) % 12``
-with 0 = rat (1984, 1996, 2008, 2020 are rat years). The lunar new year (설날) is *not*
-applied, so someone born in January or early February — before that year's Seollal — may
-traditionally belong to the previous year's animal. Callers that show the animal should keep
-that caveat in mind; a Seollal table can be added later without changing this API.
+Zodiac animal (띠) follows the saju year, which changes at **입춘** (about 4 February), not on
+1 January and not at 설날: ``(year - 4) % 12`` with 0 = rat (1984, 1996, 2008, 2020 are rat
+years), where ``year`` is the birth year counted from 입춘 (``bot.core.saju``'s 절기 table).
+From a date alone the birth is read at noon in Korea (``Asia/Seoul``), so on the 입춘 day
+itself the answer depends on whether 입춘 came before noon; with a birth time and zone, the
+chart's year branch is exact (the daily fortune uses it).
 
 Display names (Korean and English) come from ``bot/core/fortune/data/zodiac.yaml``.
 """
@@ -158,12 +159,35 @@ def sign_by_code(code: str) -> SunSign:
 
 
 def zodiac_animal(birth: date) -> Animal:
-    """The Korean zodiac animal (띠) by **solar** birth year; lunar new year is not applied.
+    """The Korean zodiac animal (띠) of the saju year (from 입춘): someone born on 1 February
+    1990 is a snake (己巳, 1989), not a horse. Read at noon in Korea when only the date is known."""
+    return _tables()[2][(_saju_year(birth) - 4) % 12]
 
-    Someone born in January or early February, before that year's Seollal, traditionally
-    counts as the previous year's animal; this function does not make that adjustment.
-    """
-    return _tables()[2][(birth.year - 4) % 12]
+
+@lru_cache(maxsize=512)
+def _ipchun_kst(year: int) -> tuple[date, bool] | None:
+    """(Korean date of 입춘, whether it comes before noon) for ``year``; None outside the table."""
+    from datetime import datetime, timedelta, timezone
+
+    from bot.core.saju.table import TableRangeError, terms  # lazy: only callers of the 띠 load it
+
+    try:
+        moment = datetime.fromtimestamp(terms().instant(year, 1), timezone(timedelta(hours=9)))
+    except TableRangeError:
+        return None
+    return moment.date(), moment.hour < 12
+
+
+def _saju_year(birth: date) -> int:
+    """The birth year counted from 입춘, for a date read at noon in Korea — the same rule as
+    ``bot.core.saju.chart_for(birth, None, "Asia/Seoul")``, in a per-year cached form."""
+    ipchun = _ipchun_kst(birth.year)
+    if ipchun is None:  # outside 1899–2101: the calendar year
+        return birth.year
+    day, before_noon = ipchun
+    if birth < day or (birth == day and not before_noon):
+        return birth.year - 1
+    return birth.year
 
 
 def element_relation(a: str, b: str) -> str:

@@ -6,7 +6,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from bot.core.zodiac import SIGN_ELEMENT, element_relation, sun_sign, zodiac_animal
+from bot.core.zodiac import ANIMAL_CODES, SIGN_ELEMENT, element_relation, sun_sign, zodiac_animal
 
 
 @pytest.mark.parametrize(
@@ -81,11 +81,22 @@ def test_names_and_elements() -> None:
         (1995, "pig", "돼지"),
     ],
 )
-def test_zodiac_animal_by_solar_year(year: int, code: str, ko: str) -> None:
+def test_zodiac_animal_follows_ipchun(year: int, code: str, ko: str) -> None:
     a = zodiac_animal(date(year, 6, 1))
     assert (a.code, a.name_ko) == (code, ko)
-    # solar year: January births are not moved to the previous lunar year (documented)
-    assert zodiac_animal(date(year, 1, 5)).code == code
+    # before 입춘 (about 4 February) a birth belongs to the year before: 1 January 1985 is a rat
+    before = ANIMAL_CODES[(ANIMAL_CODES.index(code) - 1) % 12]
+    assert zodiac_animal(date(year, 1, 5)).code == before
+    assert zodiac_animal(date(year, 2, 1)).code == before
+    assert zodiac_animal(date(year, 2, 10)).code == code
+
+
+def test_zodiac_animal_on_the_ipchun_day() -> None:
+    """입춘 2024 was at 17:27 KST, after noon: a date-only 2024-02-04 is read at noon, still
+    the rabbit year (癸卯); 입춘 2021 was at 23:59 KST on 3 February, so 2021-02-04 is an ox."""
+    assert zodiac_animal(date(2024, 2, 4)).code == "rabbit"
+    assert zodiac_animal(date(2024, 2, 5)).code == "dragon"
+    assert zodiac_animal(date(2021, 2, 4)).code == "ox"
 
 
 def test_element_relation() -> None:
@@ -94,3 +105,17 @@ def test_element_relation() -> None:
     assert element_relation("earth", "water") == "complementary"
     assert element_relation("fire", "water") == "contrast"
     assert element_relation("earth", "air") == "contrast"
+
+
+def test_zodiac_animal_matches_the_chart_year_for_every_day_of_a_century() -> None:
+    """The cached per-year rule gives the chart's year branch (date read at noon in Seoul)."""
+    from datetime import timedelta
+
+    from bot.core.saju import chart_for
+    from bot.core.saju.cycle import ANIMAL_OF_BRANCH
+
+    d = date(1900, 1, 1)
+    while d < date(2101, 1, 1):
+        if d.month in (1, 2):  # only the weeks around 입춘 can differ
+            assert zodiac_animal(d).code == ANIMAL_OF_BRANCH[chart_for(d, None, "Asia/Seoul").year.branch], d
+        d += timedelta(days=1)

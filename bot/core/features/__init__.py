@@ -26,6 +26,7 @@ FEATURES: tuple[str, ...] = (
     "subscribe_cmd",
     "link_cmd",
     "ops_cmd",
+    "saju_cmd",
 )
 
 

@@ -21,6 +21,9 @@ DELETE_CONFIRM_TTL = 300
 #: ``/consent`` arguments (lower-cased) that give / withdraw the sharing consent.
 CONSENT_GIVE = ("share", "on", "yes", "동의")
 CONSENT_WITHDRAW = ("off", "withdraw", "no", "철회", "취소", "끄기")
+#: ``/profile birthtz <zone>`` (the 사주 birth time zone) and the words that clear it.
+BIRTH_TZ_WORDS = ("birthtz", "birth_tz", "birth-tz", "출생시간대", "태어난곳")
+BIRTH_TZ_CLEAR = ("off", "none", "clear", "-", "지우기", "끄기")
 
 
 def register(router: Router) -> None:
@@ -33,8 +36,21 @@ def register(router: Router) -> None:
 
     @router.command("profile", help_key="help.profile", private=True, description_key="cmd.profile")
     async def profile(ctx: Ctx) -> Reply:
+        """``/profile`` shows the profile; ``/profile birthtz Region/City`` sets the time zone the
+        birth time is read in for the 사주 chart (stored encrypted, like the birth date),
+        ``/profile birthtz off`` clears it (the profile's zone is used)."""
         p = ctx.profile
         assert p is not None
+        if ctx.args.strip():
+            sub, _, value = ctx.args.strip().partition(" ")
+            if sub.lower() not in BIRTH_TZ_WORDS or not value.strip():
+                raise BotError(ErrorCode.VALIDATION_ERROR, "router.usage", usage=ctx.t("profile.usage"))
+            if value.strip().lower() in BIRTH_TZ_CLEAR:
+                await ctx.core.profiles.update(p, birth_tz=None)
+                return ctx.reply("profile.birth_tz_cleared")
+            tz = parse_timezone(value)
+            await ctx.core.profiles.update(p, birth_tz=tz)
+            return ctx.reply("profile.birth_tz_set", tz=tz)
         text = ctx.t(
             "profile.view",
             lang="한국어" if p.lang == "ko" else "English",
@@ -43,6 +59,7 @@ def register(router: Router) -> None:
             birth_time=p.birth_time or ctx.t("profile.unknown"),
             share=ctx.t("profile.yes") if p.can_share else ctx.t("profile.no"),
         )
+        text += "\n" + ctx.t("profile.birth_tz", tz=p.birth_tz or ctx.t("profile.birth_tz_same"))
         buttons = ([[Button(ctx.t("profile.share_off_button"), "/consent off")]] if p.can_share
                    else [[Button(ctx.t("profile.share_button"), "/consent share")]])
         return Reply(text, buttons=buttons, private=True)

@@ -57,7 +57,8 @@ __all__ = ["register", "are_paired", "ASK_SESSION", "READING_COSTS"]
 ASK_SESSION = "ask"
 #: reading kind -> cost name in config (credits.costs)
 READING_COSTS = {"chat": "ai_chat", "fortune": "daily_fortune", "tarot": "tarot_interpret",
-                 "pair": "synastry_analysis", "report": "detailed_report"}
+                 "pair": "synastry_analysis", "report": "detailed_report",
+                 "saju": "saju_reading"}
 _END_WORDS = {"end", "stop", "close", "quit", "종료", "끝", "그만"}
 _LAST_WORDS = {"last", "again", "마지막", "다시"}
 _UID_RE = re.compile(r"^[a-z]{2,8}:[A-Za-z0-9_.-]{1,64}$")
@@ -119,12 +120,15 @@ def register(router: Router) -> None:
         return t(lang, "ai.charged_note", cost=cost, balance=balance)
 
     def fortune_facts(ctx: Ctx, birth: date, day: date) -> tuple[Any, dict[str, Any]]:
+        from bot.core.saju.user import fortune_chart
+
         eng = _fortune_engine()
-        f = eng.daily(ctx.uid, birth, day, ctx.lang)
+        assert ctx.profile is not None
+        f = eng.daily(ctx.uid, birth, day, ctx.lang, chart=fortune_chart(core, ctx.profile))
         pack = eng.pack(ctx.lang)
         facts = {"date": day.isoformat(), "sign": pack.signs[f.sun_sign], "animal": pack.animals[f.zodiac_animal],
                  "score": f.score, "rank": f.rank_line, "theme": f.theme_label, "one_liner": f.one_liner,
-                 "summary": f.summary}
+                 "summary": f"{f.summary} {f.day_note}".strip()}
         return f, facts
 
     # ---------------------------------------------------------------- the outbox kind "ai"
@@ -486,7 +490,9 @@ def register(router: Router) -> None:
 
         async def build() -> tuple[str, tuple[Message, ...], str]:
             eng = _fortune_engine()
-            w = eng.weekly_outlook(ctx.uid, birth, week_start, ctx.lang)
+            from bot.core.saju.user import fortune_chart
+
+            w = eng.weekly_outlook(ctx.uid, birth, week_start, ctx.lang, chart=fortune_chart(core, p))
             pack = eng.pack(ctx.lang)
             first = w.days[0]
             lines = [ctx.t("ai.ctx.report_head", start=week_start.isoformat(),
@@ -500,11 +506,30 @@ def register(router: Router) -> None:
 
         return await paid_reading(ctx, "report", day, _digest("week", week_start.isoformat()), build)
 
+    async def reading_saju(ctx: Ctx) -> Reply | list[Reply]:
+        """The AI reading of the 사주 chart: the AI gets the pillars, day master, balance and
+        ten gods (``saju.text.ai_context``), never the birth date or time. Cached per chart
+        for the day like the other readings; the fallback is the free /saju text (uncharged)."""
+        from bot.core.saju.text import ai_context, render_chart
+        from bot.core.saju.user import user_chart
+
+        p = ctx.profile
+        assert p is not None
+        chart = user_chart(p)
+        if chart is None:
+            raise BotError(ErrorCode.VALIDATION_ERROR, "saju.unavailable")
+        day = local_day(core.clock, p.tz)
+
+        async def build() -> tuple[str, tuple[Message, ...], str]:
+            return ai_context(chart, ctx.lang), user_msg(ctx, "saju"), render_chart(chart, ctx.lang)
+
+        return await paid_reading(ctx, "saju", day, _digest("saju", chart.signature), build)
+
     @router.command("reading", help_key="help.reading", aliases=("풀이",), private=True,
                     description_key="cmd.reading",
                     options=(SlashOption("kind", "cmd.reading.kind", choices=(
                         ("fortune", "cmd.reading.fortune"), ("tarot", "cmd.reading.tarot"),
-                        ("pair", "cmd.reading.pair"), ("report", "cmd.reading.report"))),
+                        ("pair", "cmd.reading.pair"), ("report", "cmd.reading.report"), ("saju", "cmd.reading.saju"))),
                         SlashOption("partner", "cmd.reading.partner", max_length=64)))
     async def reading(ctx: Ctx) -> Reply | list[Reply]:
         kind, _, rest = ctx.args.strip().partition(" ")
@@ -517,6 +542,8 @@ def register(router: Router) -> None:
             return await reading_pair(ctx, rest)
         if kind == "report":
             return await report_reading(ctx)
+        if kind in ("saju", "사주"):
+            return await reading_saju(ctx)
         if kind:
             raise BotError(ErrorCode.VALIDATION_ERROR, "router.usage", usage=ctx.t("ai.reading_usage"))
         costs = core.ledger.cost
@@ -524,6 +551,7 @@ def register(router: Router) -> None:
             [Button(ctx.t("ai.button.fortune", cost=costs("daily_fortune")), "/reading fortune")],
             [Button(ctx.t("ai.button.tarot", cost=costs("tarot_interpret")), "/reading tarot")],
             [Button(ctx.t("ai.button.report", cost=costs("detailed_report")), "/report")],
+            [Button(ctx.t("ai.button.saju", cost=costs("saju_reading")), "/reading saju")],
         ])
 
     @router.command("report", help_key="help.report", aliases=("리포트",), private=True,

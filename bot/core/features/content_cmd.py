@@ -21,6 +21,8 @@ from bot.core.outbox import Job, JobKind
 from bot.core.reply import Button, Image, Reply
 from bot.core.router import Ctx, SlashOption
 from bot.core.accounts import key_entry, track_in
+from bot.core.saju.chart import Chart, chart_for
+from bot.core.saju.user import fortune_chart
 from bot.core.store import K, redis_guard
 from bot.core.tarot import QuestionTooLong, Reading, TarotEngine, UnknownSpread
 
@@ -48,14 +50,15 @@ def tarot_engine() -> TarotEngine:
     return TarotEngine.load()
 
 
-def today_fortune(core: Core, uid: str, birth: date, tz: str, lang: str) -> Fortune:
-    return fortune_engine().daily(uid, birth, local_day(core.clock, tz), lang)  # type: ignore[arg-type]
+def today_fortune(core: Core, uid: str, birth: date, tz: str, lang: str, chart: Chart | None = None) -> Fortune:
+    return fortune_engine().daily(uid, birth, local_day(core.clock, tz), lang, chart=chart)  # type: ignore[arg-type]
 
 
 def canary_fortune(core: Core) -> dict[str, Any]:
     """Today's fortune for a fixed probe profile (``GET /api/fortune/daily``)."""
     day = local_day(core.clock, core.settings.product.profile.default_timezone)
-    f = fortune_engine().daily(_CANARY_USER, _CANARY_BIRTH, day, "ko")
+    chart = chart_for(_CANARY_BIRTH, None, "Asia/Seoul") if core.settings.product.saju.daily_fortune_uses_chart else None
+    f = fortune_engine().daily(_CANARY_USER, _CANARY_BIRTH, day, "ko", chart=chart)
     return {"status": "ok", "profile": _CANARY_USER, "fortune": f.to_dict()}
 
 
@@ -111,7 +114,7 @@ def register(router: Router) -> None:
         p = ctx.profile
         assert p is not None and p.birth is not None
         day = local_day(core.clock, p.tz)
-        f = fortune_engine().daily(ctx.uid, p.birth, day, ctx.lang)
+        f = fortune_engine().daily(ctx.uid, p.birth, day, ctx.lang, chart=fortune_chart(core, p))
         arg = ctx.args.strip().lower()
         if arg in ("details", "detail", "상세"):
             return await _details(ctx, f, day)

@@ -23,6 +23,15 @@ How a fortune is built:
   seasonal note, a closing, or nothing (2–3 sentences).
 * **lucky** colour / number 1–99 / time band / direction; **details** (money, love, health by
   tier; caution by theme; a composed helper); **tomorrow hint** from tomorrow's real theme.
+* **사주 inputs** (optional ``chart``): the day's 일진 against the user's 일간
+  (:func:`bot.core.saju.day_relation`) shifts the score (``fortune.score`` in
+  ``saju/data/saju.yaml``: e.g. a Support day +3, a branch clash −3, clamped to 60–100), leans the
+  theme weights (a Wealth day towards money …) and adds the day's pillar in plain words with a
+  one-line gloss and an advice line. Those extra draws use their own seeded stream, so every
+  other draw — and the one-liner's 28-day rotation, which depends only on user, theme and
+  day — is the same as without a chart; with a chart the same user and day still give the
+  same reading. The 띠 then comes from the chart's year pillar (입춘, exact when the birth
+  time is known).
 """
 
 from __future__ import annotations
@@ -47,6 +56,10 @@ from bot.core.fortune.loader import (
 )
 from bot.core.hashing import SeededRandom, seed_of
 from bot.core.i18n import Lang
+from bot.core.saju.chart import Chart
+from bot.core.saju.content import content as saju_content
+from bot.core.saju.cycle import ANIMAL_OF_BRANCH, pillar_of
+from bot.core.saju.derive import GROUP_OF, GROUPS, branch_link, ten_god
 from bot.core.zodiac import sun_sign, zodiac_animal
 
 __all__ = [
@@ -69,6 +82,9 @@ _SEED_VERSION = "soul-lab/fortune/v1"
 _ONELINER_VERSION = "soul-lab/oneliner/v1"
 _WEEKLY_VERSION = "soul-lab/weekly/v1"
 _FRESH_VERSION = "soul-lab/fresh/v1"
+_SAJU_SALT = 0x5A1D_0000_0000_0015
+#: the ordinal whose day pillar is 甲子 (cycle index 0): day_pillar(d).index = (ord - this) % 60
+_PILLAR_ZERO = date(1900, 1, 31).toordinal() - 40
 
 
 def score_tier(score: int) -> str:
@@ -111,6 +127,9 @@ class Fortune:
     tomorrow_theme: str
     sun_sign: str  # code, e.g. "aries"
     zodiac_animal: str  # code, e.g. "dragon"
+    day_pillar: str = ""  # with a chart: today's 일진, e.g. "을축(乙丑)"
+    day_group: str = ""  # with a chart: its relation to the 일간 (peer/output/wealth/power/resource)
+    day_note: str = ""  # with a chart: the pillar named in plain words + advice
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (dates as ISO strings)."""
@@ -235,6 +254,19 @@ class FortuneEngine:
         self._color_hex = tuple(i.hex for i in c.colors)
         self._n_people = len(c.helper_people)
         self._n_traits = len(c.helper_traits)
+        sc = saju_content()
+        self._saju = sc
+        self._saju_lean = {g: tuple(sc.themes[g].get(th, 0) for th in THEMES) for g in GROUPS}
+        self._saju_score = sc.score
+        self._lean_cache: dict[tuple[int, str, str], tuple[int, ...]] = {}
+        self._relations: dict[int, tuple[tuple[str, str], ...]] = {}
+        # "📅 오늘의 일진: 갑자(甲子)일 — …" per 60-cycle index and language, built once
+        self._pillar_heads = {
+            lang: tuple((sc.pillar_name(pillar_of(n), lang), sc.ui["day_pillar"][lang].format(
+                pillar=sc.pillar_name(pillar_of(n), lang))) for n in range(60)) for lang in ("ko", "en")}
+        self._group_lines = {lang: {g: (sc.groups[g]["day_line"][lang],
+                                        tuple(n[lang] for n in sc.groups[g]["notes"])) for g in GROUPS}
+                             for lang in ("ko", "en")}
 
     # ------------------------------------------------------------------ construction
 
@@ -289,10 +321,22 @@ class FortuneEngine:
         self._el_cache[key] = weights
         return weights
 
-    def _theme(self, user_seed: int, ordinal: int, element: str, focus: frozenset[str]) -> tuple[int, int]:
-        """(theme index, day seed) for the user's day."""
+    def _leaning(self, ordinal: int, element: str, group: str) -> tuple[int, ...]:
+        key = (ordinal, element, group)
+        hit = self._lean_cache.get(key)
+        if hit is None:
+            hit = tuple(w + x for w, x in zip(self._weights(ordinal, element), self._saju_lean[group]))
+            if len(self._lean_cache) > 16384:
+                self._lean_cache.clear()
+            self._lean_cache[key] = hit
+        return hit
+
+    def _theme(self, user_seed: int, ordinal: int, element: str, focus: frozenset[str],
+               group: str = "") -> tuple[int, int]:
+        """(theme index, day seed) for the user's day; ``group`` (the 사주 day's relation)
+        leans the theme weights."""
         day_seed = SeededRandom(user_seed ^ ((ordinal * _GOLDEN) & _MASK)).next_u64()
-        weights = self._weights(ordinal, element)
+        weights = self._leaning(ordinal, element, group) if group else self._weights(ordinal, element)
         if focus:
             bonus = self.content.weight_focus
             weights = tuple(w + (bonus if th in focus else 0) for th, w in zip(THEMES, weights))
@@ -305,8 +349,21 @@ class FortuneEngine:
 
     # ------------------------------------------------------------------ the fortune
 
-    def daily(self, user_key: str, birth: date, day: date, lang: Lang, focus: Sequence[str] = ()) -> Fortune:
-        """Today's fortune for a user (``day`` is the user's local date)."""
+    def _relation_table(self, chart: Chart) -> tuple[tuple[str, str], ...]:
+        """(group, branch link) of each of the 60 day pillars against the chart's day pillar
+        (its 일간 and day branch), built once per day pillar."""
+        key = chart.day.index
+        table = self._relations.get(key)
+        if table is None:
+            table = tuple((GROUP_OF[ten_god(chart.day.stem, n % 10)], branch_link(chart.day.branch, n % 12))
+                          for n in range(60))
+            self._relations[key] = table
+        return table
+
+    def daily(self, user_key: str, birth: date, day: date, lang: Lang, focus: Sequence[str] = (),
+              chart: Chart | None = None) -> Fortune:
+        """Today's fortune for a user (``day`` is the user's local date); ``chart`` (the user's
+        사주, :func:`bot.core.saju.chart_for`) adds the day's 일진 as an input."""
         pack = self._packs.get(lang)
         if pack is None:
             raise ValueError(f"unsupported language {lang!r}")
@@ -314,12 +371,20 @@ class FortuneEngine:
         sign = sun_sign(birth)
         ordinal = day.toordinal()
         user_seed = seed_of(_SEED_VERSION, user_key, birth.isoformat())
-        ti, day_seed = self._theme(user_seed, ordinal, sign.element, focus_set)
+        group = link = tomorrow_group = ""
+        shift = pillar_index = 0
+        if chart is not None:
+            relations = self._relation_table(chart)
+            pillar_index = (ordinal - _PILLAR_ZERO) % 60
+            group, link = relations[pillar_index]
+            tomorrow_group = relations[(pillar_index + 1) % 60][0]
+            shift = self._saju_score[group] + (self._saju_score[link] if link != "none" else 0)
+        ti, day_seed = self._theme(user_seed, ordinal, sign.element, focus_set, group)
         theme = THEMES[ti]
         rng = SeededRandom(day_seed)
         below = rng.below
 
-        score = SCORE_MIN + below(21) + below(21)
+        score = min(SCORE_MAX, max(SCORE_MIN, SCORE_MIN + below(21) + below(21) + shift))
         band = self._band_of[score]
         tier = score_tier(score)
         rank_lines = pack.rank_lines[band]
@@ -370,7 +435,13 @@ class FortuneEngine:
             helper=helper,
         )
 
-        tti, _ = self._theme(user_seed, ordinal + 1, sign.element, focus_set)
+        day_note = day_pillar_name = ""
+        if chart is not None:
+            day_pillar_name, day_note = self._saju_note(day_seed, pillar_index, group, link, lang)
+            animal = ANIMAL_OF_BRANCH[chart.year.branch]
+        else:
+            animal = zodiac_animal(birth).code
+        tti, _ = self._theme(user_seed, ordinal + 1, sign.element, focus_set, tomorrow_group)
         tomorrow_theme = THEMES[tti]
         hints = pack.tomorrow[tomorrow_theme]
 
@@ -394,20 +465,34 @@ class FortuneEngine:
             tomorrow_hint=hints[below(len(hints))],
             tomorrow_theme=tomorrow_theme,
             sun_sign=sign.code,
-            zodiac_animal=zodiac_animal(birth).code,
+            zodiac_animal=animal,
+            day_pillar=day_pillar_name,
+            day_group=group,
+            day_note=day_note,
         )
+
+    def _saju_note(self, day_seed: int, pillar_index: int, group: str, link: str, lang: Lang) -> tuple[str, str]:
+        """(pillar name, text): the day's pillar in plain words, what it is to the 일간, advice."""
+        name, head = self._pillar_heads[lang][pillar_index]
+        line, notes = self._group_lines[lang][group]
+        note = notes[SeededRandom(day_seed ^ _SAJU_SALT).below(len(notes))]  # its own stream
+        text = f"{head}\n{line} {note}"
+        if link != "none":
+            text += " " + self._saju.links[link][lang]
+        return name, text
 
     # ------------------------------------------------------------------ weekly outlook
 
     def weekly_outlook(
-        self, user_key: str, birth: date, week_start: date, lang: Lang, focus: Sequence[str] = ()
+        self, user_key: str, birth: date, week_start: date, lang: Lang, focus: Sequence[str] = (),
+        chart: Chart | None = None,
     ) -> WeeklyOutlook:
         """Seven days from ``week_start`` with a composed overview (best day, gentle day, theme, advice)."""
         pack = self._packs.get(lang)
         if pack is None:
             raise ValueError(f"unsupported language {lang!r}")
         days = tuple(
-            self.daily(user_key, birth, week_start + timedelta(days=i), lang, focus) for i in range(7)
+            self.daily(user_key, birth, week_start + timedelta(days=i), lang, focus, chart) for i in range(7)
         )
         best = max(days, key=lambda f: f.score)  # first of equals wins
         gentle = min(days, key=lambda f: f.score)
@@ -460,6 +545,7 @@ class FortuneEngine:
             f"“{f.one_liner}”",
             "",
             f.summary,
+            *(["", f.day_note] if f.day_note else []),
             "",
             ui["lucky_color"].fill(value=f.lucky_color),
             ui["lucky_number"].fill(value=str(f.lucky_number)),

@@ -224,6 +224,11 @@ class K:
         """Marker that ``feature`` is unlocked for ``aid`` on local ``day``."""
         return f"unlock:{_tag(aid)}:{feature}:{day}"
 
+    @staticmethod
+    def newyear_hint(aid: str, year: int) -> str:
+        """Marker that the daily push already pointed ``aid`` to /newyear for ``year`` (once)."""
+        return f"nyhint:{_tag(aid)}:{year}"
+
     # --- AI (owned by bot/core/ai; keep this section together) -----------------------
     @staticmethod
     def ai_breaker(provider: str) -> str:

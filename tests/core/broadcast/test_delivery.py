@@ -16,6 +16,7 @@ from bot.core.broadcast import broadcast_status, pause_broadcast, resume_broadca
 from bot.core.broadcast.options import GROUP
 from bot.core.broadcast.status import recent_dead_letters
 from bot.core.fortune import FortuneEngine
+from bot.core.saju import chart_for
 from bot.core.store import K
 from tests.core.broadcast.conftest import FAST, Rig, utc
 
@@ -175,9 +176,11 @@ async def test_message_is_todays_fortune_in_the_users_language_with_buttons(rig:
     marks = await rig.wait_settled([rig.uid(10), rig.uid(14)])
     assert marks == {rig.uid(10): "2025-06-15:S", rig.uid(14): "2025-06-16:S"}
     engine = FortuneEngine.load()
+    zones = {10: "Pacific/Honolulu", 14: "Pacific/Kiritimati"}
     for chat, day, lang in ((10, date(2025, 6, 15), "en"), (14, date(2025, 6, 16), "ko")):
         [call] = rig.api.calls_to("sendMessage", chat_id=chat)
-        expected = engine.render_summary(engine.daily(rig.uid(chat), date(1990, 5, 17), day, lang))  # type: ignore[arg-type]
+        chart = chart_for(date(1990, 5, 17), None, zones[chat])  # the 사주 input, read in the user's zone
+        expected = engine.render_summary(engine.daily(rig.uid(chat), date(1990, 5, 17), day, lang, chart=chart))  # type: ignore[arg-type]
         assert expected in call["text"]
         assert "/unsubscribe" in call["text"]
         data = [b.get("callback_data") for b in call.buttons]
