@@ -324,14 +324,17 @@ class Router:
         An account whose meta does not list this identity is an erased account, or one the
         identity was detached from (``/unlink`` in another process), still in this process's
         identity cache (or one whose creation crashed half-way): the cache entry is dropped and
-        the identity resolved again (which repairs a half-created account). Redis down: commands without a
+        the identity resolved again, this time re-writing the account's meta and index entry
+        (which repairs a half-created account). Redis down: commands without a
         profile (/help) still answer, with no account; the rest get ``ServiceUnavailable``.
         """
         core = self.core
         optional = spec is not None and not spec.needs_profile
-        for _attempt in range(2):
+        for attempt in range(2):
             try:
-                aid = aidbox[0] = await core.accounts.resolve(event.uid)
+                # First try: no meta write for an existing account (the meta read below checks
+                # it); the second try repairs what the check found missing.
+                aid = aidbox[0] = await core.accounts.resolve(event.uid, ensure_meta=attempt > 0)
             except ServiceUnavailable:
                 if optional:
                     return "", None
