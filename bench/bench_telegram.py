@@ -179,7 +179,7 @@ class Bench:
                       TELEGRAM_TRANSPORT="aiohttp" if kind == "soul-base" else kind.removeprefix("soul-"),
                       APP_ENV="development", LOG_LEVEL="WARNING")
         if kind == "soul-base":
-            base = str(Path(self.args.base).resolve())
+            base = os.path.abspath(self.args.base)
             env["PYTHONPATH"] = base
             proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "run", cwd=base, env=env,
                                                         stdout=asyncio.subprocess.DEVNULL,
