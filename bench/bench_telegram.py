@@ -143,6 +143,7 @@ class Bench:
         self.args = args
         self.redis = RedisProcess().start()
         self.tmp = Path(tempfile.mkdtemp(prefix="bench-tg-"))
+        self.base = os.path.abspath(args.base) if getattr(args, "base", "") else ""
         self.next_chat = 1
 
     def chats(self, n: int) -> list[int]:
@@ -179,7 +180,7 @@ class Bench:
                       TELEGRAM_TRANSPORT="aiohttp" if kind == "soul-base" else kind.removeprefix("soul-"),
                       APP_ENV="development", LOG_LEVEL="WARNING")
         if kind == "soul-base":
-            base = os.path.abspath(self.args.base)
+            base = self.base
             env["PYTHONPATH"] = base
             proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "run", cwd=base, env=env,
                                                         stdout=asyncio.subprocess.DEVNULL,
