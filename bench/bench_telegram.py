@@ -1,7 +1,9 @@
 """Telegram: CPU per update, throughput and tail latency — every bot in its own process.
 
 Run by hand: ``.venv/bin/python bench/bench_telegram.py [--rounds 3] [--burst 2000] [--rate 100]
-[--seconds 5] [--bots floor,ptb-httpx,ptb-aiohttp,soul-aiohttp,soul-httpx]``.
+[--seconds 5] [--bots floor,ptb-httpx,ptb-aiohttp,soul-aiohttp,soul-httpx] [--base DIR]``.
+With ``--base DIR`` and ``soul-base`` in ``--bots``, the bot from another tree (e.g.
+``git archive <commit> | tar -x -C DIR``) runs in the same interleaved rounds: before/after.
 
 What runs (nothing shares a process or an event loop with the bot under test):
 - a redis-server, and per bot run a fresh fake Bot API in its own process
@@ -52,7 +54,7 @@ from tests.support.redis_proc import RedisProcess  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TICK = os.sysconf("SC_CLK_TCK")
-BOTS = ("floor", "ptb-httpx", "ptb-aiohttp", "soul-aiohttp", "soul-httpx")
+BOTS = ("floor", "ptb-httpx", "ptb-aiohttp", "soul-aiohttp", "soul-httpx", "soul-base")
 WARM = 50
 
 
@@ -141,6 +143,7 @@ class Bench:
         self.args = args
         self.redis = RedisProcess().start()
         self.tmp = Path(tempfile.mkdtemp(prefix="bench-tg-"))
+        self.base = os.path.abspath(args.base) if getattr(args, "base", "") else ""
         self.next_chat = 1
 
     def chats(self, n: int) -> list[int]:
@@ -159,6 +162,8 @@ class Bench:
         return proc.pid, stop
 
     async def start_soul(self, kind: str, fake: FakeProc, users: list[int]) -> tuple[int, Callable[[], Awaitable[Any]]]:
+        """``soul-aiohttp`` / ``soul-httpx``: this tree; ``soul-base``: the tree in ``--base``
+        (e.g. an exported earlier commit) on aiohttp, for before/after figures in one run."""
         core = make_core(self.redis.url, self.tmp)
         try:
             # A fresh fake numbers its updates from 1 again: the previous run's inbox would
@@ -172,8 +177,16 @@ class Bench:
         cfg_dir.mkdir(exist_ok=True)
         env = bot_env(self.redis.url, self.tmp, fake, None,
                       config={"outbound.tg": {"global_per_second": 100000}},
-                      TELEGRAM_TRANSPORT=kind.removeprefix("soul-"), APP_ENV="development", LOG_LEVEL="WARNING")
-        proc = await start_bot(env)
+                      TELEGRAM_TRANSPORT="aiohttp" if kind == "soul-base" else kind.removeprefix("soul-"),
+                      APP_ENV="development", LOG_LEVEL="WARNING")
+        if kind == "soul-base":
+            base = self.base
+            env["PYTHONPATH"] = base
+            proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "run", cwd=base, env=env,
+                                                        stdout=asyncio.subprocess.DEVNULL,
+                                                        stderr=asyncio.subprocess.DEVNULL)
+        else:
+            proc = await start_bot(env)
 
         async def stop() -> None:
             await stop_bot(proc)
@@ -218,6 +231,8 @@ async def main(args: argparse.Namespace) -> None:
     unknown = set(bots) - set(BOTS)
     if unknown:
         raise SystemExit(f"unknown bots: {', '.join(sorted(unknown))}")
+    if "soul-base" in bots and not args.base:
+        raise SystemExit("soul-base needs --base DIR (a checkout or export of the tree to compare with)")
     bench = Bench(args)
     rounds: list[dict[str, dict[str, float]]] = []
     try:
@@ -239,7 +254,7 @@ async def main(args: argparse.Namespace) -> None:
         col = {k: [rd[kind][k] for rd in rounds] for k in ("cpu_ms", "ups", "p99", "p50")}
         print(f"{kind:<14}{mmm(col['cpu_ms'], '{:.3f}'):>26}{mmm(col['ups'], '{:,.0f}'):>26}"
               f"{mmm(col['p99'], '{:.1f}'):>28}{mmm(col['p50'], '{:.1f}'):>28}")
-    ratios = [("soul-aiohttp", "ptb-httpx"), ("soul-aiohttp", "floor"), ("soul-aiohttp", "soul-httpx"),
+    ratios = [("soul-aiohttp", "soul-base"), ("soul-base", "ptb-httpx"), ("soul-aiohttp", "ptb-httpx"), ("soul-aiohttp", "floor"), ("soul-aiohttp", "soul-httpx"),
               ("ptb-aiohttp", "ptb-httpx")]
     print("\nCPU per update, ratio within each round:")
     for a, b in ratios:
@@ -256,6 +271,7 @@ if __name__ == "__main__":
     ap.add_argument("--burst", type=int, default=2000)
     ap.add_argument("--rate", type=float, default=100.0)
     ap.add_argument("--seconds", type=float, default=5.0)
-    ap.add_argument("--bots", default=",".join(BOTS))
+    ap.add_argument("--bots", default=",".join(BOTS[:-1]))
+    ap.add_argument("--base", default="", help="soul-base runs the bot from this directory (before/after)")
     ap.add_argument("--json", default="", help="also write every round's figures to this file")
     asyncio.run(main(ap.parse_args()))

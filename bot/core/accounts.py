@@ -120,9 +120,15 @@ class Accounts:
         async with redis_guard("accounts.lookup"):
             return await self._r.get(K.identity(self.identity_digest(identity)))
 
-    async def resolve(self, identity: str) -> str:
+    async def resolve(self, identity: str, *, ensure_meta: bool = True) -> str:
         """The account id of ``identity`` (``tg:123``), created on first contact. Idempotent;
-        concurrent first contacts from several processes agree on one id."""
+        concurrent first contacts from several processes agree on one id.
+
+        ``ensure_meta=False`` (the router's fast path) skips re-writing the meta and index of
+        an account that already exists (one round trip instead of three): the caller must then
+        check that the account's meta lists the identity and, if not, call again with
+        ``ensure_meta=True`` (which repairs a creation that crashed half-way). A new account
+        always gets its index entry and meta."""
         aid = self._cache.get(identity)
         if aid is not None:
             return aid
@@ -136,20 +142,24 @@ class Accounts:
                 candidate = new_account_id()
                 if await self._r.set(ikey, candidate, nx=True):
                     aid = candidate
+                    ensure_meta = True
                 else:
                     aid = await self._r.get(ikey)
                     if aid is None:  # erased in between: try once more from the start
-                        return await self.resolve(identity)
-            await self._ensure_meta(aid, platform, user_id, identity)
+                        return await self.resolve(identity, ensure_meta=ensure_meta)
+            if ensure_meta:
+                await self._ensure_meta(aid, platform, user_id, identity)
         self._remember(identity, aid)
         return aid
 
     async def _ensure_meta(self, aid: str, platform: str, user_id: str, identity: str) -> None:
+        # The index first, then the meta: a meta that lists the identity implies the index entry,
+        # so a crash in between leaves a meta the router's check sees as incomplete (and repairs).
+        await self._r.sadd(K.accounts_index(), aid)
         # A script, not MULTI: one round trip, and cluster transactions are slow in redis-py.
         await self._core.store.scripts["account_meta"](
             keys=[K.account_meta(aid)],
             args=[self._core.clock.now_ms(), platform, user_id, self.person_digest(identity)])
-        await self._r.sadd(K.accounts_index(), aid)
 
     async def meta(self, aid: str) -> dict[str, str]:
         async with redis_guard("accounts.meta"):

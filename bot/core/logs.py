@@ -79,6 +79,8 @@ def log_event(event: str, level: int = logging.INFO, exc_info: bool = False, *, 
     events) sees pseudonyms only. ``captured=True``: the caller sends this exception to
     Sentry itself (``Core.capture_exception``), so the log line must not make a second event.
     """
+    if not logger.isEnabledFor(level):
+        return  # below the level: no redaction work (nothing would see the record)
     extra: dict[str, Any] = {"event": event, "fields": redact_fields(fields)}
     if captured:
         extra[CAPTURED_ATTR] = True

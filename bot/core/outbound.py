@@ -6,8 +6,10 @@ bot, the chat and (for groups) the group, plus pause keys written after a platfo
 and record the send. Adapters (the Telegram rate limiter) and the daily broadcast use the same
 class, so a broadcast and interactive replies share one budget.
 
-Two steps, each one Lua script on keys of one hash slot (Redis Cluster runs no script across
-slots):
+On a single Redis server (no Cluster) both steps below are one script,
+``outbound_acquire.lua``: one round trip per send, all or nothing, so nothing is ever given
+back. On a Redis Cluster (no script across slots) they are two steps, each one Lua script on
+keys of one hash slot:
 
 1. ``outbound_chat.lua`` on the chat's keys — its window, its group window and its pause share
    the chat's hash tag (``K.outbound_window`` / ``K.outbound_pause``): checks the chat's limits
@@ -137,6 +139,8 @@ class OutboundLimiter:
         self._subject_key = hmac.new(secret, b"soul-lab/outbound/v1", hashlib.sha256).digest()
         self._local = _LocalWindows()
         self._degraded = False
+        #: A single server runs both steps as one script (one round trip, nothing to give back).
+        self._one_step = store.topology == "single"
 
     def subject(self, chat: str) -> str:
         """The name of ``chat`` in key names: a keyed hash (16 hex), stable across processes."""
@@ -157,16 +161,23 @@ class OutboundLimiter:
     async def acquire(self, chat: str, group: bool = False) -> Permit:
         """One attempt: record the send and return a granted permit, or say how long to wait.
 
-        Two steps (chat, then global; see the module docstring); a global refusal gives the
-        chat entry back. Redis down: the in-process fallback decides."""
+        On a single server one script (``outbound_acquire.lua``) checks and records both steps
+        atomically; on a Cluster two steps (chat, then global; see the module docstring) and a
+        global refusal gives the chat entry back. Redis down: the in-process fallback decides."""
         lim = self.limits
         chat_keys, global_keys = self._chat_keys(self.subject(chat)), self._global_keys()
         member = uuid.uuid4().hex
         chat_limit, chat_window = lim.chat_per_second * lim.chat_window_seconds, lim.chat_window_seconds * 1000
+        group_limit = lim.group_per_minute if group else 0
         try:
-            wait, reason = await self._store.scripts["outbound_chat"](
-                keys=chat_keys, args=[member, chat_limit, chat_window, lim.group_per_minute if group else 0, 60_000])
-            if int(wait) <= 0:
+            if self._one_step:
+                wait, reason = await self._store.scripts["outbound_acquire"](
+                    keys=[*chat_keys, *global_keys],
+                    args=[member, chat_limit, chat_window, group_limit, 60_000, lim.global_per_second, 1000])
+            else:
+                wait, reason = await self._store.scripts["outbound_chat"](
+                    keys=chat_keys, args=[member, chat_limit, chat_window, group_limit, 60_000])
+            if not self._one_step and int(wait) <= 0:
                 wait, reason = await self._store.scripts["outbound_global"](
                     keys=global_keys, args=[member, lim.global_per_second, GLOBAL_WINDOW_MS])
                 if int(wait) > 0:

@@ -15,6 +15,7 @@ import math
 import time
 import uuid
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.core.clock import Clock
@@ -106,19 +107,27 @@ class RateLimiter:
         The list is None when Redis is unreachable: the decision then comes from the in-process
         window.
         """
+        decision, reads, _ = await self.hit_read_exists(scope, subject, hash_keys)
+        return decision, reads
+
+    async def hit_read_exists(self, scope: str, subject: str, hash_keys: Sequence[str],
+                              exists_keys: Sequence[str] = ()) -> tuple[
+                                  Decision, list[dict[str, str]] | None, list[bool] | None]:
+        """``hit_and_read``, plus EXISTS of each of ``exists_keys`` (same slot), all in one
+        script (atomic, one round trip). Both lists are None when Redis is unreachable."""
         base = await self._limit(scope)
         now = self._clock.now_ms()
         key = K.ratelimit(scope, subject)
         try:
             res = await self._store.scripts["ratelimit"](
-                keys=[key, *hash_keys],
-                args=[base.limit, base.window_seconds, now, f"{now}-{uuid.uuid4().hex[:8]}"],
+                keys=[key, *hash_keys, *exists_keys],
+                args=[base.limit, base.window_seconds, now, f"{now}-{uuid.uuid4().hex[:8]}", len(hash_keys)],
             )
         except REDIS_ERRORS as exc:
             if not self._degraded:
                 self._degraded = True
                 log_event("redis_connection_error", level=40, operation="ratelimit", error=type(exc).__name__)
-            return self._local.hit(key, base.limit, base.window_seconds, now), None
+            return self._local.hit(key, base.limit, base.window_seconds, now), None, None
         self._degraded = False
         decision = Decision(bool(res[0]), int(res[1]), int(res[2]), int(res[3]), int(res[4]))
         if not decision.allowed:
@@ -130,7 +139,7 @@ class RateLimiter:
             flat = res[i + 1:i + 1 + n]
             reads.append(dict(zip(flat[::2], flat[1::2])))
             i += 1 + n
-        return decision, reads
+        return decision, reads, [bool(int(v)) for v in res[i:i + len(exists_keys)]]
 
     async def check(self, scope: str, subject: str) -> Decision:
         """``hit`` that raises ``RateLimited`` instead of returning a refusal."""

@@ -21,7 +21,7 @@ import time
 import uuid
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Literal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from bot.core.errors import BotError, ErrorCode, ServiceUnavailable
 from bot.core.i18n import Lang, normalize_lang, t
@@ -83,6 +83,9 @@ class Ctx:
     command: str
     args: str
     uid: str = ""
+    #: Keys the command's ``prefetch`` named -> whether they exist, read in the router's one
+    #: script with the profile (absent key: not prefetched, read it yourself).
+    found: dict[str, bool] = field(default_factory=dict)
 
     def t(self, key: str, **params: object) -> str:
         return t(self.lang, key, **params)
@@ -96,6 +99,10 @@ Handler = Callable[[Ctx], Awaitable["Reply | list[Reply]"]]
 #: A hook that may claim plain (non-command) text: returns replies, or None to pass.
 TextHook = Callable[[Ctx], Awaitable["Reply | list[Reply] | None"]]
 
+
+#: For the caller's account id and the time (ms): keys in that account's slot whose existence the
+#: command will check; the router reads them with the profile, in the same script. Pure (no I/O).
+Prefetch = Callable[[str, int], Sequence[str]]
 
 #: For a command's argument text and a language: the modal that answers it, else None. Pure
 #: (no Redis, no I/O): adapters call it before acknowledging anything.
@@ -133,6 +140,8 @@ class CommandSpec:
     argument text, the form that is the answer (``ModalFor``; pure), which must be the first
     response on platforms like Discord. ``options``: typed arguments (``SlashOption``).
     ``description_key``: a short description (<= 100 characters) for command menus.
+    ``prefetch``: keys whose existence the handler checks (``Prefetch``), answered in
+    ``Ctx.found`` from the router's round trip instead of one more.
     """
 
     name: str
@@ -145,6 +154,7 @@ class CommandSpec:
     options: tuple[SlashOption, ...] = ()
     modal: ModalFor | None = None
     description_key: str | None = None
+    prefetch: Prefetch | None = None
 
     def modal_for(self, args: str, lang: Lang) -> Modal | None:
         """The modal this command answers ``args`` with, if any (no I/O)."""
@@ -163,10 +173,10 @@ class Router:
     def command(self, name: str, *, needs_profile: bool = True, help_key: str | None = None,
                 usage_key: str | None = None, aliases: tuple[str, ...] = (), private: bool = False,
                 options: tuple[SlashOption, ...] = (), modal: ModalFor | None = None,
-                description_key: str | None = None) -> Callable[[Handler], Handler]:
+                description_key: str | None = None, prefetch: Prefetch | None = None) -> Callable[[Handler], Handler]:
         def decorator(fn: Handler) -> Handler:
             spec = CommandSpec(name, fn, needs_profile, help_key, usage_key, aliases, private, options, modal,
-                               description_key)
+                               description_key, prefetch)
             for n in (name, *aliases):
                 if n in self.commands:
                     raise ValueError(f"command /{n} registered twice")
@@ -296,10 +306,10 @@ class Router:
         from bot.core.ai.safety import crisis_replies
         if (crisis := await crisis_replies(core, event, name, args)) is not None:
             return crisis
-        aid, profile = await self._account_and_profile(event, spec, aidbox)
+        aid, profile, found = await self._account_and_profile(event, spec, aidbox)
         if profile is not None:
             lang = langbox[0] = profile.lang
-        ctx = Ctx(core, event, profile, lang, name or "", args, aid)
+        ctx = Ctx(core, event, profile, lang, name or "", args, aid, found)
         if name is None:
             if not args:  # empty or invisible-only text: never offered to a hook (no hold, no turn)
                 return [ctx.reply("router.empty_text")]
@@ -317,38 +327,43 @@ class Router:
         return _as_list(await spec.handler(ctx))
 
     async def _account_and_profile(self, event: Event, spec: CommandSpec | None,
-                                   aidbox: list[str]) -> tuple[str, Profile | None]:
-        """The caller's account id and profile, counting the per-account command limit in the
-        same round trip (one script reads the account's meta and profile: one slot).
+                                   aidbox: list[str]) -> tuple[str, Profile | None, dict[str, bool]]:
+        """The caller's account id, profile and the command's prefetched keys (``found``),
+        counting the per-account command limit in the same round trip (one script reads the
+        account's meta, profile and the prefetched keys: one slot).
 
         An account whose meta does not list this identity is an erased account, or one the
         identity was detached from (``/unlink`` in another process), still in this process's
         identity cache (or one whose creation crashed half-way): the cache entry is dropped and
-        the identity resolved again (which repairs a half-created account). Redis down: commands without a
+        the identity resolved again, this time re-writing the account's meta and index entry
+        (which repairs a half-created account). Redis down: commands without a
         profile (/help) still answer, with no account; the rest get ``ServiceUnavailable``.
         """
         core = self.core
         optional = spec is not None and not spec.needs_profile
-        for _attempt in range(2):
+        for attempt in range(2):
             try:
-                aid = aidbox[0] = await core.accounts.resolve(event.uid)
+                # First try: no meta write for an existing account (the meta read below checks
+                # it); the second try repairs what the check found missing.
+                aid = aidbox[0] = await core.accounts.resolve(event.uid, ensure_meta=attempt > 0)
             except ServiceUnavailable:
                 if optional:
-                    return "", None
+                    return "", None, {}
                 raise
-            decision, reads = await core.limiter.hit_and_read(
-                "command", aid, K.account_meta(aid), K.profile(aid))
+            extra = list(spec.prefetch(aid, core.clock.now_ms())) if spec is not None and spec.prefetch else []
+            decision, reads, flags = await core.limiter.hit_read_exists(
+                "command", aid, (K.account_meta(aid), K.profile(aid)), extra)
             if not decision.allowed:
                 raise RateLimited(decision, "command")
             if reads is None:
                 if optional:
-                    return aid, None
+                    return aid, None, {}
                 raise ServiceUnavailable("redis")
             meta, raw = reads
             if meta.get(f"id:{event.platform}") != event.user_id:  # erased, or /unlink-ed elsewhere
                 core.accounts.forget(event.uid)
                 continue
-            return aid, core.profiles.parse(aid, raw)
+            return aid, core.profiles.parse(aid, raw), dict(zip(extra, flags or (), strict=False))
         raise ServiceUnavailable("account")
 
 

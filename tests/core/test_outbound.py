@@ -122,3 +122,21 @@ async def test_limits_and_give_back_on_a_cluster(cluster_core: Core) -> None:
     await lim.pause("third", 0.2)
     assert (await lim.acquire("third")).reason == "paused"
     assert not any(CHAT in k for k in await all_keys(cluster_core))
+
+
+async def test_one_script_on_a_single_server_records_all_or_nothing(core: Core) -> None:
+    lim = limiter(core, OutboundLimits(global_per_second=2, chat_per_second=1, group_per_minute=20))
+    assert core.store.topology == "single" and lim._one_step
+    keys = [*lim._chat_keys(lim.subject("5")), *lim._global_keys()]
+    step = core.store.scripts["outbound_acquire"]
+    member = uuid.uuid4().hex
+    for _ in range(2):  # a retried call (a lost reply): one entry per window, not two
+        assert await step(keys=keys, args=[member, 3, 3000, 20, 60_000, 2, 1000]) == [0, "ok"]
+    assert await chat_entries(core, lim, "5") == 1 and await chat_entries(core, lim, "5", "group") == 1
+    assert await core.store.redis.zcard(keys[3]) == 1
+    assert (await lim.acquire("6")).granted  # the second send of this global second
+    refused = await lim.acquire("7", group=True)
+    assert refused.reason == "global" and 0 < refused.wait_ms <= 1000
+    # Refused in the same script: nothing was recorded anywhere, so nothing had to be given back.
+    assert await chat_entries(core, lim, "7") == 0 and await chat_entries(core, lim, "7", "group") == 0
+    assert await core.store.redis.zcard(keys[3]) == 2

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -62,6 +62,16 @@ def canary_fortune(core: Core) -> dict[str, Any]:
     return {"status": "ok", "profile": _CANARY_USER, "fortune": f.to_dict()}
 
 
+def details_keys(uid: str, now_ms: int) -> list[str]:
+    """The unlock markers ``/fortune`` may check: one per date some time zone (UTC-12 to
+    UTC+14) is on at ``now_ms`` (2 or 3 days). The router reads them with the profile, in its
+    one round trip, before the user's own day is known."""
+    now = datetime.fromtimestamp(now_ms / 1000, tz=UTC)
+    first, last = (now - timedelta(hours=12)).date(), (now + timedelta(hours=14)).date()
+    days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    return [K.unlock(uid, "fortune_details", d.isoformat()) for d in days]
+
+
 async def details_unlocked(core: Core, uid: str, day: date) -> bool:
     async with redis_guard("fortune.unlock"):
         return bool(await core.store.redis.exists(K.unlock(uid, "fortune_details", day.isoformat())))
@@ -107,7 +117,7 @@ def draw_tarot(engine: TarotEngine, uid: str, day: date, spread: str, question: 
 
 def register(router: Router) -> None:
     @router.command("fortune", help_key="help.fortune", aliases=("운세",), private=True,
-                    description_key="cmd.fortune",
+                    description_key="cmd.fortune", prefetch=details_keys,
                     options=(SlashOption("part", "cmd.fortune.part", choices=(("details", "cmd.fortune.details"),)),))
     async def fortune(ctx: Ctx) -> Reply | list[Reply]:
         core = ctx.core
@@ -120,7 +130,9 @@ def register(router: Router) -> None:
             return await _details(ctx, f, day)
         if arg:
             raise BotError(ErrorCode.VALIDATION_ERROR, "router.usage", usage=ctx.t("fortune.usage"))
-        unlocked = await details_unlocked(core, ctx.uid, day)
+        unlocked = ctx.found.get(K.unlock(ctx.uid, "fortune_details", day.isoformat()))
+        if unlocked is None:  # not prefetched (a zone past UTC+14, or an older caller)
+            unlocked = await details_unlocked(core, ctx.uid, day)
         cost = core.ledger.cost("fortune_details")
         details_label = (ctx.t("fortune.details_button_free") if unlocked
                          else ctx.t("fortune.details_button", cost=cost))

@@ -346,7 +346,34 @@ class TelegramAdapter:
             offset = max(int(u["update_id"]) for u in updates) + 1
 
     async def _handle_entry(self, entry: InboxEntry) -> None:
-        await self.process(Update.de_json(entry.payload, self.bot))
+        payload = entry.payload
+        msg = payload.get("message")
+        if isinstance(msg, dict) and "successful_payment" not in msg:
+            # The common case, a text message: routed from the raw JSON (no PTB objects built).
+            try:
+                await self._on_raw_message(msg, f"tg{self._bot_id}-{payload['update_id']}")
+            except Exception:
+                await self._failed(Update.de_json(payload, self.bot))
+            return
+        await self.process(Update.de_json(payload, self.bot))
+
+    async def _on_raw_message(self, msg: dict[str, Any], request_id: str) -> None:
+        """``_on_message`` for a raw ``message`` (no payment in it), with the same rules."""
+        text = msg.get("text")
+        user, chat = msg.get("from"), msg.get("chat")
+        if not text or not isinstance(user, dict) or not isinstance(chat, dict) or user.get("is_bot"):
+            return
+        kind = chat.get("type")
+        if kind not in ("private", *GROUP_TYPES):
+            return
+        group = kind in GROUP_TYPES
+        reply_to = msg.get("reply_to_message")
+        replied = reply_to.get("from") if isinstance(reply_to, dict) else None
+        replied_id = replied.get("id") if isinstance(replied, dict) else None
+        if not self._addressed(text, group, replied_id):
+            return
+        await self._handle(int(user["id"]), int(chat["id"]), group, text, user.get("language_code"),
+                           user.get("first_name"), request_id)
 
     def request_id(self, update: Update) -> str:
         """Stable per update: idempotency keys made from it replay when the update is re-handled."""
@@ -401,7 +428,13 @@ class TelegramAdapter:
             log_event("telegram_error_reply_failed", level=logging.WARNING, ref=ref)
 
     def _addressed_to_me(self, msg: Message, group: bool) -> bool:
-        text = msg.text or ""
+        reply_to = msg.reply_to_message
+        replied = reply_to.from_user.id if reply_to is not None and reply_to.from_user is not None else None
+        return self._addressed(msg.text or "", group, replied)
+
+    def _addressed(self, text: str, group: bool, replied_to: int | None) -> bool:
+        """A command naming this bot (or no bot, outside groups), any private text, or a
+        reply to one of this bot's messages."""
         me = self.username.lower()
         if text.startswith("/"):
             head = text.split(maxsplit=1)[0]
@@ -412,8 +445,7 @@ class TelegramAdapter:
                 return True
         elif not group:
             return True
-        reply_to = msg.reply_to_message
-        return bool(reply_to and reply_to.from_user and reply_to.from_user.id == self.bot.id)
+        return replied_to is not None and replied_to == self.bot.id
 
     async def _on_message(self, msg: Message, request_id: str) -> None:
         user, chat = msg.from_user, msg.chat

@@ -254,3 +254,19 @@ async def test_one_chat_in_order_many_chats_concurrently(tg: TG, monkeypatch: py
         await tg.replies(chat, 5, timeout=10)
         assert seen[str(chat)] == [f"/help {n}" for n in range(5)]
     assert peak["all"] > 1
+
+
+async def test_messages_from_bots_channels_and_without_text_are_ignored(tg: TG) -> None:
+    """Text messages are routed from the raw update (no PTB objects): the same rules hold."""
+    from_bot = tg.api.message_update(USER, "/help")
+    from_bot["message"]["from"]["is_bot"] = True
+    await tg.api.deliver(from_bot)
+    await tg.api.deliver(tg.api.message_update(-100777, "/help", chat_type="channel"))
+    no_text = tg.api.message_update(USER, "")
+    del no_text["message"]["text"]
+    await tg.api.deliver(no_text)
+    await tg.say(USER, "/help")
+    [answer] = await tg.replies(USER, 1)
+    assert "/credits" in answer["text"]
+    await asyncio.sleep(0.2)
+    assert len(tg.api.texts(USER)) == 1 and not tg.api.texts(-100777)
