@@ -173,7 +173,7 @@ class OutboundLimiter:
             if self._one_step:
                 wait, reason = await self._store.scripts["outbound_acquire"](
                     keys=[*chat_keys, *global_keys],
-                    args=[member, chat_limit, chat_window, group_limit, 60_000, lim.global_per_second, 1000])
+                    args=[member, chat_limit, chat_window, group_limit, 60_000, lim.global_per_second, GLOBAL_WINDOW_MS])
             else:
                 wait, reason = await self._store.scripts["outbound_chat"](
                     keys=chat_keys, args=[member, chat_limit, chat_window, group_limit, 60_000])
