@@ -1,4 +1,4 @@
-"""``python -m bot [run|console|broadcast status|pause|resume|rotate-keys|migrate|backup|reconcile|discord sync]``.
+"""``python -m bot [run|console|ops …|broadcast status|pause|resume|rotate-keys|migrate|backup|reconcile|discord sync]``.
 
 With no subcommand: the console chat when no platform token is set, else the platforms.
 """
@@ -175,11 +175,18 @@ def main(argv: list[str] | None = None) -> int:
                     help="run although inbox partition leases are held (only when no bot process runs)")
     dc = sub.add_parser("discord", help="Discord: sync the slash commands now (also when unchanged)")
     dc.add_argument("action", choices=("sync",))
+    op = sub.add_parser("ops", help="operators' commands, as /ops in the ops channels (e.g. `ops health`, "
+                                     "`ops credits grant tg:1 5 reason --yes`); audited as local:<os user>")
+    op.add_argument("words", nargs=argparse.REMAINDER, help="the command after /ops; --yes confirms, --lang en")
     args = parser.parse_args(argv)
     if args.cmd == "discord":
         from bot.handlers.discord.cli import sync_cli
 
         return sync_cli()
+    if args.cmd == "ops":
+        from bot.ops_cli import ops_cli
+
+        return ops_cli(list(args.words))
     if args.cmd == "migrate":
         return migrate_cli(args.batch, args.force)
     if args.cmd == "rotate-keys":

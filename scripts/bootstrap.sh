@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install what Soul Lab needs on a Debian/Ubuntu machine, then the Python virtualenv.
-# Usage: scripts/bootstrap.sh [dev]   (dev adds the test tools, redis-cli and redis-sentinel)
+# Usage: scripts/bootstrap.sh [dev]   (dev adds the test tools, redis-cli, redis-sentinel and promtool)
 # System packages are installed only when missing, and only as root (or with sudo -n);
 # otherwise the script says what to install and carries on.
 set -euo pipefail
@@ -15,6 +15,9 @@ if [ "${1:-}" = dev ]; then
   # creates the cluster; redis-sentinel is its own package on Debian/Ubuntu.
   command -v redis-cli >/dev/null 2>&1 || want+=(redis-tools)
   command -v redis-sentinel >/dev/null 2>&1 || want+=(redis-sentinel)
+  # promtool (Debian's prometheus package) checks and unit-tests deploy/prometheus/alerts.yml.
+  # The package's service is not started here (no init system in containers; harmless elsewhere).
+  command -v promtool >/dev/null 2>&1 || want+=(prometheus)
 fi
 [ -f /usr/share/fonts/truetype/nanum/NanumGothic.ttf ] || want+=(fonts-nanum)
 

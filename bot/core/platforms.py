@@ -32,3 +32,6 @@ class PlatformLink:
     username: str = ""  # the bot's public username, without "@" ("" when it has none)
     dm_link: str = ""  # opens a private chat with the bot
     health: HealthProbe | None = None
+    #: False for an operators-only surface (Slack): no user reaches the product there, so the
+    #: daily broadcast runs no workers for it and lists no status for it.
+    users: bool = True

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from bot.core.broadcast.subscriptions import Subscriptions
     from bot.core.invites import Invites
     from bot.core.leaderboard import Leaderboard
+    from bot.core.ops import Ops
     from bot.core.payments import PaymentProvider
     from bot.core.streaks import Streaks
 
@@ -92,6 +93,7 @@ class Core:
         self.streaks: Streaks = Streaks(self)
         self.subscriptions: Subscriptions = Subscriptions(self)
         self.erasers.extend([self.subscriptions.erase, self.streaks.erase, self.invites.erase])
+        self.ops: Ops | None = None  # set by the ops_cmd feature (bot.core.ops)
         #: Commands are registered by the composition root (``bot.core.features.register_all``).
         self.router = Router(self)
 
@@ -113,6 +115,10 @@ class Core:
     def register_sender(self, platform: str, sender: Sender) -> None:
         """Only a sender (tests, and adapters before they know their username)."""
         self.senders[platform] = sender
+
+    def user_platforms(self) -> list[str]:
+        """Platforms with a sender here that users reach the product on (not ops-only ones)."""
+        return sorted(p for p in self.senders if p not in self.platforms or self.platforms[p].users)
 
     def bot_username(self, platform: str) -> str:
         """The bot's public username on ``platform`` in this process, else ``""``."""

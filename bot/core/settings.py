@@ -184,8 +184,47 @@ class ProfileConfig(_Frozen):
 
 
 class AlertsConfig(_Frozen):
+    """Alert thresholds and periods (``[alerts]``; evaluated by ``bot.core.ops.alerts``)."""
+
     response_time_ms: int = Field(gt=0)
     error_rate: float = Field(gt=0, le=1)
+    #: Latency and error rate are judged over this window, and only with enough requests.
+    window_seconds: int = Field(default=300, gt=0, le=3600)
+    min_requests: int = Field(default=20, ge=1)
+    #: AI answers given by the static fallback within the window that count as "fallback active".
+    ai_fallback_min: int = Field(default=3, ge=1)
+    #: The broadcast is behind when a subscriber's send time passed this long ago unqueued.
+    broadcast_behind_minutes: int = Field(default=15, gt=0)
+    #: A condition must hold this long before the alert fires (and clear this long to resolve).
+    pending_seconds: float = Field(default=120.0, ge=0)
+    #: A firing alert nobody acknowledged is posted again after this long.
+    renotify_seconds: float = Field(default=1800.0, gt=0)
+    #: How often each process evaluates (only the lease holder acts) and the lease's length.
+    eval_seconds: float = Field(default=15.0, gt=0)
+    lease_seconds: float = Field(default=45.0, gt=0)
+    #: Durations offered by the Silence button.
+    silence_presets: tuple[str, ...] = ("30m", "2h", "1d")
+
+
+class OpsConfig(_Frozen):
+    """``[ops]``: the audit log, confirmations, cross-process metrics and incidents."""
+
+    audit_retention_days: int = Field(default=400, gt=0)
+    confirm_seconds: int = Field(default=60, gt=0, le=3600)
+    #: Each process adds its request counters to the shared per-minute buckets this often.
+    metrics_flush_seconds: float = Field(default=5.0, gt=0)
+    #: Per-minute buckets are kept this long (the chart and the alerts read them).
+    metrics_keep_hours: int = Field(default=48, gt=0)
+    chart_hours: int = Field(default=6, gt=0, le=48)
+    heartbeat_seconds: float = Field(default=15.0, gt=0)
+    #: Response times per severity in minutes (P3: the next business day, below).
+    response_minutes: dict[str, int] = Field(default_factory=lambda: {"P0": 15, "P1": 60, "P2": 240})
+    business_timezone: str = "Asia/Seoul"
+    business_start: str = "09:00"
+    #: Public holidays (YYYY-MM-DD) that are not business days.
+    holidays: tuple[str, ...] = ()
+    #: An incident past its deadline and still unacknowledged is reminded at this interval.
+    remind_seconds: float = Field(default=900.0, gt=0)
 
 
 class Product(_Frozen):
@@ -203,6 +242,7 @@ class Product(_Frozen):
     profile: ProfileConfig
     alerts: AlertsConfig
     delivery: DeliveryConfig = DeliveryConfig()
+    ops: OpsConfig = OpsConfig()
 
 
 class EnvSettings(BaseSettings):
@@ -232,6 +272,8 @@ class EnvSettings(BaseSettings):
     telegram_api_base_url: str = "https://api.telegram.org"
     telegram_webhook_url: str | None = None
     telegram_webhook_secret: str | None = None
+    #: PTB's HTTP transport (bot/handlers/telegram/request.py): aiohttp (default) or PTB's stock httpx.
+    telegram_transport: Literal["aiohttp", "httpx"] = "aiohttp"
     discord_bot_token: str | None = None
     #: Discord REST base including the API version (a REST proxy in production, a fake in tests).
     discord_api_base_url: str = "https://discord.com/api/v10"
@@ -243,6 +285,11 @@ class EnvSettings(BaseSettings):
     discord_shard_ids: str = ""
     #: Sync slash commands to this one guild (instant, for development) instead of globally.
     discord_dev_guild_id: int | None = Field(default=None, gt=0)
+    #: The Slack ops surface (``bot/handlers/slack``) starts when both are set.
+    slack_bot_token: str | None = None
+    slack_signing_secret: str | None = None
+    #: Slack's Web API; tests point it at a local fake (``tests/fakes/slack_api.py``).
+    slack_api_base_url: str = "https://slack.com/api/"
     ops_admins: str = ""
     ops_channels: str = ""
     invite_limit_per_ip: int | None = Field(default=None, gt=0)
@@ -306,6 +353,14 @@ class EnvSettings(BaseSettings):
     def _blank_is_false(cls, v: object) -> object:
         return False if v is None or (isinstance(v, str) and v.strip() == "") else v
 
+    @field_validator("slack_api_base_url", mode="before")
+    @classmethod
+    def _slack_base(cls, v: object) -> object:
+        # slack_sdk joins method names onto the base: it must end with "/". Blank = Slack's.
+        if v is None or (isinstance(v, str) and v.strip() == ""):
+            return "https://slack.com/api/"
+        return v.strip().rstrip("/") + "/" if isinstance(v, str) else v
+
     @field_validator("telegram_webhook_secret")
     @classmethod
     def _webhook_secret_charset(cls, v: str | None) -> str | None:
@@ -319,7 +374,7 @@ class EnvSettings(BaseSettings):
         "anthropic_api_key",
         "sentry_dsn", "telegram_bot_token", "telegram_webhook_url", "discord_bot_token",
         "discord_gateway_url", "openai_base_url", "anthropic_base_url", "openai_model", "anthropic_model",
-        "telegram_webhook_secret",
+        "telegram_webhook_secret", "slack_bot_token", "slack_signing_secret",
     )
     @classmethod
     def _blank_is_none(cls, v: str | None) -> str | None:

@@ -5,6 +5,7 @@ Platform adapters may add routes (the Telegram webhook) through ``HttpServer.app
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 from collections.abc import Awaitable, Callable
@@ -68,12 +69,19 @@ def build_app(core: Core, checks: dict[str, Check] | None = None) -> web.Applica
         try:  # broadcast progress for dashboards; Redis down leaves the last values
             figures = await broadcast_status(core)
             for name, value in figures.items():
-                if isinstance(value, (int, float)) and not isinstance(value, bool):
-                    core.metrics.broadcast.labels(name).set(value)
+                if isinstance(value, (int, float)):  # paused (a bool) exports as 0 / 1
+                    core.metrics.broadcast.labels(name).set(float(value))
             for name, value in (await core.delivery_figures()).items():
                 core.metrics.delivery.labels(name).set(value)
+            core.metrics.up.labels("redis").set(1)
         except Exception:
             core.metrics.up.labels("redis").set(0)
+        chain = core.ai  # AI breakers (shared in Redis), once this process built the chain
+        if chain is not None:
+            with contextlib.suppress(Exception):  # unknown state leaves the last values
+                for provider, st in (await chain.status()).items():
+                    if st.get("configured"):
+                        core.metrics.up.labels(f"ai_{provider}").set(0 if st.get("state") == "open" else 1)
         return web.Response(body=core.metrics.render(),
                             headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
 

@@ -54,7 +54,7 @@ def bot_env(redis_url: str, tmp_path: Path, api: BotApi, oa: FakeAI | None, *,
     cfg_dir = tmp_path / f"config-{port}"  # one file per process: config_with names it config.toml
     cfg_dir.mkdir(parents=True, exist_ok=True)
     cfg = config_with(cfg_dir, **sections)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "DISCORD_", "OPENAI_",
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "DISCORD_", "SLACK_", "OPENAI_",
                                                                     "ANTHROPIC_"))}
     env.update({
         "APP_ENV": "test", "REDIS_URL": redis_url, "SIGNING_SECRET": TEST_SIGNING_SECRET,
@@ -62,6 +62,8 @@ def bot_env(redis_url: str, tmp_path: Path, api: BotApi, oa: FakeAI | None, *,
         "TELEGRAM_BOT_TOKEN": api.token, "TELEGRAM_API_BASE_URL": api.url,
         "CONFIG_FILE": str(cfg), "LOG_LEVEL": "WARNING",
     })
+    if os.environ.get("TELEGRAM_TRANSPORT"):  # run the process tests on either transport
+        env["TELEGRAM_TRANSPORT"] = os.environ["TELEGRAM_TRANSPORT"]
     if oa is not None:
         env.update({"OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": oa.base_url})
     env.update(extra)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+
 import base64
+import os
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -55,6 +57,8 @@ def test_settings(redis_url: str, data_dir: Path, **env: Any) -> Settings:
         "PROFILE_ENCRYPTION_KEY": TEST_KEY,
         "PORT": "0",
     }
+    if os.environ.get("TELEGRAM_TRANSPORT"):  # run the Telegram tests on either transport
+        base["TELEGRAM_TRANSPORT"] = os.environ["TELEGRAM_TRANSPORT"]
     base.update({k.upper(): str(v) for k, v in env.items()})
     return load_settings(base)
 

@@ -7,6 +7,10 @@ never takes longer than the answer deadline as a whole (SDK timeout per phase, p
 
 A 2xx that is not the provider's JSON (an HTML error page from a proxy, an empty answer)
 is ``invalid`` — a provider error, not an answer.
+
+The SDKs are imported when a provider is built — only for a configured key, on the chain's
+first use (``get_chain``) — never at start-up: together they cost about a second of import
+time, tens of MiB and a much larger heap for the garbage collector to walk.
 """
 
 from __future__ import annotations
@@ -16,9 +20,6 @@ import email.utils
 import time
 from typing import Any, Protocol
 from collections.abc import Sequence
-
-import anthropic
-import openai
 
 from bot.core.ai.types import FailureKind, Message, ProviderAnswer, ProviderError
 
@@ -115,11 +116,13 @@ class _Base:
 
 class OpenAIProvider(_Base):
     name = "openai"
-    sdk = openai
 
     def __init__(self, api_key: str, model: str, answer_timeout: float, connect_timeout: float,
                  base_url: str | None = None) -> None:
         super().__init__(model, answer_timeout)
+        import openai  # on first use only (see the module doc)
+
+        self.sdk = openai
         kwargs: dict[str, Any] = {}
         if base_url:
             kwargs["base_url"] = base_url
@@ -154,11 +157,13 @@ class OpenAIProvider(_Base):
 
 class AnthropicProvider(_Base):
     name = "anthropic"
-    sdk = anthropic
 
     def __init__(self, api_key: str, model: str, answer_timeout: float, connect_timeout: float,
                  base_url: str | None = None) -> None:
         super().__init__(model, answer_timeout)
+        import anthropic  # on first use only (see the module doc)
+
+        self.sdk = anthropic
         kwargs: dict[str, Any] = {}
         if base_url:
             kwargs["base_url"] = base_url

@@ -92,7 +92,7 @@ class BroadcastRunner:
                  consumer: str | None = None) -> None:
         self.core = core
         self.options = options or BroadcastOptions.from_settings(core.settings)
-        self.platforms = list(platforms) if platforms is not None else sorted(core.senders)
+        self.platforms = list(platforms) if platforms is not None else core.user_platforms()
         self.pacers: dict[str, Any] = (dict(pacers) if pacers is not None
                                        else broadcast_pacers(core, self.options.reserve_per_second, self.platforms))
         self.consumer = consumer or consumer_name()

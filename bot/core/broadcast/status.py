@@ -39,7 +39,7 @@ async def broadcast_status(core: Core) -> dict[str, Any]:
     r = core.store.redis
     now = core.clock.now()
     day = utc_day(now)
-    platforms = sorted(set(KNOWN_PLATFORMS) | set(core.senders))
+    platforms = sorted(set(KNOWN_PLATFORMS) | set(core.user_platforms()))
     bucket = int(time.time()) // RATE_BUCKET_SECONDS
     n_buckets = RATE_WINDOW_SECONDS // RATE_BUCKET_SECONDS
     rate_keys = [K.broadcast_rate(bucket - i) for i in range(1, n_buckets + 1)]

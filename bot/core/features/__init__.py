@@ -25,6 +25,7 @@ FEATURES: tuple[str, ...] = (
     "ai_cmd",
     "subscribe_cmd",
     "link_cmd",
+    "ops_cmd",
 )
 
 

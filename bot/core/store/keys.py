@@ -441,3 +441,71 @@ class K:
     def broadcast_paused() -> str:
         """Present while operators paused the broadcast (value: who/when)."""
         return "bcast:{b}:paused"
+
+    # --- operations (/ops) ----------------------------------------------------------------
+    # Every ops key but the metric buckets carries the ``{ops}`` tag: the audit stream,
+    # confirmation tokens, incidents and alert states live in one slot, so an incident's hash,
+    # its timeline and the open-incident index change together in one script.
+    @staticmethod
+    def ops_audit() -> str:
+        """Stream: the append-only audit log of every ops command, confirmation, refusal and
+        alert state change (trimmed only by age, ``ops.audit_retention_days``)."""
+        return "ops:{ops}:audit"
+
+    @staticmethod
+    def ops_confirm(token: str) -> str:
+        """Hash of one pending confirmation (admin, command text, surface, channel); 60 s TTL."""
+        return f"ops:{{ops}}:confirm:{token}"
+
+    @staticmethod
+    def ops_procs() -> str:
+        """Hash process id -> JSON heartbeat (version, started, platforms' health as probed there)."""
+        return "ops:{ops}:procs"
+
+    @staticmethod
+    def ops_metrics(minute: int) -> str:
+        """Hash of one minute's request figures summed over every process (``minute`` = epoch
+        seconds // 60): counts, latency histogram buckets, and each process's last flush seq."""
+        return f"ops:metrics:{minute}"
+
+    @staticmethod
+    def ops_leader() -> str:
+        """The alert evaluator's lease: one process at a time evaluates and posts alerts."""
+        return "ops:{ops}:leader"
+
+    @staticmethod
+    def ops_alert(name: str) -> str:
+        """Hash: one alert's state (pending/firing/ok, since, notified, acked, silenced until)."""
+        return f"ops:{{ops}}:alert:{name}"
+
+    @staticmethod
+    def ops_alerts() -> str:
+        """Set of alert names that have a state hash (for ``/ops alerts``)."""
+        return "ops:{ops}:alerts"
+
+    @staticmethod
+    def ops_incident_seq() -> str:
+        """Counter: the last incident number issued."""
+        return "ops:{ops}:incident:seq"
+
+    @staticmethod
+    def ops_incident(number: int) -> str:
+        """Hash: one incident (severity, title, state, declared/acked/resolved by and at, deadline)."""
+        return f"ops:{{ops}}:incident:{number}"
+
+    @staticmethod
+    def ops_incident_timeline(number: int) -> str:
+        """List: one incident's timeline (JSON entries: at, who, what, text), oldest first."""
+        return f"ops:{{ops}}:incident:{number}:timeline"
+
+    @staticmethod
+    def ops_incidents_open() -> str:
+        """Sorted set: open (not resolved) incident numbers -> declared at (ms)."""
+        return "ops:{ops}:incidents:open"
+
+    # --- Slack ops surface (bot/handlers/slack) ------------------------------------------
+    @staticmethod
+    def slack_seen(kind: str, ident: str) -> str:
+        """Marker (``SET NX``, a day): a Slack request was taken by one process. ``kind`` is
+        ``command`` / ``action`` (by ``trigger_id``) or ``event`` (by ``event_id``)."""
+        return f"slack:seen:{kind}:{ident}"

@@ -46,6 +46,7 @@ from bot.handlers.telegram_delivery import wrap_sender
 from bot.handlers.telegram.ratelimit import RedisRateLimiter
 from bot.handlers.telegram.stars import StarsProvider
 from bot.handlers.telegram.render import Renderer
+from bot.handlers.telegram.request import Transport, make_request
 from bot.handlers.telegram.webhook import mount_webhook, webhook_path, webhook_secret
 
 if TYPE_CHECKING:
@@ -107,8 +108,9 @@ class TelegramAdapter:
 
     def __init__(self, core: Core, *, token: str | None = None, api_base_url: str | None = None,
                  webhook_url: str | None = None, max_concurrent: int = 256, pool_size: int = 32,
-                 poll_timeout: int = 10) -> None:
+                 poll_timeout: int = 10, transport: Transport | None = None) -> None:
         env = core.settings.env
+        self.transport: Transport = transport or env.telegram_transport
         self.core = core
         self.token = token or env.telegram_bot_token
         if not self.token:
@@ -123,9 +125,11 @@ class TelegramAdapter:
                    .base_url(f"{api}/bot").base_file_url(f"{api}/file/bot")
                    .rate_limiter(self.rate_limiter)
                    .concurrent_updates(False)  # ordering and concurrency are ours (ChatDispatcher)
-                   # A modest pool: httpcore scans its whole pool per request, so hundreds of
-                   # connections cost more CPU than they save; sends queue briefly instead.
-                   .connection_pool_size(pool_size).pool_timeout(30.0)
+                   # TELEGRAM_TRANSPORT (request.py): aiohttp by default, or PTB's stock httpx.
+                   # A modest pool either way (httpcore scans its whole pool per request); sends
+                   # queue briefly instead. getUpdates has its own one-connection request object.
+                   .request(make_request(self.transport, connection_pool_size=pool_size, pool_timeout=30.0))
+                   .get_updates_request(make_request(self.transport, connection_pool_size=1))
                    # Updates are fetched by our own loop into the durable inbox (PTB's updater
                    # confirms updates as soon as it fetches them, before they are kept).
                    .updater(None))

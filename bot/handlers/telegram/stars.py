@@ -31,10 +31,13 @@ class StarsProvider:
     def from_settings(cls, settings: Settings) -> StarsProvider:
         from telegram import Bot
 
+        from bot.handlers.telegram.request import make_request
+
         env = settings.env
         assert env.telegram_bot_token
         api = env.telegram_api_base_url.rstrip("/")
-        return cls(Bot(env.telegram_bot_token, base_url=f"{api}/bot", base_file_url=f"{api}/file/bot"))
+        return cls(Bot(env.telegram_bot_token, base_url=f"{api}/bot", base_file_url=f"{api}/file/bot",
+                       request=make_request(env.telegram_transport, connection_pool_size=4)))
 
     async def refund(self, user_id: str, charge_id: str) -> None:
         """``refundStarPayment``; a charge refunded before raises ``PlatformAlreadyRefunded``."""

@@ -41,7 +41,7 @@ async def ai_tg(redis_url: str, tmp_path: Path, tg_api: FakeTelegramAPI, oa: Fak
         yield TG(tg_api, core, adapter)
     finally:
         await adapter.stop(drain_seconds=1)
-        if core.ai is not None:
+        if core.ai is not None:  # built on first use
             await core.ai.aclose()
         await core.store.close()
 
