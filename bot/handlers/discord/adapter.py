@@ -155,6 +155,8 @@ class DiscordAdapter:
         self.shard_ids: list[int] = []
         self.ready = asyncio.Event()
         self._gateway: asyncio.Task[None] | None = None
+        #: Gateway clients for shards taken over after start (each logged in, own tree).
+        self._extra: list[tuple[SoulLabClient, asyncio.Task[None]]] = []
         self._lease_task: asyncio.Task[None] | None = None
         self._stopping = False
         #: Interaction tokens whose first follow-up is still being sent here (set when done).
@@ -172,8 +174,11 @@ class DiscordAdapter:
         app_id = self.client.application_id
         assert app_id is not None
         dev_guild = self.settings.env.discord_dev_guild_id
-        self.client.tree = build_tree(self.client, core.router, self.answer, dev_guild)
+        ops_guild = self.settings.env.discord_ops_guild_id
+        self.client.tree = build_tree(self.client, core.router, self.answer, dev_guild, ops_guild)
         await sync_commands(core, self.client.tree, app_id, guild_id=dev_guild)
+        if ops_guild and ops_guild != dev_guild:
+            await sync_commands(core, self.client.tree, app_id, guild_id=ops_guild)
         self.shard_count, wanted = await self._shard_plan()
         self.leases = ShardLeases(core.store, str(app_id), self.shard_count, lease_seconds=self.lease_seconds,
                                   owner=self.inbox.owner)
@@ -210,20 +215,36 @@ class DiscordAdapter:
         assert self.client is not None
         self.client.shard_count = self.shard_count
         self.client.shard_ids = list(self.shard_ids)
-        self._gateway = asyncio.get_running_loop().create_task(self._run_gateway())
+        self._gateway = asyncio.get_running_loop().create_task(self._run_gateway(self.client))
 
-    async def _run_gateway(self) -> None:
-        assert self.client is not None
+    async def _run_gateway(self, client: SoulLabClient) -> None:
         try:
-            await self.client.connect(reconnect=True)
+            await client.connect(reconnect=True)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             log_event("discord_gateway_failed", level=logging.ERROR, exc_info=True, error=type(exc).__name__)
 
+    async def _connect_more(self, shard_ids: list[int]) -> None:
+        """Shards taken over while this process already runs a gateway: discord.py cannot add
+        shards to a connected client, so they get a client of their own (logged in with the
+        same token, the same handlers and command tree; nothing is synced). The shards already
+        running are not touched."""
+        assert self.client is not None
+        client = SoulLabClient(self, identify_delay=self.identify_delay, **self.client_options)
+        await client.login(self.token)
+        client.tree = build_tree(client, self.core.router, self.answer, self.settings.env.discord_dev_guild_id,
+                                 self.settings.env.discord_ops_guild_id)
+        client.shard_count = self.shard_count
+        client.shard_ids = list(shard_ids)
+        task = asyncio.get_running_loop().create_task(self._run_gateway(client))
+        self._extra.append((client, task))
+        log_event("discord_shards_taken_over", shards=shard_ids, shard_count=self.shard_count)
+
     async def _lease_loop(self, wanted: list[int]) -> None:
-        """Renew the shard leases; a process that got none connects once they are free (a
-        restart after a crash); a lease lost to another owner closes the gateway."""
+        """Renew the shard leases; shards of ``wanted`` not owned here (another process held
+        them) are tried every round and connected once free (that process stopped or died:
+        its lease ran out); a lease lost to another owner closes the gateway."""
         assert self.leases is not None
         while not self._stopping:
             await asyncio.sleep(self.lease_seconds / 3)
@@ -231,12 +252,20 @@ class DiscordAdapter:
                 lost = await self.leases.renew()
                 if lost and self.client is not None:
                     log_event("discord_gateway_closed", level=logging.ERROR, reason="shard lease lost", shards=lost)
-                    await self.client.close()
+                    await self._close_gateways()
                     return
-                if not self.shard_ids:
-                    self.shard_ids = await self.leases.acquire(wanted)
-                    if self.shard_ids:
-                        self._connect()
+                missing = [s for s in wanted if s not in self.shard_ids]
+                if not missing:
+                    continue
+                gained = [s for s in await self.leases.acquire(missing) if s not in self.shard_ids]
+                if not gained:
+                    continue
+                if self._gateway is None:  # standby until now: the main client runs them
+                    self.shard_ids = sorted(gained)
+                    self._connect()
+                else:
+                    self.shard_ids = sorted({*self.shard_ids, *gained})
+                    await self._connect_more(gained)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # Redis trouble: try again next round
@@ -257,16 +286,22 @@ class DiscordAdapter:
                 await self._lease_task
         await asyncio.gather(self.inbox.stop(max(0.0, deadline - loop.time())),
                              self.core.outbox.stop(max(0.0, deadline - loop.time())))
-        if self.client is not None:
-            with contextlib.suppress(Exception):
-                await self.client.close()
-        if self._gateway is not None:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(self._gateway, 5)
+        await self._close_gateways()
         if self.leases is not None:
             await self.leases.release()
         self.ready.clear()
         log_event("discord_stopped")
+
+    async def _close_gateways(self) -> None:
+        clients = [c for c, _ in self._extra] + ([self.client] if self.client is not None else [])
+        tasks = [t for _, t in self._extra] + ([self._gateway] if self._gateway is not None else [])
+        for client in clients:
+            with contextlib.suppress(Exception):
+                await client.close()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(task, 5)
+        self._extra = []
 
     async def health(self) -> dict[str, Any]:
         """``/api/health`` entry: gateway state and the shards this process runs."""
@@ -309,7 +344,10 @@ class DiscordAdapter:
         if modal is not None:
             await self._ack(interaction, "modal", interaction.response.send_modal(build_modal(modal)))
             return
-        ephemeral = guild and (spec is None or spec.private)
+        if spec is not None and spec.name == "ops":  # shown to the channel only in an ops channel
+            ephemeral = f"{self.platform}:{interaction.channel_id}" not in self.settings.ops_channels
+        else:
+            ephemeral = guild and (spec is None or spec.private)
         if not await self._ack(interaction, "deferred",
                                interaction.response.defer(ephemeral=ephemeral, thinking=True)):
             return
