@@ -16,6 +16,9 @@ only translate their library's errors into them; see ``bot/handlers/telegram_del
   pointless: the outbox gives up at once; the broadcast treats it like any failure.
 * ``DeliveryUnknown`` — the request may or may not have reached the user (a read timeout after
   the request went out). Callers that promise *at most once* must not retry it.
+* ``ReplyTargetGone`` — a *reply-to* target (``Event.reply_to``: e.g. a Discord interaction's
+  follow-up, usable for 15 minutes) can no longer be used; nothing was delivered. The outbox
+  then delivers the usual way (the account's identity on the platform, i.e. a DM).
 
 Anything else a sender raises is treated as ``DeliveryFailed`` by ``as_delivery_error``.
 """
@@ -29,6 +32,7 @@ __all__ = [
     "DeliveryFailed",
     "DeliveryRejected",
     "DeliveryUnknown",
+    "ReplyTargetGone",
     "as_delivery_error",
 ]
 
@@ -59,6 +63,10 @@ class DeliveryRejected(DeliveryFailed):
 
 class DeliveryUnknown(DeliveryError):
     """The message may have been delivered (e.g. timed out after sending); do not resend."""
+
+
+class ReplyTargetGone(DeliveryError):
+    """A reply-to target expired or is unknown (nothing delivered): use the account's usual target."""
 
 
 def as_delivery_error(exc: BaseException) -> DeliveryError:

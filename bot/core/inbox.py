@@ -30,6 +30,17 @@ rest acknowledged and dropped quickly). A process owning more than its fair shar
 partitions gives idle ones back, so new processes get work. Every background loop survives
 any Redis error reply (OOM, READONLY, UNBLOCKED on failover) and carries on.
 
+Handled where received (``put(..., handle_here=True)``, the Discord adapter): an update whose
+partition this process owns is handed to the dispatcher at once, with the payload it already
+has in memory, instead of waiting for the read loop to read, decrypt and decode it back (on a
+Redis Cluster the read loop polls every ``CLUSTER_POLL_SECONDS``). The stored entry then only
+serves a takeover: the read loop still sees it and skips it (it is in flight here), and it is
+deleted once handled like any other. Whichever path sees the entry first submits it (both
+run on this event loop), never both. Updates of partitions owned elsewhere go through the
+owner's read loop as before. Per-chat order is kept among the entries this process handles;
+an entry of the same chat stored by *another* process just before and not yet read here may
+run after a local one (one Discord user acting on two shards in the same instant).
+
 Redis down: ``put`` raises ``ServiceUnavailable`` (the adapter does not acknowledge, so the
 platform keeps the update); reading pauses and resumes; leases lapse and are re-taken.
 """
@@ -102,6 +113,8 @@ class Inbox:
         self._wake = asyncio.Event()
         self._done: dict[int, list[str]] = {}  # handled entries waiting to be deleted, per partition
         self._done_flag = asyncio.Event()
+        #: Updates being stored with ``handle_here``: (partition, update id) -> (chat, payload).
+        self._local: dict[tuple[int, str], tuple[str, dict[str, Any]]] = {}
 
     # --- intake -----------------------------------------------------------------------
     def partition_of(self, chat: str) -> int:
@@ -117,8 +130,11 @@ class Inbox:
                                         f"inbox:{self.platform}", "update")
 
     async def put(self, items: Sequence[tuple[str, str, dict[str, Any]]], *,
-                  replicate: Collection[str] = ()) -> list[bool]:
+                  replicate: Collection[str] = (), handle_here: bool = False) -> list[bool]:
         """Store ``(update id, chat key, payload)`` items; True for each stored now.
+
+        ``handle_here``: each item stored now whose partition this process owns is handed to
+        the dispatcher directly (see the module docstring); the rest wait for their owner.
 
         One script per partition touched (``inbox_store.lua``: every key of it shares the
         partition's hash tag), run concurrently. Idempotent per update id. Raises
@@ -147,24 +163,37 @@ class Inbox:
         groups: dict[int, list[int]] = {}
         for i, (_, chat, _) in enumerate(items):
             groups.setdefault(self.partition_of(chat), []).append(i)
+        local: list[tuple[int, str]] = []
+        if handle_here:
+            # Registered before the write: the read loop may see the entry before this
+            # coroutine sees the script's answer; it then takes the payload from here.
+            for p, idx in groups.items():
+                for i in idx:
+                    local.append((p, items[i][0]))
+                    self._local[local[-1]] = (items[i][1], items[i][2])
 
-        async def store(p: int, idx: list[int]) -> list[int]:
+        async def store(p: int, idx: list[int]) -> list[Any]:
             keys = [K.inbox_stream(self.platform, p), *(K.inbox_seen(self.platform, p, items[i][0]) for i in idx)]
             args: list[Any] = [SEEN_TTL_SECONDS, now]
             for i in idx:
                 source_id, chat, payload = items[i]
                 args += [self.chat_ref(chat), source_id, self._seal(payload)]
-            return [int(x) for x in await script(keys=keys, args=args)]
+            return list(await script(keys=keys, args=args))
 
-        async with redis_guard("inbox.put"):
-            results = await asyncio.gather(*(store(p, idx) for p, idx in groups.items()))
-            if replicate:
-                await self._replicated(sorted({p for p, idx in groups.items()
-                                               if any(items[i][0] in replicate for i in idx)}))
+        try:
+            async with redis_guard("inbox.put"):
+                results = await asyncio.gather(*(store(p, idx) for p, idx in groups.items()))
+                if replicate:
+                    await self._replicated(sorted({p for p, idx in groups.items()
+                                                   if any(items[i][0] in replicate for i in idx)}))
+        finally:
+            claimed = {key: self._local.pop(key, None) for key in local}
         stored = [False] * len(items)
-        for (_, idx), flags in zip(groups.items(), results):
-            for i, flag in zip(idx, flags):
-                stored[i] = bool(flag)
+        for (p, idx), ids in zip(groups.items(), results):
+            for i, entry_id in zip(idx, ids):
+                stored[i] = entry_id != 0
+                if stored[i] and claimed.get((p, items[i][0])) is not None:
+                    self._handle_local(p, str(entry_id), items[i][1], items[i][0], items[i][2])
         dupes = len(stored) - sum(stored)
         if dupes:
             log_event("inbox_duplicate", platform=self.platform, count=dupes)
@@ -299,6 +328,10 @@ class Inbox:
                     self._owned[p] = entry_id
                     if entry_id in inflight:
                         continue  # still being handled (or deleted) here since before a lease change
+                    local = self._local.pop((p, fields.get("s", "")), None)
+                    if local is not None:  # being stored with handle_here: its payload is here
+                        self._handle_local(p, entry_id, local[0], fields.get("s", ""), local[1])
+                        continue
                     inflight.add(entry_id)
                     self._submit(p, entry_id, fields)
 
@@ -316,6 +349,20 @@ class Inbox:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=CLUSTER_POLL_SECONDS)
         return batches
+
+    def _handle_local(self, p: int, entry_id: str, chat: str, source_id: str, payload: dict[str, Any]) -> None:
+        """Run an entry just stored here without reading it back (``put(handle_here=True)``);
+        called by ``put`` or by the read loop, whichever sees the entry first."""
+        inflight = self._inflight.setdefault(p, set())
+        if entry_id in inflight or self._stopping or p not in self._owned:
+            return  # already taken here, or left for the partition's owner
+        inflight.add(entry_id)
+        entry = InboxEntry(p, entry_id, self.chat_ref(chat), source_id, payload)
+
+        async def job() -> None:
+            await self._run_entry(entry)
+
+        self.dispatcher.submit(entry.chat, job)
 
     def _submit(self, p: int, entry_id: str, fields: dict[str, str]) -> None:
         chat = fields.get("c", "")
@@ -337,7 +384,15 @@ class Inbox:
         if plain is None:  # unreadable (a key the process does not have): keep it for one that does
             log_event("inbox_entry_unreadable", level=logging.ERROR, platform=self.platform, entry=entry_id)
             return
-        entry = InboxEntry(p, entry_id, fields.get("c", ""), fields.get("s", ""), json.loads(plain))
+        await self._run_entry(InboxEntry(p, entry_id, fields.get("c", ""), fields.get("s", ""), json.loads(plain)))
+
+    async def _run_entry(self, entry: InboxEntry) -> None:
+        """Handle one entry (retrying while the handler reports ``ServiceUnavailable``), then
+        delete it."""
+        p, entry_id = entry.partition, entry.entry_id
+        if p not in self._owned:
+            self._inflight.get(p, set()).discard(entry_id)
+            return
         delay = 0.5
         while True:
             try:

@@ -68,6 +68,7 @@ from bot.core.delivery import (
     DeliveryError,
     DeliveryRejected,
     DeliveryRetryAfter,
+    ReplyTargetGone,
     DeliveryUnknown,
     as_delivery_error,
 )
@@ -114,6 +115,7 @@ class Job:
     attempts: int
     created_ms: int
     give_up_ms: int
+    reply_to: str = ""  # the request's ``Event.reply_to`` (opaque, platform-made; "" = usual target)
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,9 +165,15 @@ class Outbox:
 
     async def enqueue(self, job_id: str, kind: str, aid: str, *, platform: str, lang: str,
                       data: dict[str, Any] | None = None, reply: Reply | None = None, hold: Hold | None = None,
-                      origin: str = "", replace_final: bool = False, kick: bool = True) -> bool:
+                      origin: str = "", replace_final: bool = False, kick: bool = True,
+                      reply_to: str = "") -> bool:
         """Store one job for account ``aid``, to reach it on ``platform``, once per ``job_id``;
         True when created now (False: it exists).
+
+        ``reply_to``: the request's ``Event.reply_to`` (opaque to the core, e.g. a Discord
+        interaction's private follow-up): the answer goes there first; when the platform's
+        sender says it can no longer be used (``ReplyTargetGone``) it goes to the account's
+        usual target, in the same attempt. Kept encrypted in the job (it may hold a token).
 
         Two steps: 1. the job's key goes into the account's erasure registry (its slot);
         2. the job is written (``outbox_enqueue.lua``, the partition's slot): atomic and
@@ -191,6 +199,8 @@ class Outbox:
             fields["reply"] = self._seal(job_id, reply.to_dict())
         if hold is not None:
             fields.update({"hold": hold.hold_id, "hold_account": hold.account, "hold_amount": hold.amount})
+        if reply_to:
+            fields["reply_to"] = self._seal(job_id, {"to": reply_to})
         flat = [x for kv in fields.items() for x in kv]
         # Registered for /delete before it exists; the entry outlives any job (a job is final by
         # give-up plus its runs, then kept ``keep_seconds``).
@@ -334,7 +344,8 @@ class Outbox:
                    raw["state"],
                    self._open(job_id, raw.get("data")) or {}, Reply.from_dict(reply_d) if reply_d else None,
                    raw.get("charge") == "1", hold, raw.get("origin", ""), int(raw.get("attempts", 0)),
-                   int(raw.get("created", 0)), int(raw.get("give_up", 0)))
+                   int(raw.get("created", 0)), int(raw.get("give_up", 0)),
+                   str((self._open(job_id, raw.get("reply_to")) or {}).get("to", "")))
 
     async def _step(self, job_id: str, next_due: int | None, keep: int = 0, **fields: Any) -> bool:
         """Record progress while we still own the job (fenced); False when it was taken over."""
@@ -408,6 +419,19 @@ class Outbox:
 
     async def _send(self, job: Job) -> str | None:
         assert job.reply is not None
+        if job.reply_to:
+            try:
+                await self.core.send(job.platform, job.reply_to, job.reply, retries=0)
+            except ReplyTargetGone as err:  # e.g. the interaction's 15 minutes are over: a DM instead
+                log_event("outbox_reply_to_gone", job=job.id, user=job.uid, error=str(err)[:200])
+            except DeliveryError as err:
+                return await self._send_failed(job, err)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                return await self._send_failed(job, as_delivery_error(exc))
+            else:
+                return await self._sent(job)
         target = await self.core.accounts.target(job.uid, job.platform) if job.uid else None
         if target is None:
             # The account has no identity on this platform any more (erased, unlinked): nobody
@@ -422,6 +446,10 @@ class Outbox:
             raise
         except Exception as exc:  # a sender bug or an unmapped error: retry like a failure
             return await self._send_failed(job, as_delivery_error(exc))
+        return await self._sent(job)
+
+    async def _sent(self, job: Job) -> str | None:
+        """The platform accepted the answer: record it, then settle (capture) and finish."""
         if not await self._step(job.id, self.core.clock.now_ms() + int(self.cfg.takeover_seconds * 1000),
                                 state="sent"):
             return None

@@ -57,6 +57,12 @@ class Event:
     display_name: str | None = None
     request_id: str = field(default_factory=new_request_id)
     client_ip: str | None = None
+    #: Opaque, platform-made delivery target for answers that come later (the outbox), e.g. a
+    #: Discord interaction's private follow-up (``ix:...``) for a command asked in a server;
+    #: "" = the account's usual target (a DM). The core never parses it; it is passed to the
+    #: platform's sender as is, and a sender that can no longer use it raises
+    #: ``delivery.ReplyTargetGone`` (the outbox then falls back to the usual target).
+    reply_to: str = ""
 
     @property
     def uid(self) -> str:

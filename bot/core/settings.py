@@ -295,6 +295,8 @@ class EnvSettings(BaseSettings):
     discord_shard_ids: str = ""
     #: Sync slash commands to this one guild (instant, for development) instead of globally.
     discord_dev_guild_id: int | None = Field(default=None, gt=0)
+    #: The one guild where ``/ops`` is registered (administrators only; never a global command).
+    discord_ops_guild_id: int | None = Field(default=None, gt=0)
     #: The Slack ops surface (``bot/handlers/slack``) starts when both are set.
     slack_bot_token: str | None = None
     slack_signing_secret: str | None = None
@@ -321,7 +323,7 @@ class EnvSettings(BaseSettings):
         parse_redis_url(v)  # ValueError names the problem (never the URL: it may hold a password)
         return v.strip()
 
-    @field_validator("discord_shard_count", "discord_dev_guild_id", mode="before")
+    @field_validator("discord_shard_count", "discord_dev_guild_id", "discord_ops_guild_id", mode="before")
     @classmethod
     def _blank_int_is_none(cls, v: object) -> object:
         return None if v is None or (isinstance(v, str) and v.strip() == "") else v

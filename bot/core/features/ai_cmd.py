@@ -254,10 +254,14 @@ def register(router: Router) -> None:
             return []
         group = ctx.event.chat_kind == "group"
         assert ctx.profile is not None
+        # reply_to: asked in a group on a platform that can answer there privately (Discord's
+        # ephemeral follow-up): the answer comes there, else to the private chat.
         await core.outbox.enqueue(job_id, "ai", ctx.uid, platform=ctx.event.platform, lang=ctx.lang, hold=hold,
                                   data={**data, "cost": cost, "tz": ctx.profile.tz},
-                                  origin=ctx.event.chat_id if group else "")
-        return [ctx.reply("delivery.working_group" if group else "delivery.working")]
+                                  origin=ctx.event.chat_id if group else "", reply_to=ctx.event.reply_to)
+        if group:
+            return [ctx.reply("delivery.working_here" if ctx.event.reply_to else "delivery.working_group")]
+        return [ctx.reply("delivery.working")]
 
     # ---------------------------------------------------------------- /ask
     async def ask_turn(ctx: Ctx, question: str) -> list[Reply]:

@@ -172,10 +172,13 @@ def register(router: Router) -> None:
         created = await core.outbox.enqueue(job_id, "details", ctx.uid, platform=ctx.event.platform, lang=ctx.lang,
                                             reply=reply, hold=hold,
                                             data={"day": day.isoformat()}, replace_final=True,
-                                            origin=ctx.event.chat_id if group else "")
+                                            origin=ctx.event.chat_id if group else "",
+                                            reply_to=ctx.event.reply_to)
         if not created:  # a concurrent tap (another chat) won: this hold is not needed
             await core.ledger.release(hold, "duplicate purchase")
             return [ctx.reply("delivery.details_on_the_way")]
+        if group and ctx.event.reply_to:  # answered privately where it was asked (Discord)
+            return [ctx.reply("delivery.details_here")]
         return [ctx.reply("delivery.working_group")] if group else []
 
     async def details_done(job: Job, outcome: str) -> None:

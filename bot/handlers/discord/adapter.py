@@ -20,6 +20,15 @@ It only translates; product rules live in the core. What it does:
 * **Privacy**: in a guild, private replies are ephemeral; when a public command's answer turns
   out personal (e.g. onboarding), the public loading message becomes a short note and the
   content follows ephemerally. DMs are normal messages.
+* **Paid answers asked in a guild** (``/ask``, ``/reading``, paid details: the outbox delivers
+  them later) come back where they were asked, ephemerally: a privately deferred guild
+  interaction carries ``Event.reply_to = "ix:<application id>:<issued ms>:<token>"``, the
+  outbox sends the answer to that target, and the sender posts it as an ephemeral follow-up
+  of the interaction — after the interaction's own first follow-up when both run in this
+  process, so the "working on it" note never lands after the answer. Interaction tokens live
+  15 minutes: past ``IX_TTL_SECONDS`` (or on 10015 / 404) the sender raises
+  ``ReplyTargetGone`` and the outbox sends a DM instead; DMs closed -> not delivered, the
+  hold is released (never charged) and a short note goes to the channel.
 * **DM text** (MESSAGE_CREATE in a DM) is plain text for the router (onboarding answers, an
   open ``/ask``), through the same inbox; guild text is not read (no message-content intent).
 * **Sender** ``dc`` (``core.send``/``notify``, the outbox, the daily broadcast): a user id is
@@ -51,6 +60,7 @@ import discord
 import yarl
 from discord.gateway import DiscordWebSocket
 
+from bot.core.delivery import ReplyTargetGone
 from bot.core.platforms import PlatformLink
 from bot.core.errors import ErrorCode, ServiceUnavailable
 from bot.core.i18n import Lang, normalize_lang, t
@@ -59,7 +69,8 @@ from bot.core.logs import log_event
 from bot.core.reply import Reply, modal_submit_text
 from bot.core.router import Event
 from bot.handlers.discord.commands import build_tree, sync_commands
-from bot.handlers.discord.errors import ALREADY_ACKNOWLEDGED, CLOSED_DMS, UNKNOWN_INTERACTION, wrap_sender
+from bot.handlers.discord.errors import (ALREADY_ACKNOWLEDGED, CLOSED_DMS, INVALID_WEBHOOK_TOKEN, UNKNOWN_INTERACTION,
+                                         UNKNOWN_WEBHOOK, wrap_sender)
 from bot.handlers.discord.render import (NO_MENTIONS, CommandButton, build_modal, command_of, messages_for,
                                          modal_values)
 from bot.handlers.discord.shards import LEASE_SECONDS, ShardLeases
@@ -73,6 +84,10 @@ if TYPE_CHECKING:
 __all__ = ["DiscordAdapter", "SoulLabClient", "apply_urls", "DM_CLOSED_SESSION"]
 
 PLATFORM = "dc"
+#: How long an interaction token is used for a later answer (Discord keeps it 15 minutes).
+IX_TTL_SECONDS = 14 * 60
+#: The longest an outbox answer waits for the interaction's own first follow-up (same process).
+FIRST_FOLLOWUP_WAIT_SECONDS = 10.0
 #: Session kind remembering that a DM to the account bounced with 50007 (told next time).
 DM_CLOSED_SESSION = "dc_dm_closed"
 DM_CLOSED_TTL = 30 * 86400
@@ -140,8 +155,12 @@ class DiscordAdapter:
         self.shard_ids: list[int] = []
         self.ready = asyncio.Event()
         self._gateway: asyncio.Task[None] | None = None
+        #: Gateway clients for shards taken over after start (each logged in, own tree).
+        self._extra: list[tuple[SoulLabClient, asyncio.Task[None]]] = []
         self._lease_task: asyncio.Task[None] | None = None
         self._stopping = False
+        #: Interaction tokens whose first follow-up is still being sent here (set when done).
+        self._first_followup: dict[str, asyncio.Event] = {}
 
     # --- life cycle ---------------------------------------------------------------------
     async def start(self) -> None:
@@ -155,8 +174,11 @@ class DiscordAdapter:
         app_id = self.client.application_id
         assert app_id is not None
         dev_guild = self.settings.env.discord_dev_guild_id
-        self.client.tree = build_tree(self.client, core.router, self.answer, dev_guild)
+        ops_guild = self.settings.env.discord_ops_guild_id
+        self.client.tree = build_tree(self.client, core.router, self.answer, dev_guild, ops_guild)
         await sync_commands(core, self.client.tree, app_id, guild_id=dev_guild)
+        if ops_guild and ops_guild != dev_guild:
+            await sync_commands(core, self.client.tree, app_id, guild_id=ops_guild)
         self.shard_count, wanted = await self._shard_plan()
         self.leases = ShardLeases(core.store, str(app_id), self.shard_count, lease_seconds=self.lease_seconds,
                                   owner=self.inbox.owner)
@@ -193,20 +215,36 @@ class DiscordAdapter:
         assert self.client is not None
         self.client.shard_count = self.shard_count
         self.client.shard_ids = list(self.shard_ids)
-        self._gateway = asyncio.get_running_loop().create_task(self._run_gateway())
+        self._gateway = asyncio.get_running_loop().create_task(self._run_gateway(self.client))
 
-    async def _run_gateway(self) -> None:
-        assert self.client is not None
+    async def _run_gateway(self, client: SoulLabClient) -> None:
         try:
-            await self.client.connect(reconnect=True)
+            await client.connect(reconnect=True)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             log_event("discord_gateway_failed", level=logging.ERROR, exc_info=True, error=type(exc).__name__)
 
+    async def _connect_more(self, shard_ids: list[int]) -> None:
+        """Shards taken over while this process already runs a gateway: discord.py cannot add
+        shards to a connected client, so they get a client of their own (logged in with the
+        same token, the same handlers and command tree; nothing is synced). The shards already
+        running are not touched."""
+        assert self.client is not None
+        client = SoulLabClient(self, identify_delay=self.identify_delay, **self.client_options)
+        await client.login(self.token)
+        client.tree = build_tree(client, self.core.router, self.answer, self.settings.env.discord_dev_guild_id,
+                                 self.settings.env.discord_ops_guild_id)
+        client.shard_count = self.shard_count
+        client.shard_ids = list(shard_ids)
+        task = asyncio.get_running_loop().create_task(self._run_gateway(client))
+        self._extra.append((client, task))
+        log_event("discord_shards_taken_over", shards=shard_ids, shard_count=self.shard_count)
+
     async def _lease_loop(self, wanted: list[int]) -> None:
-        """Renew the shard leases; a process that got none connects once they are free (a
-        restart after a crash); a lease lost to another owner closes the gateway."""
+        """Renew the shard leases; shards of ``wanted`` not owned here (another process held
+        them) are tried every round and connected once free (that process stopped or died:
+        its lease ran out); a lease lost to another owner closes the gateway."""
         assert self.leases is not None
         while not self._stopping:
             await asyncio.sleep(self.lease_seconds / 3)
@@ -214,12 +252,20 @@ class DiscordAdapter:
                 lost = await self.leases.renew()
                 if lost and self.client is not None:
                     log_event("discord_gateway_closed", level=logging.ERROR, reason="shard lease lost", shards=lost)
-                    await self.client.close()
+                    await self._close_gateways()
                     return
-                if not self.shard_ids:
-                    self.shard_ids = await self.leases.acquire(wanted)
-                    if self.shard_ids:
-                        self._connect()
+                missing = [s for s in wanted if s not in self.shard_ids]
+                if not missing:
+                    continue
+                gained = [s for s in await self.leases.acquire(missing) if s not in self.shard_ids]
+                if not gained:
+                    continue
+                if self._gateway is None:  # standby until now: the main client runs them
+                    self.shard_ids = sorted(gained)
+                    self._connect()
+                else:
+                    self.shard_ids = sorted({*self.shard_ids, *gained})
+                    await self._connect_more(gained)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # Redis trouble: try again next round
@@ -240,16 +286,22 @@ class DiscordAdapter:
                 await self._lease_task
         await asyncio.gather(self.inbox.stop(max(0.0, deadline - loop.time())),
                              self.core.outbox.stop(max(0.0, deadline - loop.time())))
-        if self.client is not None:
-            with contextlib.suppress(Exception):
-                await self.client.close()
-        if self._gateway is not None:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(self._gateway, 5)
+        await self._close_gateways()
         if self.leases is not None:
             await self.leases.release()
         self.ready.clear()
         log_event("discord_stopped")
+
+    async def _close_gateways(self) -> None:
+        clients = [c for c, _ in self._extra] + ([self.client] if self.client is not None else [])
+        tasks = [t for _, t in self._extra] + ([self._gateway] if self._gateway is not None else [])
+        for client in clients:
+            with contextlib.suppress(Exception):
+                await client.close()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(task, 5)
+        self._extra = []
 
     async def health(self) -> dict[str, Any]:
         """``/api/health`` entry: gateway state and the shards this process runs."""
@@ -292,18 +344,23 @@ class DiscordAdapter:
         if modal is not None:
             await self._ack(interaction, "modal", interaction.response.send_modal(build_modal(modal)))
             return
-        ephemeral = guild and (spec is None or spec.private)
+        if spec is not None and spec.name == "ops":  # shown to the channel only in an ops channel
+            ephemeral = f"{self.platform}:{interaction.channel_id}" not in self.settings.ops_channels
+        else:
+            ephemeral = guild and (spec is None or spec.private)
         if not await self._ack(interaction, "deferred",
                                interaction.response.defer(ephemeral=ephemeral, thinking=True)):
             return
         user = interaction.user
+        # A private answer in a guild that comes later (the outbox) is a private follow-up here.
+        reply_to = f"ix:{interaction.application_id}:{int(time.time() * 1000)}:{interaction.token}" if ephemeral else ""
         event = Event(self.platform, str(user.id), text, chat_id=str(interaction.channel_id or user.id),
                       chat_kind="group" if guild else "private", lang_hint=hint,
-                      display_name=user.display_name, request_id=f"dc-{interaction.id}")
+                      display_name=user.display_name, request_id=f"dc-{interaction.id}", reply_to=reply_to)
         item = {"k": "i", "app": str(interaction.application_id), "tok": interaction.token,
                 "id": str(interaction.id), "eph": ephemeral, "ev": asdict(event)}
         try:
-            await self.inbox.put([(f"i{interaction.id}", f"u{user.id}", item)])
+            await self.inbox.put([(f"i{interaction.id}", f"u{user.id}", item)], handle_here=True)
         except ServiceUnavailable:
             lang = normalize_lang(hint)
             await self._followups(item, [Reply(t(lang, "error.service_unavailable"),
@@ -325,7 +382,7 @@ class DiscordAdapter:
                       chat_kind="private", display_name=author.display_name, request_id=f"dc-m{message.id}")
         item = {"k": "m", "ch": str(message.channel.id), "ev": asdict(event)}
         try:
-            await self.inbox.put([(f"m{message.id}", f"u{author.id}", item)])
+            await self.inbox.put([(f"m{message.id}", f"u{author.id}", item)], handle_here=True)
         except ServiceUnavailable:
             lang = await self.user_lang(event)
             await self._send(message.channel.id, [Reply(t(lang, "error.service_unavailable"),
@@ -340,9 +397,14 @@ class DiscordAdapter:
             await self._finish_message(item, event)
 
     async def _finish_interaction(self, item: dict[str, Any], event: Event) -> None:
-        replies = await self.core.router.handle(event)
-        notice = await self._take_notice(event)
-        await self._followups(item, [*notice, *replies], event)
+        done = self._first_followup.setdefault(item["tok"], asyncio.Event())
+        try:
+            replies = await self.core.router.handle(event)
+            notice = await self._take_notice(event)
+            await self._followups(item, [*notice, *replies], event)
+        finally:
+            done.set()
+            self._first_followup.pop(item["tok"], None)
 
     async def _followups(self, item: dict[str, Any], replies: list[Reply], event: Event) -> None:
         """Send the replies as the interaction's follow-ups; on any failure, the localised error
@@ -419,6 +481,9 @@ class DiscordAdapter:
         if target.startswith("chat:"):
             await self._send(int(target.removeprefix("chat:")), [reply])
             return
+        if target.startswith("ix:"):
+            await self._push_followup(target, reply)
+            return
         user_id = int(target)
         try:
             channel = await self.client.create_dm(discord.Object(user_id))
@@ -428,6 +493,31 @@ class DiscordAdapter:
             if exc.code == CLOSED_DMS:
                 await self._remember_closed(user_id)
             raise
+
+    async def _push_followup(self, target: str, reply: Reply) -> None:
+        """``reply`` as ephemeral follow-ups of the interaction in ``target``
+        (``ix:<application id>:<issued ms>:<token>``). Raises ``ReplyTargetGone`` when the token
+        is too old or Discord no longer knows it (nothing was sent), discord.py errors else."""
+        _, app, issued, token = target.split(":", 3)
+        if time.time() - int(issued) / 1000 > IX_TTL_SECONDS:
+            raise ReplyTargetGone("interaction token expired")
+        pending = self._first_followup.get(token)
+        if pending is not None:  # let the interaction's own answer ("working on it") go first
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(pending.wait(), FIRST_FOLLOWUP_WAIT_SECONDS)
+        webhook = self._webhook({"app": app, "tok": token})
+        first = True
+        for m in messages_for(reply):
+            try:
+                await webhook.send(**m.kwargs(), ephemeral=True, wait=True)
+            except discord.HTTPException as exc:
+                # 10015 Unknown Webhook / 50027 Invalid Webhook Token: the token is gone.
+                if not first or (exc.code not in (UNKNOWN_WEBHOOK, INVALID_WEBHOOK_TOKEN)
+                                 and exc.status not in (401, 404)):
+                    raise  # part of the answer is out, or another failure: like any failure
+                raise ReplyTargetGone(f"{exc.status} {exc.code}") from exc
+            first = False
+        self.core.metrics.interactions.labels(self.platform, "followup_later").inc()
 
     async def _remember_closed(self, user_id: int) -> None:
         try:

@@ -35,11 +35,14 @@ async def _sync(settings: Settings) -> int:
             return None
 
         guild = settings.env.discord_dev_guild_id
-        tree = build_tree(client, core.router, nothing, guild)
-        await sync_commands(core, tree, client.application_id, guild_id=guild, force=True)
-        names = [c.name for c in tree.get_commands(guild=discord.Object(guild) if guild else None)]
-        where = f"guild {guild}" if guild else "globally"
-        print(f"soul-lab: synced {len(names)} commands {where}: {', '.join('/' + n for n in names)}", flush=True)
+        ops_guild = settings.env.discord_ops_guild_id
+        tree = build_tree(client, core.router, nothing, guild, ops_guild)
+        scopes = [guild] + ([ops_guild] if ops_guild and ops_guild != guild else [])
+        for scope in scopes:
+            await sync_commands(core, tree, client.application_id, guild_id=scope, force=True)
+            names = [c.name for c in tree.get_commands(guild=discord.Object(scope) if scope else None)]
+            where = f"guild {scope}" if scope else "globally"
+            print(f"soul-lab: synced {len(names)} commands {where}: {', '.join('/' + n for n in names)}", flush=True)
         return 0
     except discord.HTTPException as exc:
         print(f"soul-lab: Discord refused the sync: {exc.status} {exc.code} {exc.text}"[:500], flush=True)

@@ -7,6 +7,12 @@ else the /help line), through discord.py's ``app_commands.Translator``. Typed ar
 the options back into the command's text (``/tarot three love?``) and hands it to the
 adapter, so the router parses exactly what a typed command would give it.
 
+``/ops`` (the ops core, ``bot/core/ops``) is not a menu entry: it is a guild command added only
+to ``DISCORD_OPS_GUILD_ID`` (``ops_command``), with administrator-only default permissions
+(``default_member_permissions``; server admins may narrow it further), never in the global
+list; its one option is the text after ``/ops`` (``health``, ``credits grant dc:1 5 …``).
+Authorisation stays in the ops core (``OPS_ADMINS`` and ``OPS_CHANNELS``).
+
 Sync: ``sync_commands`` hashes the translated payload (what ``CommandTree.sync`` would send)
 and compares it with the digest stored in Redis for the application and scope
 (``K.discord_commands``); it syncs only when they differ (or when forced: ``python -m bot
@@ -137,15 +143,31 @@ def _command(spec: CommandSpec, on_command: OnCommand) -> app_commands.Command[A
     return app_commands.Command(name=spec.name, description=_ls("", spec=spec), callback=callback)
 
 
+def ops_command(on_command: OnCommand) -> app_commands.Command[Any, Any, Any]:
+    """``/ops <command>``: administrators only by default, usable in a guild only."""
+    async def callback(interaction: discord.Interaction[Any], command: str) -> None:
+        await on_command(interaction, f"/ops {' '.join(command.split())}".rstrip())
+
+    app_commands.describe(command=_ls("cmd.ops.command"))(callback)
+    cmd: app_commands.Command[Any, Any, Any] = app_commands.Command(
+        name="ops", description=_ls("cmd.ops"), callback=callback)
+    cmd.default_permissions = discord.Permissions(administrator=True)
+    cmd.guild_only = True
+    return cmd
+
+
 def build_tree(client: discord.Client, router: Router, on_command: OnCommand,
-               dev_guild_id: int | None = None) -> app_commands.CommandTree[Any]:
+               dev_guild_id: int | None = None, ops_guild_id: int | None = None) -> app_commands.CommandTree[Any]:
     """The client's command tree: one slash command per menu entry; with ``dev_guild_id`` the
-    commands are (also) copied to that guild, which is what gets synced."""
+    commands are (also) copied to that guild, which is what gets synced; with ``ops_guild_id``
+    (and the router's hidden ``ops`` command), ``/ops`` in that guild only."""
     tree: app_commands.CommandTree[Any] = app_commands.CommandTree(client)
     for spec in router.menu_entries():
         tree.add_command(_command(spec, on_command))
     if dev_guild_id:
         tree.copy_global_to(guild=discord.Object(dev_guild_id))
+    if ops_guild_id and "ops" in router.commands:
+        tree.add_command(ops_command(on_command), guild=discord.Object(ops_guild_id))
     return tree
 
 
@@ -196,7 +218,8 @@ async def sync_commands(core: Core, tree: app_commands.CommandTree[Any], app_id:
 def check_lengths(router: Router) -> list[str]:
     """Every description, option description and choice name over Discord's 100 characters,
     in every language (Discord refuses a sync with one; this finds them first)."""
-    problems = []
+    problems = [f"/ops {lang}: description" for lang in LANGS for key in ("cmd.ops", "cmd.ops.command")
+                if len(_text(lang, key)) > MAX_DESCRIPTION]
     for spec in router.menu_entries():
         for lang in LANGS:
             if spec.description_key and len(t(lang, spec.description_key)) > MAX_DESCRIPTION:

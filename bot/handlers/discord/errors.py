@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from bot.core.service import Sender
 
 __all__ = ["map_discord_error", "wrap_sender", "CLOSED_DMS", "UNKNOWN_INTERACTION", "ALREADY_ACKNOWLEDGED",
-           "UNKNOWN_WEBHOOK"]
+           "UNKNOWN_WEBHOOK", "INVALID_WEBHOOK_TOKEN"]
 
 #: "Cannot send messages to this user" (DMs closed, or no shared server).
 CLOSED_DMS = 50007
@@ -40,6 +40,8 @@ UNKNOWN_INTERACTION = 10062
 ALREADY_ACKNOWLEDGED = 40060
 #: The interaction token is gone (15 min) or wrong.
 UNKNOWN_WEBHOOK = 10015
+#: The interaction token is past its 15 minutes.
+INVALID_WEBHOOK_TOKEN = 50027
 _GONE = {CLOSED_DMS, 50001, 10003, 10013, 10004}
 
 

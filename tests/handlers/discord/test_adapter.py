@@ -229,8 +229,9 @@ async def oa() -> AsyncIterator[FakeAI]:
         yield server
 
 
-async def test_ask_is_deferred_answered_by_the_ai_and_charged_once(redis_url: str, tmp_path: Path,
-                                                                   fake: FakeDiscord, oa: FakeAI) -> None:
+async def test_ask_in_a_guild_is_answered_ephemerally_where_asked_and_charged_once(redis_url: str, tmp_path: Path,
+                                                                                   fake: FakeDiscord,
+                                                                                   oa: FakeAI) -> None:
     cfg = config_with(tmp_path, ai={"total_budget_seconds": 2.0, "answer_timeout_seconds": 1.5})
     core = dc_core(redis_url, tmp_path, fake, OPENAI_API_KEY="sk-test", OPENAI_BASE_URL=oa.base_url,
                    CONFIG_FILE=str(cfg))
@@ -241,23 +242,46 @@ async def test_ask_is_deferred_answered_by_the_ai_and_charged_once(redis_url: st
         aid = await core.accounts.resolve(f"dc:{user}")
         before = (await core.ledger.account(aid))["balance"]
         async with running(core):
-            inter = await fake.interact(fake.slash_command("ask", {"question": "요즘 마음이 복잡해요"},
-                                                           user_id=user, guild=guild))
-            [note] = await fake.wait_messages(inter.id, 1, timeout=10)
-            assert inter.response == {"type": 5, "data": {"flags": EPHEMERAL}} and note["flags"] & EPHEMERAL
+            inters = []
+            for _ in range(2):
+                inter = await fake.interact(fake.slash_command("ask", {"question": "요즘 마음이 복잡해요"},
+                                                               user_id=user, guild=guild))
+                # The note replaces the private loading message, then the answer follows, both private.
+                note, answer = await fake.wait_messages(inter.id, 2, timeout=10)
+                assert inter.response == {"type": 5, "data": {"flags": EPHEMERAL}}
+                assert "본인만" in note["content"] and note["flags"] & EPHEMERAL
+                assert "별빛" in answer["content"] and answer["flags"] & EPHEMERAL
+                assert await core.outbox.drain(10)
+                inters.append(inter)
+        after = await core.ledger.account(aid)
+        assert after["held"] == 0 and (await core.ledger.reconcile(aid)).ok
+        assert after["balance"] == before - 2 * core.ledger.cost("ai_chat")  # two answers, each charged once
+        assert fake.dms_to(user) == [] and fake.messages_to(guild.channel_id) == []  # nothing public, no DM
+        assert len(oa.requests) == 2
+        assert all(len(fake.followup_requests(i.id)) == 2 for i in inters)
+    finally:
+        if core.ai is not None:
+            await core.ai.aclose()
+        await core.store.close()
+
+
+async def test_ask_in_a_dm_is_answered_in_the_dm(redis_url: str, tmp_path: Path, fake: FakeDiscord,
+                                                 oa: FakeAI) -> None:
+    cfg = config_with(tmp_path, ai={"total_budget_seconds": 2.0, "answer_timeout_seconds": 1.5})
+    core = dc_core(redis_url, tmp_path, fake, OPENAI_API_KEY="sk-test", OPENAI_BASE_URL=oa.base_url,
+                   CONFIG_FILE=str(cfg))
+    user = fake.user().id
+    try:
+        await onboard(core, f"dc:{user}")
+        aid = await core.accounts.resolve(f"dc:{user}")
+        before = (await core.ledger.account(aid))["balance"]
+        async with running(core):
+            inter = await fake.interact(fake.slash_command("ask", {"question": "요즘 마음이 복잡해요"}, user_id=user))
+            await fake.wait_messages(inter.id, 1, timeout=10)
             await fake.wait_until(lambda: [m for m in fake.dms_to(user) if "별빛" in m["content"]], timeout=10,
                                   what="the AI answer by DM")
             assert await core.outbox.drain(10)
-            again = await fake.interact(fake.slash_command("ask", {"question": "요즘 마음이 복잡해요"},
-                                                           user_id=user, guild=guild))
-            await fake.wait_messages(again.id, 1, timeout=10)
-            assert await core.outbox.drain(10)
-        after = await core.ledger.account(aid)
-        assert after["held"] == 0 and (await core.ledger.reconcile(aid)).ok
-        answers = [m for m in fake.dms_to(user) if "별빛" in m["content"]]
-        assert len(answers) == 2  # two questions, two answers, each charged once
-        assert after["balance"] == before - 2 * core.ledger.cost("ai_chat")
-        assert len(oa.requests) == 2
+        assert (await core.ledger.account(aid))["balance"] == before - core.ledger.cost("ai_chat")
     finally:
         if core.ai is not None:
             await core.ai.aclose()

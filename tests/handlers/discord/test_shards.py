@@ -42,3 +42,26 @@ async def test_a_second_process_on_the_same_shards_stays_off_the_gateway(redis_u
     finally:
         await first_core.store.close()
         await second_core.store.close()
+
+
+async def test_a_process_with_some_of_its_shards_takes_the_rest_once_their_owner_stops(
+        redis_url: str, tmp_path: Path, fake: FakeDiscord) -> None:
+    g1 = fake.add_guild("one", on_shard=(1, 2))
+    user = fake.user().id
+    both = dc_core(redis_url, tmp_path, fake, DISCORD_SHARD_COUNT="2")
+    other = dc_core(redis_url, tmp_path, fake, DISCORD_SHARD_COUNT="2", DISCORD_SHARD_IDS="1")
+    try:
+        async with running(other, lease_seconds=1.5) as owner_of_1:
+            async with running(both, lease_seconds=1.5) as wants_both:
+                assert owner_of_1.shard_ids == [1] and wants_both.shard_ids == [0]  # shard 1 was taken
+                await owner_of_1.stop(drain_seconds=1)  # its owner stops: the lease is given back
+                await fake.wait_until(lambda: wants_both.shard_ids == [0, 1] and len(fake.live_sessions(1)) == 1,
+                                      timeout=10, what="shard 1 taken over")
+                assert [s.shard for s in fake.live_sessions(0)] == [(0, 2)]  # shard 0 untouched
+                inter = await fake.interact(fake.slash_command("help", user_id=user, guild=g1))
+                await fake.wait_messages(inter.id, 1, timeout=10)
+                assert inter.deliveries == 1 and [r.status for r in fake.interaction_responses(inter.id)] == [200]
+                assert (await wants_both.health())["shards"] == [0, 1]
+    finally:
+        await both.store.close()
+        await other.store.close()
