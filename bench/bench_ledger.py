@@ -142,8 +142,8 @@ async def main(spends: int, concurrency: int, repeat: int, old_entries: int) -> 
         print(f"  p50   {spread(p50, '{:.2f}')} ms")
         print(f"  p99   {spread(p99, '{:.2f}')} ms")
         print(f"sequential spends/s: {spread(seq_rate)}")
-        print(f"anchor: bare redis-py client, minimal debit script, same server and concurrency, "
-              f"interleaved rounds:")
+        print("anchor: bare redis-py client, minimal debit script, same server and concurrency, "
+              "interleaved rounds:")
         print(f"  rate  {spread(anchor)}")
         print(f"  ledger / anchor per round  {spread(ratio, '{:.2f}')}")
         await bare.aclose()
