@@ -1,6 +1,6 @@
 """Invite pairings and daily check-ins per second against a local redis-server.
 
-Run by hand: ``.venv/bin/python bench/bench_invites.py [--pairs 2000] [--contenders 50]``.
+Run by hand: ``.venv/bin/python bench/bench_invites.py [--pairs 2000] [--contenders 50] [--rounds 3]``.
 Starts its own redis-server on a free loopback port. Prints pairing throughput (issue +
 accept + rewards), the cost of a contested invite (``--contenders`` users accepting the
 same invite at once; exactly one must win), and check-in throughput. Limits are raised so the
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import statistics
 import sys
 import tempfile
 import time
@@ -26,28 +27,46 @@ from tests.support.factory import make_core, onboard  # noqa: E402
 from tests.support.redis_proc import RedisProcess  # noqa: E402
 
 
-async def main(pairs: int, contenders: int) -> None:
+def spread(values: list[float], fmt: str = "{:,.0f}") -> str:
+    return " / ".join(fmt.format(v) for v in (min(values), statistics.median(values), max(values)))
+
+
+async def main(pairs: int, contenders: int, rounds: int) -> None:
     server = RedisProcess().start()
     clock = FixedClock(1_736_125_200)  # 2025-01-06 10:00 KST
     core = make_core(server.url, Path(tempfile.mkdtemp()), clock=clock)
     try:
         for scope in ("reward", "invite_user", "invite_ip"):
             await core.limiter.set_limit(scope, 1_000_000, 60)
-        invites: Invites = core.extras["invites"]
-        streaks: Streaks = core.extras["streaks"]
-        users = [f"tg:{i}" for i in range(pairs * 2)]
-        for i in range(0, len(users), 200):
-            await asyncio.gather(*(onboard(core, u, bonus=False) for u in users[i:i + 200]))
+        invites: Invites = core.invites
+        streaks: Streaks = core.streaks
+        identities = [f"tg:{i}" for i in range(pairs * 2 * rounds)]
+        users: list[str] = []  # account ids (what the services take)
+        for i in range(0, len(identities), 200):
+            users += [p.uid for p in await asyncio.gather(*(onboard(core, u, bonus=False)
+                                                           for u in identities[i:i + 200]))]
 
         async def one_pair(i: int) -> None:
             inv = await invites.issue(users[2 * i])
             await invites.accept(users[2 * i + 1], inv.token)
 
-        t0 = time.perf_counter()
-        for i in range(0, pairs, 32):
-            await asyncio.gather(*(one_pair(j) for j in range(i, min(pairs, i + 32))))
-        dt = time.perf_counter() - t0
-        print(f"pairings (issue+accept+rewards): {pairs} in {dt:.2f} s -> {pairs / dt:,.0f}/s")
+        rates: list[float] = []
+        cpu_ms: list[float] = []
+        await core.store.redis.config_resetstat()
+        for r in range(rounds):  # each round pairs fresh users
+            base = r * pairs
+            t0, c0 = time.perf_counter(), time.process_time()
+            for i in range(base, base + pairs, 32):
+                await asyncio.gather(*(one_pair(j) for j in range(i, min(base + pairs, i + 32))))
+            dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+            rates.append(pairs / dt)
+            cpu_ms.append(cpu * 1000 / pairs)
+        stats = await core.store.redis.info("commandstats")
+        calls = sum(int(v["calls"]) for v in stats.values())
+        print(f"pairings (issue+accept+rewards), {pairs} per round, {rounds} rounds, min / median / max:")
+        print(f"  pairings/s                 {spread(rates)}")
+        print(f"  bench process CPU/pairing  {spread(cpu_ms, '{:.2f}')} ms")
+        print(f"  Redis commands per pairing {calls / (pairs * rounds):.1f} (commandstats, incl. inside scripts)")
 
         inv = await invites.issue(users[0])
 
@@ -79,5 +98,6 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--pairs", type=int, default=2000)
     ap.add_argument("--contenders", type=int, default=50)
+    ap.add_argument("--rounds", type=int, default=3)
     a = ap.parse_args()
-    asyncio.run(main(a.pairs, a.contenders))
+    asyncio.run(main(a.pairs, a.contenders, a.rounds))

@@ -6,6 +6,10 @@ Run by hand: ``.venv/bin/python bench/bench_ledger.py [--spends 20000] [--concur
 
 Prints, over ``--repeat`` rounds (min / median / max):
 - concurrent spends per second and p50/p99 latency (16 accounts, one spend per call);
+- the anchor: a bare redis-py client (``redis.asyncio``, its own connection pool, no project
+  code) running a minimal debit script (``HGET`` balance, refuse if short, ``HINCRBY``) on the
+  same server with the same concurrency, in rounds interleaved with the ledger's (the order
+  alternates each round), and the ratio ledger / anchor per round;
 - sequential single-client spends per second;
 - Redis CPU time in scripts per spend (``INFO commandstats``; includes compaction);
 - ``reconcile`` of one account that has written ``--old-entries`` entries (with compaction
@@ -24,9 +28,12 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import redis.asyncio as aioredis  # noqa: E402
 
 from bot.core.service import Core  # noqa: E402
 from bot.core.store import K  # noqa: E402
@@ -60,6 +67,33 @@ async def spend_round(core: Core, users: list[str], per_worker: int, tag: str) -
     return n / elapsed, latencies[n // 2] * 1000, latencies[int(n * 0.99)] * 1000
 
 
+#: The anchor's script: the least a debit can do (no ledger entry, no idempotency record).
+MINIMAL_DEBIT = """
+local b = tonumber(redis.call('HGET', KEYS[1], 'balance') or '0')
+local n = tonumber(ARGV[1])
+if b < n then return -1 end
+return redis.call('HINCRBY', KEYS[1], 'balance', -n)
+"""
+
+
+async def script_usec(core: Core) -> int:
+    """Redis CPU time spent in scripts so far (``INFO commandstats``)."""
+    stats = await core.store.redis.info("commandstats")
+    return sum(int(v["usec"]) for k, v in stats.items() if k in ("cmdstat_evalsha", "cmdstat_eval"))
+
+
+async def anchor_round(client: aioredis.Redis, debit: Any, keys: list[str], per_worker: int) -> float:
+    """One round of the bare-client anchor: spends/s at the same concurrency."""
+
+    async def worker(key: str) -> None:
+        for _ in range(per_worker):
+            if int(await debit(keys=[key], args=[1])) < 0:
+                raise RuntimeError("anchor balance ran out")
+
+    elapsed = await timed(lambda: asyncio.gather(*(worker(k) for k in keys)))
+    return per_worker * len(keys) / elapsed
+
+
 async def main(spends: int, concurrency: int, repeat: int, old_entries: int) -> None:
     server = RedisProcess().start()
     core = make_core(server.url, Path(tempfile.mkdtemp()))
@@ -71,17 +105,36 @@ async def main(spends: int, concurrency: int, repeat: int, old_entries: int) -> 
         # warm-up (script load, connections)
         await asyncio.gather(*(core.ledger.spend(u, 1, "warm", "warm") for u in users))
 
+        bare = aioredis.Redis.from_url(server.url)
+        debit = bare.register_script(MINIMAL_DEBIT)
+        anchor_keys = [f"anchor:{i}" for i in range(concurrency)]
+        for k in anchor_keys:
+            await bare.hset(k, "balance", (per_worker + 10) * (repeat + 1))
+        await anchor_round(bare, debit, anchor_keys, 10)  # warm-up (script load, connections)
+
         await core.store.redis.config_resetstat()
         rate: list[float] = []
         p50: list[float] = []
         p99: list[float] = []
         seq_rate: list[float] = []
+        anchor: list[float] = []
+        ratio: list[float] = []
+        ledger_usec = 0
         for r in range(repeat):
+            if r % 2:  # alternate the order: anchor first on odd rounds
+                anchor.append(await anchor_round(bare, debit, anchor_keys, per_worker))
+            u0 = await script_usec(core)
             a, b, c = await spend_round(core, users, per_worker, f"r{r}")
+            ledger_usec += await script_usec(core) - u0
+            if not r % 2:
+                anchor.append(await anchor_round(bare, debit, anchor_keys, per_worker))
             rate.append(a)
             p50.append(b)
             p99.append(c)
+            ratio.append(a / anchor[-1])
+            u0 = await script_usec(core)
             seq = [await timed(lambda k=f"s{r}-{i}": core.ledger.spend(users[0], 1, "seq", k)) for i in range(2000)]
+            ledger_usec += await script_usec(core) - u0
             seq_rate.append(2000 / sum(seq))
         print(f"concurrent spends/s ({per_worker * concurrency} per round, concurrency {concurrency}, "
               f"{repeat} rounds), min / median / max:")
@@ -89,12 +142,15 @@ async def main(spends: int, concurrency: int, repeat: int, old_entries: int) -> 
         print(f"  p50   {spread(p50, '{:.2f}')} ms")
         print(f"  p99   {spread(p99, '{:.2f}')} ms")
         print(f"sequential spends/s: {spread(seq_rate)}")
+        print("anchor: bare redis-py client, minimal debit script, same server and concurrency, "
+              "interleaved rounds:")
+        print(f"  rate  {spread(anchor)}")
+        print(f"  ledger / anchor per round  {spread(ratio, '{:.2f}')}")
+        await bare.aclose()
         # Redis CPU time spent in scripts (spends plus any compaction), per spend: far less
         # sensitive to a busy machine than wall-clock rates.
-        stats = await core.store.redis.info("commandstats")
-        script_usec = sum(int(v["usec"]) for k, v in stats.items() if k in ("cmdstat_evalsha", "cmdstat_eval"))
         total_spends = (per_worker * concurrency + 2000) * repeat
-        print(f"redis script time per spend (incl. compaction): {script_usec / total_spends:.1f} us")
+        print(f"redis script time per spend (incl. compaction): {ledger_usec / total_spends:.1f} us")
 
         old = "tg:old"
         await core.ledger.grant(old, old_entries + 10, "bench seed", "old-seed")

@@ -133,6 +133,38 @@ def _entry_id() -> str:
     return uuid.uuid4().hex[:16]
 
 
+@dataclass(frozen=True, slots=True)
+class _Record:
+    """What an idempotency record tells a replay: the first call's balance and entry, and for
+    a hold its id."""
+
+    balance: int
+    entry: Entry
+    hold_id: str | None = None
+
+
+def _decode_record(raw: str, uid: str) -> _Record:
+    """Decode an idempotency record of account ``uid`` in either format.
+
+    Compact (written now; ``ledger_apply.lua`` / ``hold_create.lua``):
+    ``~<kind>|<entry id>|<amount>|<balance after>|<gen>[|<hold id suffix>]`` — ``<gen>`` is
+    ``=`` for "the entry's own id", empty for a legacy account. The entry's ``ts`` and
+    ``reason`` are not kept (0 and ""): no replay path reads them, and the ledger list has them.
+    Old (before the compact format; also what ``migrate`` copied from v1): the whole first
+    result as JSON, ``{"status": "ok", "balance": .., "entry": {..}, "hold": ..}``. Both are
+    read, so no migration is needed; old records simply age out with their TTL (payment and
+    reward records are kept forever and stay in the old format).
+    """
+    if raw.startswith("~"):
+        parts = raw[1:].split("|")
+        kind, entry_id, amount, balance, gen = parts[:5]
+        gen = entry_id if gen == "=" else (gen or LEGACY_GEN)
+        hold_id = K.hold_id_of(uid, parts[5]) if len(parts) > 5 and parts[5] else None
+        return _Record(int(balance), Entry(entry_id, 0, kind, int(amount), int(balance), "", gen), hold_id)
+    d = json.loads(raw)
+    return _Record(int(d["balance"]), Entry.from_dict(d["entry"]), d.get("hold"))
+
+
 class Ledger:
     """Credits service over one Redis store. Safe to share across tasks and processes."""
 
@@ -205,6 +237,9 @@ class Ledger:
         await self._index(uid)
         async with redis_guard(f"credits.{kind}"):
             res: dict[str, Any] = json.loads(await script(keys=keys, args=args))
+        if res["status"] == "replay":
+            rec = _decode_record(res["rec"], uid)
+            return {"status": "replay", "balance": rec.balance, "entry": {"id": rec.entry.id}}
         await self._after_write(uid, res)
         return res
 
@@ -279,13 +314,16 @@ class Ledger:
         return LedgerResult(res["status"], int(res["balance"]), res["entry"]["id"])
 
     async def first_result(self, uid: str, idem_key: str) -> Entry | None:
-        """The entry a change with ``idem_key`` wrote, if that change happened (else None)."""
+        """The entry a change with ``idem_key`` wrote, if that change happened (else None).
+
+        From the idempotency record: id, kind, amount, balance after and generation are exact;
+        ``ts`` and ``reason`` are 0 and "" for records in the compact format (see
+        ``_decode_record``). Read-only."""
         async with redis_guard("credits.first_result"):
             raw = await self._r.get(K.idempotency(uid, self._check_key(idem_key)))
         if not raw:
             return None
-        entry = json.loads(raw).get("entry")
-        return Entry.from_dict(entry) if entry else None
+        return _decode_record(raw, uid).entry
 
     async def owned_entry(self, uid: str, idem_key: str) -> Entry | None:
         """The entry change ``idem_key`` wrote, if it belongs to ``uid``'s *current* account.
@@ -345,9 +383,10 @@ class Ledger:
             raise BotError(ErrorCode.INSUFFICIENT_CREDITS, cost=amount, balance=int(res["balance"]))
         await self._after_write(uid, res)
         if res["status"] == "replay":
+            hold_id = _decode_record(res["rec"], uid).hold_id or ""
             async with redis_guard("credits.hold"):
-                status = await self._r.hget(K.hold(res["hold"]), "status")
-            return Hold(uid, res["hold"], amount, replayed=True, status=status or "settled")
+                status = await self._r.hget(K.hold(hold_id), "status") if hold_id else None
+            return Hold(uid, hold_id, amount, replayed=True, status=status or "settled")
         return Hold(uid, res["hold"], amount)
 
     async def _settle(self, hold: Hold, action: str, reason: str, due_before_ms: int | None = None) -> str:

@@ -48,16 +48,19 @@ are written *before* the data they record, so erasure finds everything without S
 
 (a) ``invite_claim.lua`` on the invite hash: exactly one account claims an invite (status
     paired, invitee, paired_at, day); the same account again gets "replay" with the recorded
-    paired_at and day. [before: the invitee's registry gets the invite's ``invitee`` field]
+    paired_at and day. [before, one call: the invitee's registry gets the invite's ``invitee``
+    field and its member in the inviter's ``pairs:`` zset]
 (b) ``pair_decide.lua`` in ``{pairs}``: counted (pair-seen marker), inviter reward (daily cap
     counter), invitee reward (once-per-person marker) and the leaderboard increments, stored in
     the decision hash; a retry returns the stored decision and increments nothing.
-    [before: the inviter's registry gets its leaderboard member in both boards]
+    [before, one call: the inviter's registry gets its leaderboard member in both boards and
+    its member in the invitee's ``pairs:`` zset]
 (c) ``ZADD GT`` into ``pairs:{inviter}`` and ``pairs:{invitee}`` (each its account's slot;
-    idempotent). [before: each side's registry gets its member in the other's zset]
-(d) the decided grants through the ledger, idempotency key ``pair-reward:<hmac(me|other)>`` in
-    each account's own slot (two different keys: the two ledgers share no identifier; reasons
-    name neither the partner nor the invite), and the day's fortune-details unlock.
+    idempotent; one pipeline).
+(d) the decided grants through the ledger (concurrently: two accounts, two slots), idempotency
+    key ``pair-reward:<hmac(me|other)>`` in each account's own slot (two different keys: the two
+    ledgers share no identifier; reasons name neither the partner nor the invite), and the day's
+    fortune-details unlocks (one pipeline, each unlock after its registry entry).
 (e) ``HSETNX done`` on the decision hash: the call that sets it is the one that "paired" (the
     inviter is notified once); every other call is a "replay".
 
@@ -78,18 +81,20 @@ after (b), the worst case is a reward slot used without its credits. A retry mor
 later (the day counter expired) could pay one inviter reward over that old day's cap.
 Redis down: ``ServiceUnavailable`` at the step it happened; the retry completes the rest.
 
-Issuing (``issue``) is ordered so a crash leaves at worst an orphan pending invite that
-expires: 1. (for ``/invite new``) read and check the invite being replaced; 2. the inviter's
-registry gets the new invite's key; 3. ``invite_issue.lua`` creates the record (its slot);
-4. ``invite_list_add.lua`` lists it (the account's slot); 5. ``invite_revoke.lua`` revokes the
-replaced invite (its slot) only if it is still pending — if it was accepted meanwhile, the new
-invite is withdrawn and the caller gets ``CONFLICT``. A crash after 3 leaves an unlisted invite
-nobody has the token of; after 4 a listed one never shown; after 5 a retried ``/invite new
+Issuing (``issue``) is two scripts, one per slot, ordered so a crash leaves at worst an orphan
+that expires: 1. (for ``/invite new``) read and check the invite being replaced;
+2. ``invite_list_add.lua`` in the account's slot: the inviter's registry gets the new invite's
+key and the history lists its id; 3. ``invite_issue.lua`` creates the record (its slot);
+4. ``invite_revoke.lua`` revokes the replaced invite (its slot) only if it is still pending — if
+it was accepted meanwhile, the new invite is withdrawn and the caller gets ``CONFLICT``. A crash
+after 2 leaves a listed id without a record (the history skips it, erasure finds nothing to
+delete, both expire); after 3 a listed invite never shown; after 4 a retried ``/invite new
 <token>`` finds the old invite replaced by our pending one and returns that (no second one).
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
@@ -102,7 +107,7 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from bot.core.accounts import Accounts, track_in
+from bot.core.accounts import NEVER, Accounts, track_in
 from bot.core.clock import local_day
 from bot.core.credits import LedgerResult
 from bot.core.errors import BotError, ErrorCode
@@ -382,16 +387,17 @@ class Invites:
         for _ in range(3):  # an id collision is astronomically unlikely; retry anyway
             invite_id = self.codec.new_id()
             token = self.codec.make(invite_id, exp)
-            # before the record exists: /delete finds it through the registry
-            await self._core.accounts.track(uid, [Accounts.key_entry(K.invite(invite_id))],
-                                            now_ms + record_ttl * 1000)
             async with redis_guard("invites.issue"):
+                # the account's slot: registry entry (before the record exists: /delete finds
+                # it) and the history, in one script; then the record in its own slot
+                await scripts["invite_list_add"](
+                    keys=[K.invites_of(uid), K.account_registry(uid)],
+                    args=[invite_id, now_ms, record_ttl, Accounts.key_entry(K.invite(invite_id))])
                 res = await scripts["invite_issue"](keys=[K.invite(invite_id)],
                                                     args=[uid, token, now_ms, exp * 1000, record_ttl])
-            if str(res[0]) != "ok":
-                continue
-            async with redis_guard("invites.issue"):
-                await scripts["invite_list_add"](keys=[K.invites_of(uid)], args=[invite_id, now_ms, record_ttl])
+                if str(res[0]) != "ok":  # the id is taken (never seen in practice): unlist it
+                    await self._r.zrem(K.invites_of(uid), invite_id)
+                    continue
             if replace:
                 await self._revoke(uid, replace, invite_id, now_ms)
             log_event("invite_issued", user=uid, invite=invite_id, replaces=replace)
@@ -468,7 +474,7 @@ class Invites:
                     pipe.hgetall(K.invite(invite_id))
                 raws = await pipe.execute() if ids else []
         out = [Invite.from_hash(i, raw) for i, raw in zip(ids, raws, strict=True)]
-        return [inv for inv in out if inv is not None]
+        return [inv for inv in out if inv is not None and inv.inviter == uid]
 
     async def latest_pending(self, uid: str) -> Invite | None:
         now = self._now_ms()
@@ -532,14 +538,13 @@ class Invites:
             raise _claim_refusal("used")
         if not mine and invite.state(now_ms) != "pending":
             raise _claim_refusal(invite.state(now_ms))
-        inviter_profile = await core.profiles.get(inviter)
+        inviter_profile, me = await asyncio.gather(core.profiles.get(inviter), core.profiles.get(uid))
         if inviter_profile is None or not inviter_profile.onboarded:
             raise BotError(ErrorCode.NOT_FOUND, "invite.not_found")
         if not inviter_profile.can_share and not mine:
             # withdrew the sharing consent (see partner_shares): nobody can join meanwhile. A
             # claim made before still completes (the replies then show no name or compatibility).
             raise BotError(ErrorCode.FORBIDDEN, "invite.inviter_not_sharing")
-        me = await core.profiles.get(uid)
         tz = me.tz if me else core.settings.product.profile.default_timezone
         day = local_day(core.clock, tz).isoformat()
         expiry = invite.record_expiry_ms
@@ -560,9 +565,11 @@ class Invites:
     async def _claim(self, invite: Invite, uid: str, now_ms: int, day: str) -> tuple[str, int, str]:
         """Step (a): ``invite_claim.lua`` on the invite hash. Returns ("claimed" | "replay",
         paired_at ms, day) as recorded by the first claim; raises the refusals."""
-        # the invitee's account id goes into the invite hash (another slot): registry first
-        await self._core.accounts.track(uid, [Accounts.field_entry(K.invite(invite.id), "invitee")],
-                                        invite.record_expiry_ms)
+        # the invitee's account id goes into the invite hash and (step c) the inviter's pairs
+        # zset, both other slots: the invitee's registry first, in one call (an entry for a
+        # claim that is then refused names nothing, and erasure skips it)
+        await self._track(uid, {Accounts.field_entry(K.invite(invite.id), "invitee"): invite.record_expiry_ms,
+                                Accounts.member_entry(K.pairs_of(invite.inviter), uid): NEVER})
         async with redis_guard("invites.claim"):
             res = await self._core.store.scripts["invite_claim"](keys=[K.invite(invite.id)],
                                                                 args=[invite.inviter, uid, now_ms, day])
@@ -579,16 +586,17 @@ class Invites:
         inviter's chosen zone (changing /timezone must not open a fresh day of rewards) and not
         the day of a later retry; the leaderboard week is the claim's week too."""
         core = self._core
-        inviter_person, invitee_person = await self.person(inviter), await self.person(invitee)
+        inviter_person, invitee_person = await asyncio.gather(self.person(inviter), self.person(invitee))
         default_tz = ZoneInfo(core.settings.product.profile.default_timezone)
         service_day = datetime.fromtimestamp(paired_at_ms / 1000, default_tz).date().isoformat()
         week_key = K.leaderboard_week(week_id(paired_at_ms / 1000))
         member = self.leaderboard.member(inviter)
         now_ms = self._now_ms()
-        # the inviter's pseudonymous member may be written to both boards: registry first
-        await core.accounts.track(inviter, [Accounts.member_entry(K.leaderboard_all(), member)])
-        await core.accounts.track(inviter, [Accounts.member_entry(week_key, member)],
-                                  now_ms + WEEK_TTL_SECONDS * 1000)
+        # the inviter's pseudonymous member may be written to both boards, and the inviter goes
+        # into the invitee's pairs zset (step c): the inviter's registry first, in one call
+        await self._track(inviter, {Accounts.member_entry(K.leaderboard_all(), member): NEVER,
+                                    Accounts.member_entry(week_key, member): now_ms + WEEK_TTL_SECONDS * 1000,
+                                    Accounts.member_entry(K.pairs_of(invitee), inviter): NEVER})
         keys = [K.pair_decision(invite_id), K.pair_seen(self.pair_digest(inviter_person, invitee_person)),
                 K.leaderboard_all(), week_key, K.referral_rewards_day(inviter_person, service_day),
                 K.invitee_rewarded(invitee_person)]
@@ -599,16 +607,26 @@ class Invites:
             res = await core.store.scripts["pair_decide"](keys=keys, args=args)
         return _Decision(str(res[0]) == "decided", int(res[1]) == 1, str(res[2]), str(res[3]))
 
+    async def _track(self, aid: str, entries: dict[str, float]) -> None:
+        """Registry entries of ``aid`` (entry -> expiry ms), one round trip: recorded before the
+        writes they cover (see ``Accounts.track``); expired entries are pruned."""
+        reg = K.account_registry(aid)
+        async with redis_guard("invites.track"):
+            async with self._r.pipeline(transaction=False) as pipe:  # one key
+                pipe.zadd(reg, entries)
+                pipe.zremrangebyscore(reg, "-inf", self._now_ms())
+                await pipe.execute()
+
     async def _link(self, inviter: str, invitee: str, paired_at_ms: int) -> None:
-        """Step (c): each side in the other's ``pairs:`` zset (each its account's slot).
-        ZADD GT: a repeat changes nothing, an older pairing never moves a newer date back."""
-        accounts = self._core.accounts
-        # each account appears in the other's zset (another slot): both registries first
-        await accounts.track(inviter, [Accounts.member_entry(K.pairs_of(invitee), inviter)])
-        await accounts.track(invitee, [Accounts.member_entry(K.pairs_of(inviter), invitee)])
+        """Step (c): each side in the other's ``pairs:`` zset (each its account's slot; both
+        registries got their entries in steps a and b). One pipeline, no transaction (two slots;
+        each ZADD is idempotent). ZADD GT: a repeat changes nothing, an older pairing never
+        moves a newer date back."""
         async with redis_guard("invites.link"):
-            await self._r.zadd(K.pairs_of(inviter), {invitee: paired_at_ms}, gt=True)
-            await self._r.zadd(K.pairs_of(invitee), {inviter: paired_at_ms}, gt=True)
+            async with self._r.pipeline(transaction=False) as pipe:
+                pipe.zadd(K.pairs_of(inviter), {invitee: paired_at_ms}, gt=True)
+                pipe.zadd(K.pairs_of(invitee), {inviter: paired_at_ms}, gt=True)
+                await pipe.execute()
 
     async def _finish(self, invite_id: str, expiry_ms: int) -> bool:
         """Step (e): True for the one call that completes the pairing (it tells the inviter)."""
@@ -627,16 +645,19 @@ class Invites:
         day's fortune-details unlock. Idempotent (a ledger key per side, kept forever); the
         reasons name neither the partner nor the invite."""
         core = self._core
-        results: list[LedgerResult | None] = []
-        for who, other, amount, reason, outcome in (
-                (inviter, invitee, self.cfg.inviter_reward, "invite reward (inviter)", outcomes[0]),
-                (invitee, inviter, self.cfg.invitee_reward, "invite reward (invitee)", outcomes[1])):
+
+        async def pay(who: str, other: str, amount: int, reason: str, outcome: str) -> LedgerResult | None:
             if amount > 0 and outcome == "1":
-                results.append(await core.ledger.grant(who, amount, reason, self.reward_idem(who, other),
-                                                       kind="reward", keep_forever=True))
-            else:
-                results.append(None)
+                return await core.ledger.grant(who, amount, reason, self.reward_idem(who, other),
+                                               kind="reward", keep_forever=True)
+            return None
+
+        # two accounts, two slots, two independent idempotent grants: concurrently
+        results = await asyncio.gather(
+            pay(inviter, invitee, self.cfg.inviter_reward, "invite reward (inviter)", outcomes[0]),
+            pay(invitee, inviter, self.cfg.invitee_reward, "invite reward (invitee)", outcomes[1]))
         default_tz = core.settings.product.profile.default_timezone
+        unlocks: list[tuple[str, str, int]] = []
         for who, profile in ((inviter, inviter_profile), (invitee, invitee_profile)):
             tz = profile.tz if profile else default_tz
             today = local_day(core.clock, tz)
@@ -645,11 +666,15 @@ class Invites:
                 continue  # a replay on a later day does not unlock that later day
             # relative expiry (the server's clock may differ from ours): an hour after the local day
             ttl = max(60, _end_of_local_day(today, tz) + 3600 - int(core.clock.now()))
-            key = K.unlock(who, REWARD_FEATURE, today.isoformat())
+            unlocks.append((who, K.unlock(who, REWARD_FEATURE, today.isoformat()), ttl))
+        if unlocks:
             async with redis_guard("invites.unlock"):
-                async with self._r.pipeline(transaction=True) as pipe:  # the account's slot
-                    track_in(pipe, who, [Accounts.key_entry(key)], self._now_ms() + ttl * 1000)
-                    pipe.set(key, "invite", ex=ttl)
+                # One pipeline, no transaction: per account, its registry entry is queued before
+                # the unlock it records (same slot, same connection, in order).
+                async with self._r.pipeline(transaction=False) as pipe:
+                    for who, key, ttl in unlocks:
+                        track_in(pipe, who, [Accounts.key_entry(key)], self._now_ms() + ttl * 1000)
+                        pipe.set(key, "invite", ex=ttl)
                     await pipe.execute()
         return results[0], results[1]
 

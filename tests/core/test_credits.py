@@ -420,10 +420,12 @@ async def _make_legacy(core: Core, uid: str) -> None:
         d = json.loads(raw)
         d.pop("gen", None)
         await r.lpush(K.ledger(uid), json.dumps(d))
+    # Records of that time were the whole first result as JSON, entry without "gen".
+    entries = {json.loads(raw)["id"]: json.loads(raw) for raw in await r.lrange(K.ledger(uid), 0, -1)}
     async for key in r.scan_iter(match=K.idempotency(uid, "*")):
-        rec = json.loads(await r.get(key))
-        rec["entry"].pop("gen", None)
-        await r.set(key, json.dumps(rec))
+        entry_id = (await r.get(key)).split("|")[1]
+        await r.set(key, json.dumps({"status": "ok", "balance": entries[entry_id]["balance"],
+                                     "entry": entries[entry_id]}))
 
 
 async def test_legacy_accounts_keep_refundable_purchases_through_compaction(redis_url: str,
@@ -443,3 +445,57 @@ async def test_legacy_accounts_keep_refundable_purchases_through_compaction(redi
         assert (await core.ledger.reconcile(UID)).ok
     finally:
         await core.store.close()
+
+
+# --- compact idempotency records ----------------------------------------------------------
+
+async def test_idempotency_records_are_a_few_bytes_and_replay_the_first_result(core: Core) -> None:
+    r = core.store.redis
+    aid = await core.accounts.resolve("tg:7001")
+    bonus = await core.ledger.welcome_bonus(aid, "tg:7001")
+    assert bonus is not None
+    grant = await core.ledger.grant(aid, 7, "a long reason " * 8, "g1")
+    hold = await core.ledger.hold(aid, 2, "ask", "h1")
+    for key in ("welcome", "g1", "h1"):
+        raw = await r.get(K.idempotency(aid, key))
+        assert raw.startswith("~") and len(raw) <= 72, raw  # not a copy of the entry
+        assert "long reason" not in raw
+    assert len(await r.get(K.idempotency(aid, "welcome"))) == 29  # ~bonus|<16 hex>|3|3|=
+    await core.ledger.spend(aid, 1, "later", "s1")
+    again = await core.ledger.grant(aid, 7, "other", "g1")
+    assert again.replayed and (again.balance, again.entry_id) == (grant.balance, grant.entry_id)
+    hold_again = await core.ledger.hold(aid, 2, "ask", "h1")
+    assert hold_again.replayed and hold_again.hold_id == hold.hold_id and hold_again.status == "held"
+    first = await core.ledger.first_result(aid, "welcome")
+    [welcome_entry] = [e for e in await core.ledger.history(aid, 10) if e.id == bonus.entry_id]
+    assert first is not None and (first.id, first.kind, first.amount, first.balance, first.gen) == (
+        welcome_entry.id, "bonus", 3, 3, welcome_entry.gen)
+    assert first.gen == first.id  # the account's first entry names its own generation
+    owned = await core.ledger.owned_entry(aid, "g1")
+    assert owned is not None and owned.id == grant.entry_id and owned.gen == welcome_entry.gen
+
+
+async def test_records_in_the_old_json_format_still_replay(core: Core) -> None:
+    """Records written before the compact format (the whole first result as JSON) are read as
+    they are: replays, holds, first_result and owned_entry keep working without a migration."""
+    r = core.store.redis
+    await core.ledger.grant(UID, 10, "seed", "seed")
+    gen = await r.hget(K.account(UID), "gen")
+    old_entry = {"id": "0123456789abcdef", "ts": 1700000000000, "kind": "purchase", "amount": 55,
+                 "balance": 65, "reason": "purchase credit_50", "gen": gen}
+    await r.set(K.idempotency(UID, "tgpay:old"), json.dumps({"status": "ok", "balance": 65, "entry": old_entry}))
+    hold_id = K.hold_id_of(UID, "f" * 32)
+    await r.hset(K.hold(hold_id), mapping={"account": UID, "amount": 2, "status": "captured"})
+    await r.set(K.idempotency(UID, "ask:old"), json.dumps(
+        {"status": "ok", "balance": 8, "hold": hold_id,
+         "entry": {"id": "fedcba9876543210", "ts": 1, "kind": "hold", "amount": -2, "balance": 8,
+                   "reason": "ask", "hold": hold_id, "gen": gen}}))
+    replay = await core.ledger.grant(UID, 55, "purchase credit_50", "tgpay:old", kind="purchase",
+                                     keep_forever=True)
+    assert replay.replayed and (replay.balance, replay.entry_id) == (65, "0123456789abcdef")
+    assert await core.ledger.balance(UID) == 10  # nothing changed
+    first = await core.ledger.first_result(UID, "tgpay:old")
+    assert first is not None and first.reason == "purchase credit_50" and first.amount == 55
+    assert await core.ledger.owned_entry(UID, "tgpay:old") == first
+    held = await core.ledger.hold(UID, 2, "ask", "ask:old")
+    assert held.replayed and held.hold_id == hold_id and held.status == "captured"

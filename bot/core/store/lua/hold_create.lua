@@ -7,12 +7,13 @@
 -- ARGV[6] account id   ARGV[7] hold id   ARGV[8] deadline ms
 -- The hold hash remembers its account and the exact account/ledger key names, so settling can
 -- refuse keys that are not this hold's own (hold_settle.lua). An "ok" result also carries
--- "len", the ledger's length now (not stored with the first result).
+-- "len", the ledger's length now. A replay returns the stored record as "rec" (see
+-- ledger_apply.lua); a hold's record is ~hold|<entry id>|<-amount>|<balance after>||<hold id
+-- suffix after the '.'> (the caller rebuilds the hold id from its account). Old records are the
+-- whole JSON result; both are read (credits._decode_record).
 local first = redis.call('GET', KEYS[3])
 if first then
-  local r = cjson.decode(first)
-  r['status'] = 'replay'
-  return cjson.encode(r)
+  return '{"status":"replay","rec":' .. cjson.encode(first) .. '}'
 end
 local amount = tonumber(ARGV[1])
 if amount == nil or amount <= 0 or amount ~= math.floor(amount) then
@@ -33,10 +34,13 @@ redis.call('HSET', KEYS[4], 'account', ARGV[6], 'amount', amount, 'status', 'hel
            'account_key', KEYS[1], 'ledger_key', KEYS[2])
 local result = '{"status":"ok","balance":' .. string.format('%d', balance) .. ',"entry":' .. entry_json ..
                ',"hold":' .. cjson.encode(ARGV[7]) .. '}'
+local dot = string.find(ARGV[7], '.', 1, true)
+local rec = '~hold|' .. ARGV[4] .. '|' .. string.format('%d', -amount) .. '|' .. string.format('%d', balance) ..
+            '||' .. (dot and string.sub(ARGV[7], dot + 1) or ARGV[7])
 local ttl = tonumber(ARGV[5])
 if ttl > 0 then
-  redis.call('SET', KEYS[3], result, 'EX', ttl)
+  redis.call('SET', KEYS[3], rec, 'EX', ttl)
 else
-  redis.call('SET', KEYS[3], result)
+  redis.call('SET', KEYS[3], rec)
 end
 return string.sub(result, 1, -2) .. ',"len":' .. len .. '}'
