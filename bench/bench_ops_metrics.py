@@ -1,6 +1,6 @@
 """The cost of the cross-process metrics (``/ops metrics``, alerts) on the hot path. By hand:
 
-    .venv/bin/python bench/bench_ops_metrics.py [--rounds 5] [--calls 1500] [--flush-seconds 1.0]
+    .venv/bin/python bench/bench_ops_metrics.py [--rounds 5] [--calls 300] [--flush-seconds 1.0]
 
 ``/fortune`` through ``core.router.handle`` (onboarded users, 16 at a time, one real
 redis-server) with and without the background flush of ``SharedMetrics`` (bot.core.ops.metrics)
@@ -100,7 +100,7 @@ async def main(rounds: int, calls: int, flush_seconds: float) -> int:
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--calls", type=int, default=1500)
+    ap.add_argument("--calls", type=int, default=300, help="per variant and round; more exceeds the per-user command limit of the onboarded users")
     ap.add_argument("--flush-seconds", type=float, default=1.0)
     a = ap.parse_args()
     sys.exit(asyncio.run(main(a.rounds, a.calls, a.flush_seconds)))
