@@ -167,6 +167,19 @@ class CommandSpec:
         return self.modal(args, lang) if self.modal is not None else None
 
 
+def help_summary(spec: CommandSpec, lang: Lang) -> str:
+    """A command's /help line without its leading ``/name —`` (command menus, slash
+    descriptions); ``""`` for a command without a help line."""
+    if spec.help_key is None:
+        return ""
+    text = t(lang, spec.help_key).strip()
+    if text.startswith("/"):
+        for sep in (" — ", " – ", " - ", ": "):
+            if sep in text:
+                return text.split(sep, 1)[1].strip()
+    return text
+
+
 class Router:
     def __init__(self, core: Core) -> None:
         self.core = core

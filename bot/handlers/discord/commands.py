@@ -36,6 +36,7 @@ from discord import app_commands
 
 from bot.core.i18n import LANGS, Lang, catalogue, t
 from bot.core.logs import log_event
+from bot.core.router import help_summary
 from bot.core.store import K, redis_guard
 
 if TYPE_CHECKING:
@@ -59,16 +60,7 @@ def _text(lang: Lang, key: str) -> str:
 def description_of(spec: CommandSpec, lang: Lang) -> str:
     """A command's short description: ``description_key``, else its /help line without the
     leading ``/name —``; cut to 100 characters."""
-    if spec.description_key:
-        text = t(lang, spec.description_key)
-    else:
-        assert spec.help_key is not None
-        text = t(lang, spec.help_key).strip()
-        if text.startswith("/"):
-            for sep in (" — ", " – ", " - ", ": "):
-                if sep in text:
-                    text = text.split(sep, 1)[1].strip()
-                    break
+    text = t(lang, spec.description_key) if spec.description_key else help_summary(spec, lang)
     text = " ".join(text.split()) or spec.name
     return text if len(text) <= MAX_DESCRIPTION else text[:MAX_DESCRIPTION - 1] + "…"
 

@@ -39,7 +39,7 @@ from bot.core.logs import log_event
 from bot.core.outbound import OutboundLimiter, OutboundLimits
 from bot.core.platforms import PlatformLink
 from bot.core.reply import Button, Reply
-from bot.core.router import Event
+from bot.core.router import Event, help_summary
 from bot.core.store import REDIS_ERRORS, K, redis_guard
 from bot.handlers.telegram.payments import TelegramPayments
 from bot.handlers.telegram_delivery import wrap_sender
@@ -92,13 +92,7 @@ def command_list(router: Router, lang: Lang) -> list[BotCommand]:
         if not (1 <= len(name) <= 32 and all(c.isascii() and (c.isalnum() or c == "_") for c in name)
                 and name == name.lower()):
             continue
-        assert spec.help_key is not None
-        text = t(lang, spec.help_key).strip()
-        if text.startswith("/"):
-            for sep in (" — ", " – ", " - ", ": "):
-                if sep in text:
-                    text = text.split(sep, 1)[1].strip()
-                    break
+        text = help_summary(spec, lang)
         out.append(BotCommand(name, (text or name)[:256]))
     return out[:100]
 
