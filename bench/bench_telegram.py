@@ -1,7 +1,8 @@
 """Telegram: CPU per update, throughput and tail latency — every bot in its own process.
 
 Run by hand: ``.venv/bin/python bench/bench_telegram.py [--rounds 3] [--burst 2000] [--rate 100]
-[--seconds 5] [--bots floor,ptb-httpx,ptb-aiohttp,soul-aiohttp,soul-httpx] [--base DIR]``.
+[--seconds 5] [--bots floor,ptb-httpx,ptb-aiohttp,soul-aiohttp,soul-httpx] [--base DIR]
+[--profile DIR]``.
 With ``--base DIR`` and ``soul-base`` in ``--bots``, the bot from another tree (e.g.
 ``git archive <commit> | tar -x -C DIR``) runs in the same interleaved rounds: before/after.
 
@@ -145,6 +146,8 @@ class Bench:
         self.tmp = Path(tempfile.mkdtemp(prefix="bench-tg-"))
         self.base = os.path.abspath(args.base) if getattr(args, "base", "") else ""
         self.next_chat = 1
+        self.profiles = 0
+        self.profile_dir = os.path.abspath(args.profile) if getattr(args, "profile", "") else ""
 
     def chats(self, n: int) -> list[int]:
         out = list(range(self.next_chat, self.next_chat + n))
@@ -184,6 +187,12 @@ class Bench:
             env["PYTHONPATH"] = base
             proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "run", cwd=base, env=env,
                                                         stdout=asyncio.subprocess.DEVNULL,
+                                                        stderr=asyncio.subprocess.DEVNULL)
+        elif self.args.profile:  # cProfile of the whole process; written at its (graceful) exit
+            self.profiles += 1
+            out = os.path.join(self.profile_dir, f"{kind}-{self.profiles}.prof")
+            proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "cProfile", "-o", out, "-m", "bot",
+                                                        "run", cwd=ROOT, env=env, stdout=asyncio.subprocess.DEVNULL,
                                                         stderr=asyncio.subprocess.DEVNULL)
         else:
             proc = await start_bot(env)
@@ -273,5 +282,6 @@ if __name__ == "__main__":
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--bots", default=",".join(BOTS[:-1]))
     ap.add_argument("--base", default="", help="soul-base runs the bot from this directory (before/after)")
+    ap.add_argument("--profile", default="", help="run the soul bots under cProfile, one .prof per run in this directory")
     ap.add_argument("--json", default="", help="also write every round's figures to this file")
     asyncio.run(main(ap.parse_args()))

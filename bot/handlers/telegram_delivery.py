@@ -15,7 +15,6 @@ Only translation lives here; pacing stays in the adapter's rate limiter.
 
 from __future__ import annotations
 
-import datetime as dtm
 from typing import TYPE_CHECKING, Any
 
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError, TimedOut
@@ -29,6 +28,7 @@ from bot.core.delivery import (
     DeliveryUnknown,
 )
 from bot.core.reply import Reply
+from bot.handlers.telegram.ratelimit import retry_seconds
 
 if TYPE_CHECKING:
     from bot.core.service import Core, Sender
@@ -43,9 +43,7 @@ def map_telegram_error(exc: BaseException) -> DeliveryError | None:
     if isinstance(exc, DeliveryError):
         return exc
     if isinstance(exc, RetryAfter):
-        ra: Any = exc.retry_after
-        seconds = ra.total_seconds() if isinstance(ra, dtm.timedelta) else float(ra)
-        return DeliveryRetryAfter(seconds, str(exc))
+        return DeliveryRetryAfter(retry_seconds(exc), str(exc))
     if isinstance(exc, Forbidden):
         return DeliveryBlocked(str(exc))
     if isinstance(exc, BadRequest):

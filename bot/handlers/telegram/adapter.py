@@ -46,7 +46,7 @@ from bot.handlers.telegram_delivery import wrap_sender
 from bot.handlers.telegram.ratelimit import RedisRateLimiter
 from bot.handlers.telegram.stars import StarsProvider
 from bot.handlers.telegram.render import Renderer
-from bot.handlers.telegram.request import Transport, make_request
+from bot.handlers.telegram.request import AiohttpRequest, Transport, make_request
 from bot.handlers.telegram.webhook import mount_webhook, webhook_path, webhook_secret
 
 if TYPE_CHECKING:
@@ -115,6 +115,9 @@ class TelegramAdapter:
         self.outbound = OutboundLimiter(core.store, self.platform, OutboundLimits.for_platform(core.settings, self.platform),
                                         secret=core.signing_secret)
         self.rate_limiter = RedisRateLimiter(self.outbound, core.metrics, max_in_flight=pool_size)
+        self._request = make_request(self.transport, connection_pool_size=pool_size, pool_timeout=30.0)
+        self._updates_request = make_request(self.transport, connection_pool_size=1)
+        self._api = f"{api}/bot{self.token}/"
         builder = (ApplicationBuilder().token(self.token)
                    .base_url(f"{api}/bot").base_file_url(f"{api}/file/bot")
                    .rate_limiter(self.rate_limiter)
@@ -122,15 +125,17 @@ class TelegramAdapter:
                    # TELEGRAM_TRANSPORT (request.py): aiohttp by default, or PTB's stock httpx.
                    # A modest pool either way (httpcore scans its whole pool per request); sends
                    # queue briefly instead. getUpdates has its own one-connection request object.
-                   .request(make_request(self.transport, connection_pool_size=pool_size, pool_timeout=30.0))
-                   .get_updates_request(make_request(self.transport, connection_pool_size=1))
+                   .request(self._request)
+                   .get_updates_request(self._updates_request)
                    # Updates are fetched by our own loop into the durable inbox (PTB's updater
                    # confirms updates as soon as it fetches them, before they are kept).
                    .updater(None))
         self.app: Application[Any, Any, Any, Any, Any, Any] = builder.build()
         self.inbox = Inbox(core, self.platform, self._handle_entry, max_concurrent=max_concurrent)
         core.inboxes[self.platform] = self.inbox
-        self.renderer = Renderer(self.app.bot)
+        # aiohttp: text replies and getUpdates skip PTB's request objects (JSON in and out).
+        self._direct = isinstance(self._request, AiohttpRequest)
+        self.renderer = Renderer(self.app.bot, self._send_json if self._direct else None)
         self.payments = TelegramPayments(self)
         self.username = ""
         self._bot_id = self.token.split(":", 1)[0]
@@ -310,10 +315,7 @@ class TelegramAdapter:
                 params: dict[str, Any] = {"timeout": self.poll_timeout, "allowed_updates": ALLOWED_UPDATES}
                 if offset is not None:
                     params["offset"] = offset
-                with warnings.catch_warnings():  # raw JSON on purpose: it is stored as received
-                    warnings.simplefilter("ignore")
-                    raw = await self.bot.do_api_request("getUpdates", api_kwargs=params,
-                                                        read_timeout=self.poll_timeout + 10)
+                raw = await self._get_updates(params)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # network trouble or a 409 conflict: back off, try again
@@ -338,6 +340,24 @@ class TelegramAdapter:
                     backoff = min(STORE_RETRY_MAX, backoff * 2)
             backoff = 0.5
             offset = max(int(u["update_id"]) for u in updates) + 1
+
+    async def _get_updates(self, params: dict[str, Any]) -> Any:
+        """``getUpdates`` as raw JSON (stored as received)."""
+        if isinstance(self._updates_request, AiohttpRequest):
+            return await self._updates_request.call_json(self._api + "getUpdates", params,
+                                                         read_timeout=self.poll_timeout + 10)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return await self.bot.do_api_request("getUpdates", api_kwargs=params,
+                                                 read_timeout=self.poll_timeout + 10)
+
+    async def _send_json(self, method: str, params: dict[str, Any], rate_limit_args: dict[str, Any] | None) -> Any:
+        """A paced Bot API call outside PTB (the renderer's text messages): the same limiter,
+        429 handling and exceptions as PTB's calls."""
+        assert isinstance(self._request, AiohttpRequest)
+        request, url = self._request, self._api + method
+        return await self.rate_limiter.run(method, params.get("chat_id"), lambda: request.call_json(url, params),
+                                           rate_limit_args)
 
     async def _handle_entry(self, entry: InboxEntry) -> None:
         payload = entry.payload

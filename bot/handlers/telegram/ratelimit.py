@@ -13,8 +13,8 @@ import asyncio
 import datetime as dtm
 import logging
 import warnings
-from typing import Any
-from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine
 
 from telegram.error import RetryAfter
 from telegram.ext import BaseRateLimiter
@@ -24,6 +24,8 @@ from bot.core.metrics import Metrics
 from bot.core.outbound import OutboundLimiter
 
 __all__ = ["RedisRateLimiter", "PACED_METHODS"]
+
+T = TypeVar("T")
 
 #: Methods that put a message into a chat; every other call (getUpdates, answerCallbackQuery,
 #: answerPreCheckoutQuery, setMyCommands …) goes straight through.
@@ -79,7 +81,14 @@ class RedisRateLimiter(BaseRateLimiter[dict[str, Any]]):
         data: dict[str, Any],
         rate_limit_args: dict[str, Any] | None,
     ) -> bool | dict[str, Any] | list[dict[str, Any]]:
-        chat_id = data.get("chat_id")
+        return await self.run(endpoint, data.get("chat_id"), lambda: callback(*args, **kwargs), rate_limit_args)
+
+    async def run(self, endpoint: str, chat_id: Any, call: Callable[[], Awaitable[T]],
+                  rate_limit_args: dict[str, Any] | None = None) -> T:
+        """``call()`` paced like a PTB request (PTB's calls and the adapter's direct JSON sends
+        share this): a permit per chat for the methods in ``PACED_METHODS``, at most
+        ``max_in_flight`` calls at once, 429s paused in every process and retried (at most
+        ``rate_limit_args["max_retries"]`` times, default ``max_retries``)."""
         paced = endpoint in PACED_METHODS and chat_id is not None
         chat = str(chat_id) if chat_id is not None else None
         group = is_group_chat(chat_id) if chat_id is not None else False
@@ -91,7 +100,7 @@ class RedisRateLimiter(BaseRateLimiter[dict[str, Any]]):
                 await self.outbound.wait_turn(chat, group)
             try:
                 async with self._in_flight:
-                    return await callback(*args, **kwargs)
+                    return await call()
             except RetryAfter as exc:
                 attempt += 1
                 seconds = retry_seconds(exc)

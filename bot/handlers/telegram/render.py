@@ -4,6 +4,7 @@ text can ever be read as markup; buttons become inline keyboards; long text is s
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, LabeledPrice, LinkPreviewOptions
@@ -13,7 +14,11 @@ from bot.core.reply import MAX_BUTTON_DATA_BYTES, Button, Reply
 if TYPE_CHECKING:
     from telegram import Bot
 
-__all__ = ["MAX_TEXT", "MAX_CAPTION", "split_text", "keyboard", "Renderer", "utf16_len"]
+__all__ = ["MAX_TEXT", "MAX_CAPTION", "split_text", "keyboard", "keyboard_json", "Renderer", "utf16_len",
+           "DirectSend"]
+
+#: ``(method, params, rate_limit_args)`` → Telegram's result: a paced JSON call outside PTB.
+DirectSend = Callable[[str, dict[str, Any], dict[str, Any] | None], Awaitable[Any]]
 
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
@@ -76,15 +81,44 @@ def keyboard(rows: list[list[Button]]) -> InlineKeyboardMarkup | None:
     return InlineKeyboardMarkup(out) if out else None
 
 
-class Renderer:
-    """Sends one ``Reply`` to one chat through a PTB ``Bot`` (paced by its rate limiter)."""
+def keyboard_json(rows: list[list[Button]]) -> dict[str, Any] | None:
+    """``keyboard`` as the Bot API's JSON (``reply_markup``), without PTB objects."""
+    out = []
+    for row in rows:
+        cells = []
+        for b in row:
+            if b.url:
+                cells.append({"text": b.label, "url": b.url})
+            elif b.command and len(b.command.encode("utf-8")) <= MAX_BUTTON_DATA_BYTES:
+                cells.append({"text": b.label, "callback_data": b.command})
+        if cells:
+            out.append(cells)
+    return {"inline_keyboard": out} if out else None
 
-    def __init__(self, bot: Bot) -> None:
+
+class Renderer:
+    """Sends one ``Reply`` to one chat through a PTB ``Bot`` (paced by its rate limiter).
+
+    With ``direct`` (the aiohttp transport), text messages — nearly every reply — skip PTB's
+    request objects: the JSON body is built here and sent by ``direct``, paced by the same
+    limiter; photos and invoices still go through PTB."""
+
+    def __init__(self, bot: Bot, direct: DirectSend | None = None) -> None:
         self.bot = bot
+        self.direct = direct
 
     async def send(self, chat_id: int | str, reply: Reply, rate_limit_args: dict[str, Any] | None = None) -> None:
-        markup = keyboard(reply.buttons)
         text = reply.text or ""
+        if self.direct is not None and reply.invoice is None and reply.image is None:
+            markup_json = keyboard_json(reply.buttons) if reply.buttons else None
+            chunks = split_text(text) or (["…"] if markup_json else [])
+            for i, chunk in enumerate(chunks):
+                params: dict[str, Any] = {"chat_id": chat_id, "text": chunk, "link_preview_options": {"is_disabled": True}}
+                if markup_json is not None and i == len(chunks) - 1:
+                    params["reply_markup"] = markup_json
+                await self.direct("sendMessage", params, rate_limit_args)
+            return
+        markup = keyboard(reply.buttons)
         if reply.invoice is not None:
             await self._invoice(chat_id, reply, markup)
             return

@@ -22,7 +22,13 @@ returns; this module maps the transport's own failures):
   the aiohttp exception class.
 - bodies: form-urlencoded parameters, or ``multipart/form-data`` when files are uploaded (tarot
   cards as photos) — the same wire format as ``HTTPXRequest``.
-- proxies from ``HTTPS_PROXY`` / ``ALL_PROXY`` (``trust_env``) as with httpx.
+- proxies from ``HTTPS_PROXY`` / ``ALL_PROXY`` / ``NO_PROXY`` as with httpx, looked up once per
+  host (aiohttp's ``trust_env`` looks them up, and ``~/.netrc``, in a worker thread on every
+  request: two thread hand-offs per call, a quarter of a reply's CPU).
+- ``call_json``: the hot path (``sendMessage``, ``getUpdates``) without PTB's request objects: a
+  JSON body, Telegram's ``result`` back, and the same exceptions PTB raises for the same
+  answers (``telegram_error`` mirrors ``BaseRequest._request_wrapper``; a test holds the two
+  side by side).
 
 The session is created by ``initialize`` (or on first use, for a ``Bot`` that is never
 initialised, like the refund-only Stars provider) and closed by ``shutdown``; a request
@@ -32,15 +38,20 @@ object belongs to one event loop. Stateless otherwise: nothing to recover after 
 from __future__ import annotations
 
 import asyncio
+import json
+from http import HTTPStatus
 from typing import Any, Literal
 
 import aiohttp
+from aiohttp.helpers import get_env_proxy_for_url
 from telegram._utils.defaultvalue import DefaultValue
 from telegram._utils.types import ODVInput
-from telegram.error import NetworkError, TimedOut
+from telegram.error import (BadRequest, ChatMigrated, Conflict, Forbidden, InvalidToken, NetworkError, RetryAfter,
+                            TelegramError, TimedOut)
 from telegram.request import BaseRequest, HTTPXRequest, RequestData
+from yarl import URL
 
-__all__ = ["AiohttpRequest", "TRANSPORTS", "Transport", "make_request"]
+__all__ = ["AiohttpRequest", "TRANSPORTS", "Transport", "make_request", "telegram_error"]
 
 Transport = Literal["aiohttp", "httpx"]
 TRANSPORTS: tuple[Transport, ...] = ("aiohttp", "httpx")
@@ -49,6 +60,39 @@ POOL_TIMEOUT_MESSAGE = ("Pool timeout: All connections in the connection pool ar
                         "sent to Telegram. Consider adjusting the connection pool size or the pool timeout.")
 #: Idle keep-alive connections are closed after this long (Telegram keeps them much longer).
 KEEPALIVE_SECONDS = 60.0
+_JSON_HEADERS = {"Content-Type": "application/json"}
+
+
+def telegram_error(code: int, payload: bytes) -> TelegramError:
+    """The exception PTB's ``BaseRequest._request_wrapper`` raises for a non-2xx answer."""
+    try:
+        message = f"{HTTPStatus(code).phrase} ({code})"
+    except ValueError:
+        message = f"Unknown HTTPError ({code})"
+    try:
+        data = json.loads(payload.decode("utf-8", "replace"))
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        message += f". Parsing the server response {payload!r} failed"
+    else:
+        message = data.get("description") or message
+        parameters = data.get("parameters")
+        if parameters:
+            if migrate_to := parameters.get("migrate_to_chat_id"):
+                return ChatMigrated(migrate_to)
+            if retry_after := parameters.get("retry_after"):
+                return RetryAfter(retry_after)
+            message += f". The server response contained unknown parameters: {parameters}"
+    if code == HTTPStatus.FORBIDDEN:
+        return Forbidden(message)
+    if code in (HTTPStatus.NOT_FOUND, HTTPStatus.UNAUTHORIZED):
+        return InvalidToken(message)
+    if code == HTTPStatus.BAD_REQUEST:
+        return BadRequest(message)
+    if code == HTTPStatus.CONFLICT:
+        return Conflict(message)
+    return NetworkError(message)
 
 
 class AiohttpRequest(BaseRequest):
@@ -58,7 +102,7 @@ class AiohttpRequest(BaseRequest):
     in flight at once (and connections kept), the timeouts are seconds or ``None``.
     """
 
-    __slots__ = ("_size", "_timeouts", "_media_write_timeout", "_session", "_slots", "_headers")
+    __slots__ = ("_size", "_timeouts", "_media_write_timeout", "_session", "_slots", "_headers", "_proxies")
 
     def __init__(self, connection_pool_size: int = 256, read_timeout: float | None = 5.0,
                  write_timeout: float | None = 5.0, connect_timeout: float | None = 5.0,
@@ -72,6 +116,7 @@ class AiohttpRequest(BaseRequest):
         self._session: aiohttp.ClientSession | None = None
         self._slots = asyncio.Semaphore(connection_pool_size)
         self._headers = {"User-Agent": self.USER_AGENT}
+        self._proxies: dict[tuple[str, str | None], dict[str, Any]] = {}
 
     @property
     def read_timeout(self) -> float | None:
@@ -84,9 +129,24 @@ class AiohttpRequest(BaseRequest):
     def _open(self) -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(limit=self._size, limit_per_host=self._size,
                                          keepalive_timeout=KEEPALIVE_SECONDS, ttl_dns_cache=300)
-        self._session = aiohttp.ClientSession(connector=connector, trust_env=True, raise_for_status=False,
-                                              timeout=aiohttp.ClientTimeout(total=None))
+        self._session = aiohttp.ClientSession(connector=connector, trust_env=False, raise_for_status=False,
+                                              timeout=aiohttp.ClientTimeout(total=None),
+                                              cookie_jar=aiohttp.DummyCookieJar(), headers=self._headers)
         return self._session
+
+    def _proxy(self, url: str) -> dict[str, Any]:
+        """``proxy``/``proxy_auth`` for ``url``'s host from the environment, looked up once."""
+        u = URL(url)
+        key = (u.scheme, u.host)
+        found = self._proxies.get(key)
+        if found is None:
+            try:
+                proxy, auth = get_env_proxy_for_url(u)
+                found = {"proxy": proxy, "proxy_auth": auth}
+            except LookupError:
+                found = {}
+            self._proxies[key] = found
+        return found
 
     async def initialize(self) -> None:
         if self._session is None or self._session.closed:
@@ -141,6 +201,10 @@ class AiohttpRequest(BaseRequest):
         timeout = self._timeout(read_timeout, write_timeout, connect_timeout,
                                 upload=request_data is not None and bool(request_data.multipart_data))
         pool = self._timeouts["pool"] if isinstance(pool_timeout, DefaultValue) else pool_timeout
+        return await self._send(session, method, url, body, headers, timeout, pool)
+
+    async def _send(self, session: aiohttp.ClientSession, method: str, url: str, body: Any,
+                    headers: dict[str, str], timeout: aiohttp.ClientTimeout, pool: float | None) -> tuple[int, bytes]:
         slots = self._slots
         if slots.locked():  # all slots busy: wait for one, at most the pool timeout
             try:
@@ -151,8 +215,8 @@ class AiohttpRequest(BaseRequest):
         else:
             await slots.acquire()
         try:
-            async with session.request(method, url, data=body, headers={**self._headers, **headers},
-                                       timeout=timeout, allow_redirects=False) as resp:
+            async with session.request(method, url, data=body, headers=headers, timeout=timeout,
+                                       allow_redirects=False, **self._proxy(url)) as resp:
                 return resp.status, await resp.read()
         except TimeoutError as err:  # aiohttp's connect/read timeouts are TimeoutErrors too
             raise TimedOut from err
@@ -160,6 +224,29 @@ class AiohttpRequest(BaseRequest):
             raise NetworkError(f"aiohttp.{err.__class__.__name__}: {err}") from err
         finally:
             slots.release()
+
+    async def call_json(self, url: str, params: dict[str, Any], *, read_timeout: float | None | DefaultValue[None]
+                        = BaseRequest.DEFAULT_NONE) -> Any:
+        """POST ``params`` as a JSON body to a Bot API method URL; its ``result``.
+
+        The answer is not turned into PTB objects. Errors are PTB's (``telegram_error`` for an
+        HTTP error answer, ``TimedOut``/``NetworkError`` for the transport's), so callers and
+        ``bot.handlers.telegram_delivery`` treat both paths alike."""
+        session = self._session
+        if session is None or session.closed:
+            session = self._open()
+        body = json.dumps(params, ensure_ascii=False, separators=(",", ":")).encode()
+        timeout = self._timeout(read_timeout, BaseRequest.DEFAULT_NONE, BaseRequest.DEFAULT_NONE, upload=False)
+        code, payload = await self._send(session, "POST", url, body, _JSON_HEADERS, timeout, self._timeouts["pool"])
+        if not 200 <= code <= 299:
+            raise telegram_error(code, payload)
+        try:
+            data = json.loads(payload)
+        except ValueError as exc:
+            raise TelegramError("Invalid server response") from exc
+        if not isinstance(data, dict) or not data.get("ok", False):
+            raise TelegramError(str(data.get("description") if isinstance(data, dict) else data))
+        return data.get("result")
 
 
 def make_request(transport: Transport, *, connection_pool_size: int, read_timeout: float | None = 5.0,
