@@ -295,7 +295,10 @@ class TelegramAdapter:
                 message = data.get("message")
                 if isinstance(message, dict) and message.get("successful_payment") is not None:
                     money.add(source_id)
-        await self.inbox.put(items, replicate=money)
+        # Long polling: one process receives, so updates of partitions it owns are handled
+        # from memory (not read back, decrypted and decoded). Webhook: N processes receive,
+        # and a chat's updates must queue behind each other in its partition's stream.
+        await self.inbox.put(items, replicate=money, handle_here=not self.webhook_url)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
