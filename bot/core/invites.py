@@ -43,45 +43,50 @@ Rewards (inviter +5, invitee +3) are paid only for a brand-new pair (never count
 * the invitee: at most once per person *ever*, whoever invites them, also after /delete and
   onboarding again.
 
-Accepting (``accept``) is five single-slot steps; registry entries (``core.accounts.track``)
-are written *before* the data they record, so erasure finds everything without SCAN:
+Accepting (``accept``) is four steps after the reads; every script touches one slot, and each
+step's calls go out in one pipeline together with other pairings' concurrent calls
+(``bot.core.store.coalesce``: in order per caller, one server; one by one on a cluster).
+Registry entries (``core.accounts.track``) are written *before* the data they record, so
+erasure finds everything without SCAN:
 
-(a) ``invite_claim.lua`` on the invite hash: exactly one account claims an invite (status
-    paired, invitee, paired_at, day); the same account again gets "replay" with the recorded
-    paired_at and day. [before, one call: the invitee's registry gets the invite's ``invitee``
-    field and its member in the inviter's ``pairs:`` zset]
-(b) ``pair_decide.lua`` in ``{pairs}``: counted (pair-seen marker), inviter reward (daily cap
-    counter), invitee reward (once-per-person marker) and the leaderboard increments, stored in
-    the decision hash; a retry returns the stored decision and increments nothing.
-    [before, one call: the inviter's registry gets its leaderboard member in both boards and
-    its member in the invitee's ``pairs:`` zset]
-(c) ``ZADD GT`` into ``pairs:{inviter}`` and ``pairs:{invitee}`` (each its account's slot;
-    idempotent; one pipeline).
-(d) the decided grants through the ledger (concurrently: two accounts, two slots), idempotency
+(reads) the ``reward`` limit with the invitee's profile and account meta (one script of the
+    limiter), then the invite hash, then the inviter's profile and meta. Refusals visible here
+    (unknown, expired, used, self, inviter gone or not sharing) write nothing.
+(a) both registries in one batch — the invitee's: the invite's ``invitee`` field and its member
+    in the inviter's ``pairs:`` zset; the inviter's: its leaderboard member in both boards and
+    its member in the invitee's ``pairs:`` zset — then ``invite_claim.lua`` on the invite hash:
+    exactly one account claims an invite (status paired, invitee, paired_at, day); the same
+    account again gets "replay" with the recorded paired_at and day.
+(b) one batch of three independent, idempotent scripts: ``pair_decide.lua`` in ``{pairs}``
+    (counted: pair-seen marker; inviter reward: daily cap counter; invitee reward:
+    once-per-person marker; the leaderboard increments; all stored in the decision hash, a
+    retry returns the stored decision and increments nothing) and ``pair_link.lua`` in each
+    account's slot (``ZADD GT`` of the partner into its ``pairs:`` zset and, on its local
+    pairing day, the fortune-details unlock after its registry entry).
+(c) the decided grants through the ledger (concurrently: two accounts, two slots), idempotency
     key ``pair-reward:<hmac(me|other)>`` in each account's own slot (two different keys: the two
-    ledgers share no identifier; reasons name neither the partner nor the invite), and the day's
-    fortune-details unlocks (one pipeline, each unlock after its registry entry).
-(e) ``HSETNX done`` on the decision hash: the call that sets it is the one that "paired" (the
-    inviter is notified once); every other call is a "replay".
+    ledgers share no identifier; reasons name neither the partner nor the invite).
+(d) ``pair_finish.lua`` (``HSETNX done``) on the decision hash: the call that sets it is the one
+    that "paired" (the inviter is notified once); every other call is a "replay".
 
 A crash (or Redis failing) between steps, and the retry that completes it (the durable inbox
 delivers the update again; the invitee opening the link again does the same):
 
-* before (a): only registry entries exist (erasure checks them before acting). The retry
-  starts over.
+* before (a)'s claim: only registry entries exist (erasure checks them before acting). The
+  retry starts over.
 * after (a): the invite is the invitee's (others get "used"); the retry's claim is a "replay"
   with the recorded paired_at and day, so (b) decides for the original service day and week.
-* after (b): the decision, counters, markers and leaderboard moved once; the retry's (b)
-  returns the stored decision (nothing counted twice) and (c)-(e) complete.
-* after (c) or within (d): ZADD repeats nothing; each grant is idempotent, the missing one is
-  paid exactly once.
-* after (d): the retry sets ``done``, answers "paired" and notifies the inviter then.
+* within or after (b): the decision, counters, markers and leaderboard moved at most once; the
+  retry's ``pair_decide`` returns the stored decision (nothing counted twice), ``pair_link``
+  repeats nothing, and (c)-(d) complete.
+* within (c): each grant is idempotent, the missing one is paid exactly once.
+* after (c): the retry sets ``done``, answers "paired" and notifies the inviter then.
 Nothing is ever paid, counted or ranked twice. If the invitee never comes back after a crash
 after (b), the worst case is a reward slot used without its credits. A retry more than two days
 later (the day counter expired) could pay one inviter reward over that old day's cap.
 Redis down: ``ServiceUnavailable`` at the step it happened; the retry completes the rest.
 
-Issuing (``issue``) is two scripts, one per slot, ordered so a crash leaves at worst an orphan
+Issuing (``issue``) is two scripts, one per slot (each its own batch, as above), ordered so a crash leaves at worst an orphan
 that expires: 1. (for ``/invite new``) read and check the invite being replaced;
 2. ``invite_list_add.lua`` in the account's slot: the inviter's registry gets the new invite's
 key and the history lists its id; 3. ``invite_issue.lua`` creates the record (its slot);

@@ -39,6 +39,9 @@ __all__ = ["Coalescer", "Script", "Call"]
 
 #: At most this many commands per pipeline (a larger burst is split).
 MAX_BATCH = 256
+#: Pipelines in flight at once; calls made meanwhile wait for one to come back and then go out
+#: together (under load the batches grow by themselves; an idle bot sends at once).
+MAX_IN_FLIGHT = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +66,7 @@ class Coalescer:
         self._cluster = cluster
         self._pending: list[tuple[Sequence[Call], asyncio.Future[list[Any]]]] = []
         self._queued = 0
+        self._in_flight = 0
 
     async def run(self, calls: Sequence[Call]) -> list[Any]:
         """The replies to ``calls``, in order (see the module docstring for the guarantees)."""
@@ -70,7 +74,7 @@ class Coalescer:
             return [await self._one(c) for c in calls]
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[list[Any]] = loop.create_future()
-        if not self._pending:
+        if not self._pending and self._in_flight < MAX_IN_FLIGHT:
             loop.call_soon(self._flush)
         self._pending.append((calls, fut))
         self._queued += len(calls)
@@ -81,7 +85,14 @@ class Coalescer:
     def _flush(self) -> None:
         batch, self._pending, self._queued = self._pending, [], 0
         if batch:
+            self._in_flight += 1
             asyncio.get_running_loop().create_task(self._send(batch))
+
+    def _sent(self) -> None:
+        """A pipeline came back: what queued up meanwhile goes out now, as one pipeline."""
+        self._in_flight -= 1
+        if self._pending and self._in_flight < MAX_IN_FLIGHT:
+            self._flush()
 
     async def _one(self, call: Call) -> Any:
         if isinstance(call, Script):
@@ -89,6 +100,12 @@ class Coalescer:
         return await self._redis.execute_command(*call)
 
     async def _send(self, batch: list[tuple[Sequence[Call], asyncio.Future[list[Any]]]]) -> None:
+        try:
+            await self._send_now(batch)
+        finally:
+            self._sent()
+
+    async def _send_now(self, batch: list[tuple[Sequence[Call], asyncio.Future[list[Any]]]]) -> None:
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
                 for calls, _ in batch:
