@@ -67,6 +67,7 @@ class Coalescer:
         self._pending: list[tuple[Sequence[Call], asyncio.Future[list[Any]]]] = []
         self._queued = 0
         self._in_flight = 0
+        self._tasks: set[asyncio.Task[None]] = set()  # the event loop keeps only weak references
 
     async def run(self, calls: Sequence[Call]) -> list[Any]:
         """The replies to ``calls``, in order (see the module docstring for the guarantees)."""
@@ -86,7 +87,9 @@ class Coalescer:
         batch, self._pending, self._queued = self._pending, [], 0
         if batch:
             self._in_flight += 1
-            asyncio.get_running_loop().create_task(self._send(batch))
+            task = asyncio.get_running_loop().create_task(self._send(batch))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     def _sent(self) -> None:
         """A pipeline came back: what queued up meanwhile goes out now, as one pipeline."""
