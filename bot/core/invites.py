@@ -43,45 +43,50 @@ Rewards (inviter +5, invitee +3) are paid only for a brand-new pair (never count
 * the invitee: at most once per person *ever*, whoever invites them, also after /delete and
   onboarding again.
 
-Accepting (``accept``) is five single-slot steps; registry entries (``core.accounts.track``)
-are written *before* the data they record, so erasure finds everything without SCAN:
+Accepting (``accept``) is four steps after the reads; every script touches one slot, and each
+step's calls go out in one pipeline together with other pairings' concurrent calls
+(``bot.core.store.coalesce``: in order per caller, one server; one by one on a cluster).
+Registry entries (``core.accounts.track``) are written *before* the data they record, so
+erasure finds everything without SCAN:
 
-(a) ``invite_claim.lua`` on the invite hash: exactly one account claims an invite (status
-    paired, invitee, paired_at, day); the same account again gets "replay" with the recorded
-    paired_at and day. [before, one call: the invitee's registry gets the invite's ``invitee``
-    field and its member in the inviter's ``pairs:`` zset]
-(b) ``pair_decide.lua`` in ``{pairs}``: counted (pair-seen marker), inviter reward (daily cap
-    counter), invitee reward (once-per-person marker) and the leaderboard increments, stored in
-    the decision hash; a retry returns the stored decision and increments nothing.
-    [before, one call: the inviter's registry gets its leaderboard member in both boards and
-    its member in the invitee's ``pairs:`` zset]
-(c) ``ZADD GT`` into ``pairs:{inviter}`` and ``pairs:{invitee}`` (each its account's slot;
-    idempotent; one pipeline).
-(d) the decided grants through the ledger (concurrently: two accounts, two slots), idempotency
+(reads) the ``reward`` limit with the invitee's profile and account meta (one script of the
+    limiter), then the invite hash, then the inviter's profile and meta. Refusals visible here
+    (unknown, expired, used, self, inviter gone or not sharing) write nothing.
+(a) both registries in one batch — the invitee's: the invite's ``invitee`` field and its member
+    in the inviter's ``pairs:`` zset; the inviter's: its leaderboard member in both boards and
+    its member in the invitee's ``pairs:`` zset — then ``invite_claim.lua`` on the invite hash:
+    exactly one account claims an invite (status paired, invitee, paired_at, day); the same
+    account again gets "replay" with the recorded paired_at and day.
+(b) one batch of three independent, idempotent scripts: ``pair_decide.lua`` in ``{pairs}``
+    (counted: pair-seen marker; inviter reward: daily cap counter; invitee reward:
+    once-per-person marker; the leaderboard increments; all stored in the decision hash, a
+    retry returns the stored decision and increments nothing) and ``pair_link.lua`` in each
+    account's slot (``ZADD GT`` of the partner into its ``pairs:`` zset and, on its local
+    pairing day, the fortune-details unlock after its registry entry).
+(c) the decided grants through the ledger (concurrently: two accounts, two slots), idempotency
     key ``pair-reward:<hmac(me|other)>`` in each account's own slot (two different keys: the two
-    ledgers share no identifier; reasons name neither the partner nor the invite), and the day's
-    fortune-details unlocks (one pipeline, each unlock after its registry entry).
-(e) ``HSETNX done`` on the decision hash: the call that sets it is the one that "paired" (the
-    inviter is notified once); every other call is a "replay".
+    ledgers share no identifier; reasons name neither the partner nor the invite).
+(d) ``pair_finish.lua`` (``HSETNX done``) on the decision hash: the call that sets it is the one
+    that "paired" (the inviter is notified once); every other call is a "replay".
 
 A crash (or Redis failing) between steps, and the retry that completes it (the durable inbox
 delivers the update again; the invitee opening the link again does the same):
 
-* before (a): only registry entries exist (erasure checks them before acting). The retry
-  starts over.
+* before (a)'s claim: only registry entries exist (erasure checks them before acting). The
+  retry starts over.
 * after (a): the invite is the invitee's (others get "used"); the retry's claim is a "replay"
   with the recorded paired_at and day, so (b) decides for the original service day and week.
-* after (b): the decision, counters, markers and leaderboard moved once; the retry's (b)
-  returns the stored decision (nothing counted twice) and (c)-(e) complete.
-* after (c) or within (d): ZADD repeats nothing; each grant is idempotent, the missing one is
-  paid exactly once.
-* after (d): the retry sets ``done``, answers "paired" and notifies the inviter then.
+* within or after (b): the decision, counters, markers and leaderboard moved at most once; the
+  retry's ``pair_decide`` returns the stored decision (nothing counted twice), ``pair_link``
+  repeats nothing, and (c)-(d) complete.
+* within (c): each grant is idempotent, the missing one is paid exactly once.
+* after (c): the retry sets ``done``, answers "paired" and notifies the inviter then.
 Nothing is ever paid, counted or ranked twice. If the invitee never comes back after a crash
 after (b), the worst case is a reward slot used without its credits. A retry more than two days
 later (the day counter expired) could pay one inviter reward over that old day's cap.
 Redis down: ``ServiceUnavailable`` at the step it happened; the retry completes the rest.
 
-Issuing (``issue``) is two scripts, one per slot, ordered so a crash leaves at worst an orphan
+Issuing (``issue``) is two scripts, one per slot (each its own batch, as above), ordered so a crash leaves at worst an orphan
 that expires: 1. (for ``/invite new``) read and check the invite being replaced;
 2. ``invite_list_add.lua`` in the account's slot: the inviter's registry gets the new invite's
 key and the history lists its id; 3. ``invite_issue.lua`` creates the record (its slot);
@@ -107,7 +112,7 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from bot.core.accounts import NEVER, Accounts, track_in
+from bot.core.accounts import NEVER, Accounts
 from bot.core.clock import local_day
 from bot.core.credits import LedgerResult
 from bot.core.errors import BotError, ErrorCode
@@ -115,7 +120,9 @@ from bot.core.i18n import t
 from bot.core.inputs import clean_display_name
 from bot.core.leaderboard import WEEK_TTL_SECONDS, Leaderboard, week_id
 from bot.core.logs import log_event, pair_scope
+from bot.core.ratelimit import RateLimited
 from bot.core.store import K, redis_guard
+from bot.core.store.coalesce import Call, Coalescer, Script
 
 if TYPE_CHECKING:
     from bot.core.profiles import Profile
@@ -338,6 +345,8 @@ class Invites:
         self._pair_key = hmac.new(secret, b"soul-lab/pair/v1", hashlib.sha256).digest()
         self._reward_key = hmac.new(secret, b"soul-lab/pair-reward/v2", hashlib.sha256).digest()
         self.leaderboard = leaderboard
+        #: every step's calls go out with other pairings' concurrent calls (one pipeline)
+        self._batch = Coalescer(self._r, core.store.scripts, cluster=core.store.topology == "cluster")
 
     # --- helpers ---------------------------------------------------------------------
     def pair_digest(self, person_a: str, person_b: str) -> str:
@@ -383,18 +392,16 @@ class Invites:
                 return successor
         exp = int(now_ms // 1000) + self.cfg.ttl_seconds
         record_ttl = self.cfg.ttl_seconds + RECORD_RETENTION_SECONDS
-        scripts = self._core.store.scripts
         for _ in range(3):  # an id collision is astronomically unlikely; retry anyway
             invite_id = self.codec.new_id()
             token = self.codec.make(invite_id, exp)
             async with redis_guard("invites.issue"):
                 # the account's slot: registry entry (before the record exists: /delete finds
                 # it) and the history, in one script; then the record in its own slot
-                await scripts["invite_list_add"](
-                    keys=[K.invites_of(uid), K.account_registry(uid)],
-                    args=[invite_id, now_ms, record_ttl, Accounts.key_entry(K.invite(invite_id))])
-                res = await scripts["invite_issue"](keys=[K.invite(invite_id)],
-                                                    args=[uid, token, now_ms, exp * 1000, record_ttl])
+                await self._run(Script("invite_list_add", [K.invites_of(uid), K.account_registry(uid)],
+                                       [invite_id, now_ms, record_ttl, Accounts.key_entry(K.invite(invite_id))]))
+                [res] = await self._run(Script("invite_issue", [K.invite(invite_id)],
+                                               [uid, token, now_ms, exp * 1000, record_ttl]))
                 if str(res[0]) != "ok":  # the id is taken (never seen in practice): unlist it
                     await self._r.zrem(K.invites_of(uid), invite_id)
                     continue
@@ -522,8 +529,15 @@ class Invites:
         parsed = self.codec.parse(token)
         if client_ip:
             await core.limiter.check("invite_ip", client_ip)
-        await core.limiter.check("reward", uid)
-        invite = await self.get(parsed.invite_id)
+        # the reward limit, and the invitee's profile and account meta read by the same script
+        limit, reads = await core.limiter.hit_and_read("reward", uid, K.profile(uid), K.account_meta(uid))
+        if not limit.allowed:
+            raise RateLimited(limit, "reward")
+        async with redis_guard("invites.accept"):
+            if reads is None:  # the limiter fell back to its in-process window: Redis is failing
+                reads = await self._run(("HGETALL", K.profile(uid)), ("HGETALL", K.account_meta(uid)))
+            [raw_invite] = await self._run(("HGETALL", K.invite(parsed.invite_id)))
+        invite = Invite.from_hash(parsed.invite_id, raw_invite)
         now_ms = self._now_ms()
         if invite is None:
             if parsed.exp * 1000 <= now_ms:
@@ -538,23 +552,26 @@ class Invites:
             raise _claim_refusal("used")
         if not mine and invite.state(now_ms) != "pending":
             raise _claim_refusal(invite.state(now_ms))
-        inviter_profile, me = await asyncio.gather(core.profiles.get(inviter), core.profiles.get(uid))
+        async with redis_guard("invites.accept"):
+            raw_inviter, inviter_meta = await self._run(("HGETALL", K.profile(inviter)),
+                                                        ("HGETALL", K.account_meta(inviter)))
+        inviter_profile = core.profiles.parse(inviter, raw_inviter)
         if inviter_profile is None or not inviter_profile.onboarded:
             raise BotError(ErrorCode.NOT_FOUND, "invite.not_found")
         if not inviter_profile.can_share and not mine:
             # withdrew the sharing consent (see partner_shares): nobody can join meanwhile. A
             # claim made before still completes (the replies then show no name or compatibility).
             raise BotError(ErrorCode.FORBIDDEN, "invite.inviter_not_sharing")
+        me = core.profiles.parse(uid, reads[0])
         tz = me.tz if me else core.settings.product.profile.default_timezone
         day = local_day(core.clock, tz).isoformat()
         expiry = invite.record_expiry_ms
         status, paired_at_ms, day = await self._claim(invite, uid, now_ms, day)
-        # (b) decide, (c) link, (d) pay, (e) finish: each idempotent, each one slot
-        decision = await self._decide(invite.id, inviter, uid, paired_at_ms, expiry)
-        await self._link(inviter, uid, paired_at_ms)
+        # (b) decide + link + unlock, (c) pay, (d) finish: each idempotent
+        persons = (self._person_of(inviter, inviter_meta), self._person_of(uid, reads[1]))
+        decision = await self._pair(invite, uid, paired_at_ms, persons, inviter_profile, me)
         outcomes = (decision.inviter, decision.invitee)
-        inviter_res, invitee_res = await self._settle(inviter, inviter_profile, uid, me, paired_at_ms,
-                                                      outcomes)
+        inviter_res, invitee_res = await self._settle(inviter, uid, outcomes)
         first = await self._finish(invite.id, expiry)
         if first:
             log_event("invite_paired", new_pair=decision.counted, resumed=status == "replay")  # no ids
@@ -562,88 +579,117 @@ class Invites:
                           inviter_res, invitee_res, self.cfg.inviter_reward, self.cfg.invitee_reward,
                           outcomes[0], outcomes[1])
 
+    async def _run(self, *calls: Call) -> list[Any]:
+        """``calls`` in order, sent together with other pairings' concurrent calls (``Coalescer``)."""
+        return await self._batch.run(calls)
+
+    def _person_of(self, aid: str, meta: dict[str, str]) -> str:
+        """The person digest of ``aid`` from its account meta (read in a batch with other calls):
+        the same rule as ``Accounts.person`` (the digest pinned by the first /link, else the first
+        identity's), and the same fallback as ``person``."""
+        found = meta.get("pd") or next((v for k, v in sorted(meta.items()) if k.startswith("pd:")), None)
+        return found or self._core.accounts.person_digest(aid)
+
+    def _registry_calls(self, aid: str, entries: dict[str, float]) -> list[Call]:
+        """Registry entries of ``aid`` (entry -> expiry ms) and the pruning of expired ones, as
+        calls for one batch (one slot, in order): recorded before the writes they cover."""
+        reg = K.account_registry(aid)
+        flat: list[Any] = []
+        for entry, expires in entries.items():
+            flat += ["inf" if expires == NEVER else int(expires), entry]
+        return [("ZADD", reg, *flat), ("ZREMRANGEBYSCORE", reg, "-inf", self._now_ms())]
+
     async def _claim(self, invite: Invite, uid: str, now_ms: int, day: str) -> tuple[str, int, str]:
-        """Step (a): ``invite_claim.lua`` on the invite hash. Returns ("claimed" | "replay",
-        paired_at ms, day) as recorded by the first claim; raises the refusals."""
-        # the invitee's account id goes into the invite hash and (step c) the inviter's pairs
-        # zset, both other slots: the invitee's registry first, in one call (an entry for a
-        # claim that is then refused names nothing, and erasure skips it)
-        await self._track(uid, {Accounts.field_entry(K.invite(invite.id), "invitee"): invite.record_expiry_ms,
-                                Accounts.member_entry(K.pairs_of(invite.inviter), uid): NEVER})
+        """Step (a): both registries, then ``invite_claim.lua`` on the invite hash. Returns
+        ("claimed" | "replay", paired_at ms, day) as recorded by the first claim; raises the
+        refusals.
+
+        The registries get every entry the later steps need, in one batch before the claim: the
+        invitee's (the ``invitee`` field of the invite, its member in the inviter's ``pairs:``)
+        and the inviter's (its leaderboard member in both boards, its member in the invitee's
+        ``pairs:``). An entry for a claim that is then refused names nothing, and erasure skips it."""
+        mine = invite.status == "paired" and invite.invitee == uid and invite.paired_at_ms
+        guess = invite.paired_at_ms if mine and invite.paired_at_ms else now_ms
         async with redis_guard("invites.claim"):
-            res = await self._core.store.scripts["invite_claim"](keys=[K.invite(invite.id)],
-                                                                args=[invite.inviter, uid, now_ms, day])
+            await self._run(*self._pairing_registry(invite, uid, guess))
+            [res] = await self._run(Script("invite_claim", [K.invite(invite.id)], [invite.inviter, uid, now_ms, day]))
         status = str(res[0])
         if status not in ("claimed", "replay"):
             raise _claim_refusal(status)  # "self" was answered before: the inviter was read then
-        return status, int(res[1] or 0) or now_ms, str(res[2] or day)
+        paired_at_ms = int(res[1] or 0) or now_ms
+        if week_id(paired_at_ms / 1000) != week_id(guess / 1000):
+            # a concurrent accept of ours claimed it first, in another leaderboard week
+            async with redis_guard("invites.claim"):
+                await self._run(*self._pairing_registry(invite, uid, paired_at_ms))
+        return status, paired_at_ms, str(res[2] or day)
 
-    async def _decide(self, invite_id: str, inviter: str, invitee: str, paired_at_ms: int,
-                      expiry_ms: int) -> _Decision:
-        """Step (b): ``pair_decide.lua`` in the ``{pairs}`` slot (idempotent per invite).
+    def _pairing_registry(self, invite: Invite, invitee: str, paired_at_ms: int) -> list[Call]:
+        inviter = invite.inviter
+        member = self.leaderboard.member(inviter)
+        week_key = K.leaderboard_week(week_id(paired_at_ms / 1000))
+        return [*self._registry_calls(invitee, {
+                    Accounts.field_entry(K.invite(invite.id), "invitee"): invite.record_expiry_ms,
+                    Accounts.member_entry(K.pairs_of(inviter), invitee): NEVER}),
+                *self._registry_calls(inviter, {
+                    Accounts.member_entry(K.leaderboard_all(), member): NEVER,
+                    Accounts.member_entry(week_key, member): self._now_ms() + WEEK_TTL_SECONDS * 1000,
+                    Accounts.member_entry(K.pairs_of(invitee), inviter): NEVER})]
+
+    async def _pair(self, invite: Invite, invitee: str, paired_at_ms: int, persons: tuple[str, str],
+                    inviter_profile: Profile | None, invitee_profile: Profile | None) -> _Decision:
+        """Step (b), one batch: ``pair_decide.lua`` in the ``{pairs}`` slot (idempotent per
+        invite) and ``pair_link.lua`` in each account's slot (the partner in its ``pairs:``;
+        today's fortune-details unlock with its registry entry). Independent and idempotent.
 
         The cap's day is the service's day (Asia/Seoul by default) of the *claim*, not the
         inviter's chosen zone (changing /timezone must not open a fresh day of rewards) and not
         the day of a later retry; the leaderboard week is the claim's week too."""
         core = self._core
-        inviter_person, invitee_person = await asyncio.gather(self.person(inviter), self.person(invitee))
+        inviter = invite.inviter
         default_tz = ZoneInfo(core.settings.product.profile.default_timezone)
         service_day = datetime.fromtimestamp(paired_at_ms / 1000, default_tz).date().isoformat()
         week_key = K.leaderboard_week(week_id(paired_at_ms / 1000))
-        member = self.leaderboard.member(inviter)
         now_ms = self._now_ms()
-        # the inviter's pseudonymous member may be written to both boards, and the inviter goes
-        # into the invitee's pairs zset (step c): the inviter's registry first, in one call
-        await self._track(inviter, {Accounts.member_entry(K.leaderboard_all(), member): NEVER,
-                                    Accounts.member_entry(week_key, member): now_ms + WEEK_TTL_SECONDS * 1000,
-                                    Accounts.member_entry(K.pairs_of(invitee), inviter): NEVER})
-        keys = [K.pair_decision(invite_id), K.pair_seen(self.pair_digest(inviter_person, invitee_person)),
-                K.leaderboard_all(), week_key, K.referral_rewards_day(inviter_person, service_day),
-                K.invitee_rewarded(invitee_person)]
-        args = [now_ms, member, WEEK_TTL_SECONDS, self.cfg.referral_rewards_per_day, REWARD_DAY_TTL_SECONDS,
-                1 if self.cfg.inviter_reward > 0 else 0, 1 if self.cfg.invitee_reward > 0 else 0,
-                self._ttl_ms(expiry_ms)]
-        async with redis_guard("invites.decide"):
-            res = await core.store.scripts["pair_decide"](keys=keys, args=args)
+        keys = [K.pair_decision(invite.id), K.pair_seen(self.pair_digest(*persons)),
+                K.leaderboard_all(), week_key, K.referral_rewards_day(persons[0], service_day),
+                K.invitee_rewarded(persons[1])]
+        args = [now_ms, self.leaderboard.member(inviter), WEEK_TTL_SECONDS, self.cfg.referral_rewards_per_day,
+                REWARD_DAY_TTL_SECONDS, 1 if self.cfg.inviter_reward > 0 else 0,
+                1 if self.cfg.invitee_reward > 0 else 0, self._ttl_ms(invite.record_expiry_ms)]
+        async with redis_guard("invites.pair"):
+            res, _, _ = await self._run(Script("pair_decide", keys, args),
+                                        self._link_call(inviter, invitee, paired_at_ms, inviter_profile),
+                                        self._link_call(invitee, inviter, paired_at_ms, invitee_profile))
         return _Decision(str(res[0]) == "decided", int(res[1]) == 1, str(res[2]), str(res[3]))
 
-    async def _track(self, aid: str, entries: dict[str, float]) -> None:
-        """Registry entries of ``aid`` (entry -> expiry ms), one round trip: recorded before the
-        writes they cover (see ``Accounts.track``); expired entries are pruned."""
-        reg = K.account_registry(aid)
-        async with redis_guard("invites.track"):
-            async with self._r.pipeline(transaction=False) as pipe:  # one key
-                pipe.zadd(reg, entries)
-                pipe.zremrangebyscore(reg, "-inf", self._now_ms())
-                await pipe.execute()
-
-    async def _link(self, inviter: str, invitee: str, paired_at_ms: int) -> None:
-        """Step (c): each side in the other's ``pairs:`` zset (each its account's slot; both
-        registries got their entries in steps a and b). One pipeline, no transaction (two slots;
-        each ZADD is idempotent). ZADD GT: a repeat changes nothing, an older pairing never
-        moves a newer date back."""
-        async with redis_guard("invites.link"):
-            async with self._r.pipeline(transaction=False) as pipe:
-                pipe.zadd(K.pairs_of(inviter), {invitee: paired_at_ms}, gt=True)
-                pipe.zadd(K.pairs_of(invitee), {inviter: paired_at_ms}, gt=True)
-                await pipe.execute()
+    def _link_call(self, who: str, other: str, paired_at_ms: int, profile: Profile | None) -> Script:
+        """``pair_link.lua`` for ``who``: ``other`` in its ``pairs:`` zset (ZADD GT: a repeat changes
+        nothing, an older pairing never moves a newer date back) and, when the pairing is on
+        ``who``'s local today, the day's fortune-details unlock (a replay on a later day does not
+        unlock that later day)."""
+        core = self._core
+        tz = profile.tz if profile else core.settings.product.profile.default_timezone
+        today = local_day(core.clock, tz)
+        if datetime.fromtimestamp(paired_at_ms / 1000, ZoneInfo(tz)).date() != today:
+            return Script("pair_link", [K.pairs_of(who)], [other, paired_at_ms])
+        # relative expiry (the server's clock may differ from ours): an hour after the local day
+        ttl = max(60, _end_of_local_day(today, tz) + 3600 - int(core.clock.now()))
+        unlock = K.unlock(who, REWARD_FEATURE, today.isoformat())
+        return Script("pair_link", [K.pairs_of(who), K.account_registry(who), unlock],
+                      [other, paired_at_ms, Accounts.key_entry(unlock), self._now_ms() + ttl * 1000, ttl])
 
     async def _finish(self, invite_id: str, expiry_ms: int) -> bool:
-        """Step (e): True for the one call that completes the pairing (it tells the inviter)."""
-        key = K.pair_decision(invite_id)
+        """Step (d): True for the one call that completes the pairing (it tells the inviter)."""
         async with redis_guard("invites.finish"):
-            async with self._r.pipeline(transaction=True) as pipe:  # one key
-                pipe.hsetnx(key, "done", str(self._now_ms()))
-                pipe.pexpire(key, self._ttl_ms(expiry_ms))
-                first, _ = await pipe.execute()
-        return bool(first)
+            [first] = await self._run(Script("pair_finish", [K.pair_decision(invite_id)],
+                                             [self._now_ms(), self._ttl_ms(expiry_ms)]))
+        return bool(int(first))
 
-    async def _settle(self, inviter: str, inviter_profile: Profile, invitee: str,
-                      invitee_profile: Profile | None, paired_at_ms: int, outcomes: tuple[str, str],
+    async def _settle(self, inviter: str, invitee: str, outcomes: tuple[str, str],
                       ) -> tuple[LedgerResult | None, LedgerResult | None]:
-        """Step (d): the rewards the pairing step decided (``outcomes``, "1" = pay) and the
-        day's fortune-details unlock. Idempotent (a ledger key per side, kept forever); the
-        reasons name neither the partner nor the invite."""
+        """Step (c): the rewards the pairing step decided (``outcomes``, "1" = pay) through the
+        ledger. Idempotent (a ledger key per side, kept forever); the reasons name neither the
+        partner nor the invite."""
         core = self._core
 
         async def pay(who: str, other: str, amount: int, reason: str, outcome: str) -> LedgerResult | None:
@@ -656,26 +702,6 @@ class Invites:
         results = await asyncio.gather(
             pay(inviter, invitee, self.cfg.inviter_reward, "invite reward (inviter)", outcomes[0]),
             pay(invitee, inviter, self.cfg.invitee_reward, "invite reward (invitee)", outcomes[1]))
-        default_tz = core.settings.product.profile.default_timezone
-        unlocks: list[tuple[str, str, int]] = []
-        for who, profile in ((inviter, inviter_profile), (invitee, invitee_profile)):
-            tz = profile.tz if profile else default_tz
-            today = local_day(core.clock, tz)
-            paired_day = datetime.fromtimestamp(paired_at_ms / 1000, ZoneInfo(tz)).date()
-            if paired_day != today:
-                continue  # a replay on a later day does not unlock that later day
-            # relative expiry (the server's clock may differ from ours): an hour after the local day
-            ttl = max(60, _end_of_local_day(today, tz) + 3600 - int(core.clock.now()))
-            unlocks.append((who, K.unlock(who, REWARD_FEATURE, today.isoformat()), ttl))
-        if unlocks:
-            async with redis_guard("invites.unlock"):
-                # One pipeline, no transaction: per account, its registry entry is queued before
-                # the unlock it records (same slot, same connection, in order).
-                async with self._r.pipeline(transaction=False) as pipe:
-                    for who, key, ttl in unlocks:
-                        track_in(pipe, who, [Accounts.key_entry(key)], self._now_ms() + ttl * 1000)
-                        pipe.set(key, "invite", ex=ttl)
-                    await pipe.execute()
         return results[0], results[1]
 
     # --- /delete -------------------------------------------------------------------------

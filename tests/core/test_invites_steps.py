@@ -31,7 +31,7 @@ T0 = datetime(2025, 1, 6, 1, 0, tzinfo=UTC).timestamp()  # Monday 10:00 KST
 pytestmark = pytest.mark.both_backends
 
 DAY = "2025-01-06"
-STEPS = ("a", "b", "c", "d")
+STEPS = ("a", "b", "c")
 ACCOUNTING = ("credits:", "ledger:", "idem:", "accounts:all")
 
 
@@ -69,17 +69,14 @@ async def first_attempt_until(core: Core, token: str, invitee: str, upto: str) -
     assert status == "claimed"
     if upto == "a":
         return
-    decision = await s._decide(invite.id, invite.inviter, invitee, paired_at, invite.record_expiry_ms)
+    inviter_profile = await core.profiles.get(invite.inviter)
+    assert inviter_profile is not None
+    persons = (await s.person(invite.inviter), await s.person(invitee))
+    decision = await s._pair(invite, invitee, paired_at, persons, inviter_profile, await core.profiles.get(invitee))
     assert decision.fresh and decision.counted
     if upto == "b":
         return
-    await s._link(invite.inviter, invitee, paired_at)
-    if upto == "c":
-        return
-    inviter_profile = await core.profiles.get(invite.inviter)
-    assert inviter_profile is not None
-    await s._settle(invite.inviter, inviter_profile, invitee, await core.profiles.get(invitee), paired_at,
-                    (decision.inviter, decision.invitee))
+    await s._settle(invite.inviter, invitee, (decision.inviter, decision.invitee))
 
 
 async def assert_paired_exactly_once(core: Core, inviter: str, friend: str, invite_id: str) -> None:
