@@ -137,7 +137,7 @@ class Accounts:
             raise ValueError(f"not a platform identity: {identity!r}")
         ikey = K.identity(self.identity_digest(identity))
         async with redis_guard("accounts.resolve"):
-            aid = await self._r.get(ikey)
+            (aid,) = await self._core.store.batch.run([("GET", ikey)])  # shares a pipeline when busy
             if aid is None:
                 candidate = new_account_id()
                 if await self._r.set(ikey, candidate, nx=True):

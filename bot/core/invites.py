@@ -122,7 +122,7 @@ from bot.core.leaderboard import WEEK_TTL_SECONDS, Leaderboard, week_id
 from bot.core.logs import log_event, pair_scope
 from bot.core.ratelimit import RateLimited
 from bot.core.store import K, redis_guard
-from bot.core.store.coalesce import Call, Coalescer, Script
+from bot.core.store.coalesce import Call, Script
 
 if TYPE_CHECKING:
     from bot.core.profiles import Profile
@@ -346,7 +346,7 @@ class Invites:
         self._reward_key = hmac.new(secret, b"soul-lab/pair-reward/v2", hashlib.sha256).digest()
         self.leaderboard = leaderboard
         #: every step's calls go out with other pairings' concurrent calls (one pipeline)
-        self._batch = Coalescer(self._r, core.store.scripts, cluster=core.store.topology == "cluster")
+        self._batch = core.store.batch
 
     # --- helpers ---------------------------------------------------------------------
     def pair_digest(self, person_a: str, person_b: str) -> str:

@@ -54,6 +54,7 @@ from collections.abc import Awaitable, Callable
 
 from bot.core.logs import log_event
 from bot.core.store import K, REDIS_ERRORS, Store
+from bot.core.store.coalesce import Script
 
 if TYPE_CHECKING:
     from bot.core.settings import Settings
@@ -171,9 +172,9 @@ class OutboundLimiter:
         group_limit = lim.group_per_minute if group else 0
         try:
             if self._one_step:
-                wait, reason = await self._store.scripts["outbound_acquire"](
-                    keys=[*chat_keys, *global_keys],
-                    args=[member, chat_limit, chat_window, group_limit, 60_000, lim.global_per_second, GLOBAL_WINDOW_MS])
+                ((wait, reason),) = await self._store.batch.run([Script(
+                    "outbound_acquire", [*chat_keys, *global_keys],
+                    [member, chat_limit, chat_window, group_limit, 60_000, lim.global_per_second, GLOBAL_WINDOW_MS])])
             else:
                 wait, reason = await self._store.scripts["outbound_chat"](
                     keys=chat_keys, args=[member, chat_limit, chat_window, group_limit, 60_000])

@@ -23,6 +23,7 @@ from bot.core.errors import BotError, ErrorCode
 from bot.core.logs import log_event
 from bot.core.settings import Limit, Settings
 from bot.core.store import K, REDIS_ERRORS, Store, redis_guard
+from bot.core.store.coalesce import Script
 
 __all__ = ["RateLimiter", "Decision", "RateLimited", "CONFIG_CACHE_SECONDS"]
 
@@ -119,10 +120,10 @@ class RateLimiter:
         now = self._clock.now_ms()
         key = K.ratelimit(scope, subject)
         try:
-            res = await self._store.scripts["ratelimit"](
-                keys=[key, *hash_keys, *exists_keys],
-                args=[base.limit, base.window_seconds, now, f"{now}-{uuid.uuid4().hex[:8]}", len(hash_keys)],
-            )
+            # Through the store's coalescer: concurrent commands share one pipeline.
+            (res,) = await self._store.batch.run([Script(
+                "ratelimit", [key, *hash_keys, *exists_keys],
+                [base.limit, base.window_seconds, now, f"{now}-{uuid.uuid4().hex[:8]}", len(hash_keys)])])
         except REDIS_ERRORS as exc:
             if not self._degraded:
                 self._degraded = True

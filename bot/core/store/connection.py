@@ -43,6 +43,7 @@ from redis.exceptions import OutOfMemoryError, ResponseError
 from bot.core.logs import log_event
 from bot.core.settings import SettingsError
 from bot.core.store.embedded import EmbeddedRedis, find_redis_server
+from bot.core.store.coalesce import Coalescer
 from bot.core.store.scripts import Scripts
 from bot.core.store.urls import RedisTarget, parse_redis_url
 
@@ -413,11 +414,14 @@ class Store:
     kind: str  # "url" | "embedded"
     embedded: EmbeddedRedis | None = None
     scripts: Scripts = field(init=False)
+    #: Concurrent callers' short commands in one pipeline (``bot.core.store.coalesce``).
+    batch: Coalescer = field(init=False)
     #: Primary (node name, or "primary" off a cluster) -> (connected replicas, when read).
     _replica_counts: dict[str, tuple[int, float]] = field(init=False, default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.scripts = Scripts(self.redis)
+        self.batch = Coalescer(self.redis, self.scripts, cluster=isinstance(self.redis, RedisCluster))
 
     @property
     def topology(self) -> str:
