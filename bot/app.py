@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import gc
 import signal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from collections.abc import Awaitable, Callable
 
 from bot.core.logs import configure_logging, log_event
@@ -14,8 +14,10 @@ from bot.core.service import Core
 from bot.core.settings import Settings, load_settings
 from bot.core.store import REDIS_ERRORS, open_store
 from bot.core.store.safety import enforce_durability
-from bot.handlers.http import CHECKS_KEY, Check, HttpServer
 from bot.sentry import init_sentry
+
+if TYPE_CHECKING:  # aiohttp is imported by ``run`` only: the console starts without it
+    from bot.handlers.http import Check, HttpServer
 
 __all__ = ["build_core", "run", "run_console", "calm_gc"]
 
@@ -100,7 +102,8 @@ async def run_console(settings: Settings) -> None:
     core = await build_core(settings)
     sweeper = asyncio.create_task(_sweep_holds(core))
     await core.outbox.start()
-    calm_gc()
+    # After the first answer is on screen: the start-up collection takes tens of ms.
+    asyncio.get_running_loop().call_later(1.0, calm_gc)
     try:
         await ConsoleAdapter(core).run()
         # End of input (a pipe): let answers still on their way (the AI) arrive first.
@@ -113,6 +116,8 @@ async def run_console(settings: Settings) -> None:
 
 async def run(settings: Settings) -> None:
     """Run every configured platform adapter plus the HTTP server until a signal arrives."""
+    from bot.handlers.http import CHECKS_KEY, HttpServer
+
     core = await build_core(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

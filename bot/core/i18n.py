@@ -28,7 +28,8 @@ from functools import lru_cache
 from importlib import resources
 from typing import Literal, cast
 
-import yaml
+
+from bot.core.yamlload import safe_load
 
 from bot.core import grammar
 
@@ -78,7 +79,7 @@ def catalogue() -> dict[str, dict[str, str]]:
     for entry in sorted(root.iterdir(), key=lambda p: p.name):
         if not entry.name.endswith(".yaml"):
             continue
-        data = yaml.safe_load(entry.read_text(encoding="utf-8")) or {}
+        data = safe_load(entry.read_text(encoding="utf-8")) or {}
         if not isinstance(data, dict):
             raise CatalogueError(f"{entry.name}: top level must be a mapping")
         for key, value in data.items():

@@ -13,7 +13,8 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-import yaml
+
+from bot.core.yamlload import safe_load
 
 from bot.core.i18n import LANGS
 
@@ -67,7 +68,7 @@ class Prompts:
 @lru_cache(maxsize=1)
 def prompts() -> Prompts:
     raw = resources.files("bot.core.ai").joinpath("prompts.yaml").read_text(encoding="utf-8")
-    data = yaml.safe_load(raw)
+    data = safe_load(raw)
     if not isinstance(data, dict):
         raise PromptError("prompts.yaml: top level must be a mapping")
     return Prompts(data)

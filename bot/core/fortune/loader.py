@@ -23,6 +23,8 @@ from typing import Any, NamedTuple
 
 import yaml
 
+from bot.core.yamlload import safe_load
+
 from bot.core.grammar import final_sound
 from bot.core.zodiac import ANIMAL_CODES, SIGN_CODES
 
@@ -205,7 +207,7 @@ class _Reader:
         except FileNotFoundError:
             raise ContentError(filename, "(file)", f"missing in {data_dir}") from None
         try:
-            self.data = yaml.safe_load(raw)
+            self.data = safe_load(raw)
         except yaml.YAMLError as exc:
             raise ContentError(filename, "(file)", f"invalid YAML: {exc}") from None
         if not isinstance(self.data, dict):

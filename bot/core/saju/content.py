@@ -8,7 +8,8 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-import yaml
+
+from bot.core.yamlload import safe_load
 
 from bot.core.saju.cycle import BRANCH_HANGUL, ELEMENTS, STEM_HANGUL, Pillar
 from bot.core.saju.derive import GODS, GROUPS
@@ -120,4 +121,4 @@ def _build(data: dict[str, Any]) -> SajuContent:
 def content() -> SajuContent:
     """The validated copy (loaded once per process)."""
     text = resources.files("bot.core.saju").joinpath("data/saju.yaml").read_text(encoding="utf-8")
-    return _build(yaml.safe_load(text))
+    return _build(safe_load(text))

@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from bot.core.yamlload import safe_load
+
 from bot.core.i18n import LANGS
 from bot.core.tarot.model import (
     ELEMENTS,
@@ -29,9 +31,6 @@ from bot.core.tarot.model import (
 __all__ = ["DATA_DIR", "PLACEHOLDER_RE", "REQUIRED_SPREADS", "Content", "load_content"]
 
 log = logging.getLogger(__name__)
-
-#: libyaml's safe loader when available (much faster start-up), else PyYAML's pure-Python one.
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
@@ -67,7 +66,7 @@ class Content:
 
 def _read_yaml(path: Path) -> Any:
     try:
-        return yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
+        return safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ContentError(f"{path.name}: file is missing ({path})") from None
     except yaml.YAMLError as exc:
