@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import re
 import statistics
 import sys
 import tempfile
@@ -60,6 +61,7 @@ def family(key: str) -> str:
         return f"{head}:{{aid}}{tail.split(':')[0] + (':…' if tail.count(':') > 1 else '')}"
     if rest.startswith("{"):
         tag, _, tail = rest.partition("}")
+        tail = re.sub(r":\d{4}-\d\d-\d\d:\w+$", ":<day>:*", tail)  # per-day buckets: one family
         return f"{head}:{tag}}}{tail}"
     return f"{head}:*" if rest else head
 

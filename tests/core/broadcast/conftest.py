@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 
 from bot.core.broadcast import BroadcastOptions, BroadcastRunner, Subscriptions
+from bot.core.broadcast.marks import read_marks
 from bot.core.clock import FixedClock
 from bot.core.service import Core
 from bot.core.store import K
@@ -93,7 +94,7 @@ class Rig:
             await inst.runner.start(scheduler=False)
 
     async def marks(self) -> dict[str, str]:
-        return await self.core.store.redis.hgetall(K.broadcast_marks())
+        return await read_marks(self.core)
 
     async def wait_settled(self, uids: list[str], timeout: float = 60.0) -> dict[str, str]:
         """Wait until no marker of ``uids`` is queued/sending and nothing is pending."""
