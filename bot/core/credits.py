@@ -34,6 +34,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from bot.core.accounts import claim_welcome
 from bot.core.clock import Clock
 from bot.core.errors import BotError, ErrorCode, ServiceUnavailable
 from bot.core.logs import log_event
@@ -481,8 +482,8 @@ class Ledger:
         if amount <= 0:
             return None
         marker = K.welcome_marker(self.person_marker(identity))
-        async with redis_guard("credits.welcome"):
-            claimed = await self._r.set(marker, uid, nx=True) or await self._r.get(marker) == uid
+        async with redis_guard("credits.welcome"):  # implied by the identity mapping (bot.core.accounts)
+            claimed = await claim_welcome(self._r, self._secret, identity, uid, marker)
         if not claimed:
             return None
         res = await self._apply(uid, amount, "bonus", "welcome bonus", "welcome", 0)

@@ -12,11 +12,15 @@ Layout: the markers of local day ``D`` live in ``n`` small hashes
 ceil(subscribers / ``PER_BUCKET``)), so buckets hold ~64 entries whatever the number of
 subscribers and stay listpack-encoded (Redis 7.0 keeps a hash compact up to 128 entries; a day
 can grow 2x before a bucket converts, which changes only its size, never its meaning). All of
-a day's keys expire together at 00:00 UTC two days after ``D`` — by then the day has ended in
-every time zone, so no step can ask about it (catch-up never sends a past local day).
+a day's keys expire together at 14:00 UTC on the day after ``D``: by 12:00 UTC ``D`` has ended
+in every time zone (UTC-12 is the last), so no step asks about it any more (catch-up never
+sends a past local day; a worker whose entry finds no marker acknowledges it as ``gone`` and
+never sends, so an expired marker can only skip, never double, a send).
 
 Why: one field per subscriber in one big hash costs ~80 B (hash-table entry); a bucketed
-listpack entry ~24 B, and at most two days of markers exist at a time.
+listpack entry ~25 B, and at most two local days of markers exist at any time (a day's
+markers live from its first send, at the earliest 10:00 UTC the day before in UTC+14, to
+14:00 UTC the day after).
 
 Markers written before (the legacy hash ``bcast:{b}:mark``, ``"<day>:<state>"``) are read by
 the same steps and the field is dropped when the account's next marker is written, so an

@@ -422,7 +422,7 @@ class K:
     @staticmethod
     def broadcast_mark_bucket(day: str, bucket: int) -> str:
         """Hash account id -> state letter: one bucket of the delivery markers of local ``day``
-        (listpack-sized; expires as a whole at 00:00 UTC two days after ``day``)."""
+        (listpack-sized; expires as a whole at 14:00 UTC the day after ``day``)."""
         return f"{K.broadcast_mark_prefix()}{day}:{bucket}"
 
     @staticmethod

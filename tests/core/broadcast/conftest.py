@@ -17,7 +17,6 @@ from bot.core.broadcast import BroadcastOptions, BroadcastRunner, Subscriptions
 from bot.core.broadcast.marks import read_marks
 from bot.core.clock import FixedClock
 from bot.core.service import Core
-from bot.core.store import K
 from bot.handlers.telegram import TelegramAdapter
 from bot.handlers.telegram_delivery import install
 from tests.fakes.telegram_api import FakeTelegramAPI

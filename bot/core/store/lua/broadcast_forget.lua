@@ -5,7 +5,7 @@
 -- Per-day marker buckets (the same code in broadcast_queue/claim/finish/forget.lua; the bucket
 -- function is mirrored by bot/core/broadcast/marks.py). A local day's markers live in small
 -- hashes bcast:{b}:mark:<day>:<bucket> (account id -> state letter), listpack-encoded, that
--- expire as a whole at 00:00 UTC two days after the day (it has ended everywhere by then); the day's bucket count is fixed by the first
+-- expire as a whole at 14:00 UTC the day after (the day has ended everywhere by 12:00 UTC); the day's bucket count is fixed by the first
 -- marker written for it (bcast:{b}:mark:<day>:n = ceil(subscribers / per bucket)). The key
 -- names are built from the prefix passed in ARGV: every one is in the {b} slot. Expiry is
 -- relative to ``mark_now`` (the application clock's epoch seconds, passed in), never less
@@ -25,7 +25,7 @@ local function days_from_civil(day)
   return era * 146097 + doe - 719468
 end
 local function mark_ttl(day)
-  return math.max(3600, (days_from_civil(day) + 2) * 86400 - mark_now)
+  return math.max(3600, (days_from_civil(day) + 1) * 86400 + 50400 - mark_now)
 end
 local function mark_bucket(uid, n)
   local h = 0
