@@ -22,6 +22,7 @@ from bot.core.broadcast.options import BroadcastOptions
 from bot.core.broadcast.schedule import plan
 from bot.core.broadcast.subscriptions import split_sub
 from bot.core.logs import log_event
+from bot.core.profiles import pick, stored_fields
 from bot.core.store import K
 from bot.core.timezones import stored_timezone
 
@@ -29,6 +30,9 @@ if TYPE_CHECKING:
     from bot.core.service import Core
 
 __all__ = ["tick", "TickResult", "utc_day", "is_paused"]
+
+#: The profile fields the tick reads (time zone, onboarding step), in both stored layouts.
+PROFILE_FIELDS = stored_fields(("tz", "step"))
 
 
 @dataclass(slots=True)
@@ -72,9 +76,9 @@ async def tick(core: Core, options: BroadcastOptions | None = None) -> TickResul
         async with r.pipeline(transaction=False) as pipe:
             pipe.hmget(K.broadcast_subs(), uids)
             for uid in uids:
-                pipe.hmget(K.profile(uid), ["tz", "step"])
+                pipe.hmget(K.profile(uid), PROFILE_FIELDS)
             replies = await pipe.execute()
-        values, profiles = replies[0], replies[1:]
+        values, profiles = replies[0], [pick(("tz", "step"), row) for row in replies[1:]]
         groups: dict[str, list[str]] = {}
         for (uid, score), value, (tz, step) in zip(batch, values, profiles):
             expected = str(int(score))
