@@ -7,7 +7,9 @@ broadcast's Lua steps (``broadcast_queue``, ``broadcast_claim``, ``broadcast_fin
 ``broadcast_forget`` removes them for /delete), each one atomic in the ``{b}`` slot.
 
 Layout: the markers of local day ``D`` live in ``n`` small hashes
-``bcast:{b}:mark:<D>:<bucket>`` (account id -> state letter), ``bucket = mark_bucket(uid, n)``.
+``bcast:{b}:mark:<D>:<bucket>`` (account id -> state letter), ``bucket = mark_bucket(uid, n)``;
+an account id (``a`` + 16 hex) is stored as its 8 raw bytes (``mark_field``), other ids as
+they are.
 ``n`` is fixed by the first marker written for ``D`` (``bcast:{b}:mark:<D>:n`` =
 ceil(subscribers / ``PER_BUCKET``)), so buckets hold ~64 entries whatever the number of
 subscribers and stay listpack-encoded (Redis 7.0 keeps a hash compact up to 128 entries; a day
@@ -18,7 +20,7 @@ sends a past local day; a worker whose entry finds no marker acknowledges it as 
 never sends, so an expired marker can only skip, never double, a send).
 
 Why: one field per subscriber in one big hash costs ~80 B (hash-table entry); a bucketed
-listpack entry ~25 B, and at most two local days of markers exist at any time (a day's
+listpack entry ~16 B, and at most two local days of markers exist at any time (a day's
 markers live from its first send, at the earliest 10:00 UTC the day before in UTC+14, to
 14:00 UTC the day after).
 
@@ -37,7 +39,7 @@ from bot.core.store import K, redis_guard
 if TYPE_CHECKING:
     from bot.core.service import Core
 
-__all__ = ["PER_BUCKET", "mark_bucket", "later_days", "recent_days", "read_marks"]
+__all__ = ["PER_BUCKET", "mark_bucket", "mark_field", "field_uid", "later_days", "recent_days", "read_marks"]
 
 #: Target markers per bucket when a day's bucket count is fixed (half the listpack limit).
 PER_BUCKET = 64
@@ -49,6 +51,22 @@ def mark_bucket(uid: str, n: int) -> int:
     for byte in uid.encode("utf-8"):
         h = (h * 31 + byte) % 2147483647
     return h % n
+
+
+def mark_field(uid: str) -> bytes:
+    """The bucket field of ``uid`` (the same as ``mark_field`` in the Lua)."""
+    if len(uid) == 17 and uid[0] == "a" and all(c in "0123456789abcdef" for c in uid[1:]):
+        return bytes.fromhex(uid[1:])
+    raw = uid.encode("utf-8")
+    return b"~" + raw if len(raw) == 8 else raw
+
+
+def field_uid(field: bytes) -> str:
+    """The account id a bucket field stands for (``mark_field`` reversed)."""
+    if len(field) == 8:
+        return "a" + field.hex()
+    text = field.decode("utf-8")
+    return text[1:] if len(field) == 9 and text.startswith("~") else text
 
 
 def later_days(day: str) -> tuple[str, str]:
@@ -79,11 +97,12 @@ async def read_marks(core: Core, days: list[str] | None = None) -> dict[str, str
             n = await r.get(K.broadcast_mark_count(day))
             if not n:
                 continue
-            async with r.pipeline(transaction=False) as pipe:
-                for b in range(int(n)):
-                    pipe.hgetall(K.broadcast_mark_bucket(day, b))
-                for bucket in await pipe.execute():
-                    for uid, st in bucket.items():
-                        if out.get(uid, "")[:10] <= day:
-                            out[uid] = f"{day}:{st}"
+            for b in range(int(n)):
+                # The fields are raw bytes: read this one reply undecoded.
+                flat = await r.execute_command("HGETALL", K.broadcast_mark_bucket(day, b), NEVER_DECODE=True)
+                pairs = dict(zip(flat[::2], flat[1::2])) if isinstance(flat, list) else dict(flat or {})
+                for field, raw_st in pairs.items():
+                    uid, st = field_uid(field), raw_st.decode("ascii")
+                    if out.get(uid, "")[:10] <= day:
+                        out[uid] = f"{day}:{st}"
     return out

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.core.broadcast import Subscriptions, tick
-from bot.core.broadcast.marks import PER_BUCKET, later_days, mark_bucket, read_marks
+from bot.core.broadcast.marks import PER_BUCKET, field_uid, later_days, mark_bucket, mark_field, read_marks
 from bot.core.broadcast.options import GROUP
 from bot.core.clock import FixedClock
 from bot.core.service import Core
@@ -52,9 +52,12 @@ async def test_markers_fill_small_buckets_of_one_day_that_expire_together(redis_
         assert n == math.ceil(200 / PER_BUCKET) == 4
         sizes = []
         for b in range(n):
-            bucket = await r.hgetall(K.broadcast_mark_bucket(DAY, b))
-            assert all(mark_bucket(aid, n) == b for aid in bucket)  # the Lua and Python agree
-            assert set(bucket.values()) == {"q"}
+            flat = await r.execute_command("HGETALL", K.broadcast_mark_bucket(DAY, b), NEVER_DECODE=True)
+            bucket = dict(zip(flat[::2], flat[1::2])) if isinstance(flat, list) else dict(flat)
+            # The Lua and Python agree on the bucket and on the packed field (8 raw bytes).
+            assert all(len(f) == 8 and mark_bucket(field_uid(f), n) == b for f in bucket)
+            assert {mark_field(field_uid(f)) for f in bucket} == set(bucket)
+            assert set(bucket.values()) == {b"q"}
             assert await r.object("encoding", K.broadcast_mark_bucket(DAY, b)) == "listpack"
             # Expires as a whole at 14:00 UTC the day after (now: 00:01 on the day).
             assert await r.ttl(K.broadcast_mark_bucket(DAY, b)) in range(86400 + 50400 - 120, 86400 + 50400 - 59)
@@ -118,3 +121,9 @@ async def test_a_later_local_day_makes_an_older_entry_stale(redis_url: str, tmp_
     finally:
         await core.store.close()
 
+
+def test_fields_pack_account_ids_and_keep_other_ids_apart() -> None:
+    aid = "a0123456789abcdef"
+    assert mark_field(aid) == bytes.fromhex("0123456789abcdef") and field_uid(mark_field(aid)) == aid
+    for other in ("tg:1", "tg:12345", "legacy-uid-x"):  # ids that are not account ids (old data, tests)
+        assert field_uid(mark_field(other)) == other and len(mark_field(other)) != 8

@@ -20,9 +20,9 @@
 -- ARGV[15] now (application clock, epoch s)
 -- Per-day marker buckets (the same code in broadcast_queue/claim/finish/forget.lua; the bucket
 -- function is mirrored by bot/core/broadcast/marks.py). A local day's markers live in small
--- hashes bcast:{b}:mark:<day>:<bucket> (account id -> state letter), listpack-encoded, that
--- expire as a whole at 14:00 UTC the day after (the day has ended everywhere by 12:00 UTC); the day's bucket count is fixed by the first
--- marker written for it (bcast:{b}:mark:<day>:n = ceil(subscribers / per bucket)). The key
+-- hashes bcast:{b}:mark:<day>:<bucket> (account id, packed by mark_field -> state letter),
+-- listpack-encoded, that expire as a whole at 14:00 UTC the day after (the day has ended
+-- everywhere by 12:00 UTC); the day's bucket count is fixed by the first marker written for it (bcast:{b}:mark:<day>:n = ceil(subscribers / per bucket)). The key
 -- names are built from the prefix passed in ARGV: every one is in the {b} slot. Expiry is
 -- relative to ``mark_now`` (the application clock's epoch seconds, passed in), never less
 -- than an hour.
@@ -50,6 +50,19 @@ local function mark_bucket(uid, n)
   end
   return h % n
 end
+-- The field of an account in a bucket: an account id (a + 16 hex) as its 8 raw bytes (a
+-- listpack entry of 10 bytes instead of 19); any other id as it is ("~" first if it has 8 bytes).
+local function mark_field(uid)
+  if #uid == 17 and string.match(uid, '^a[0-9a-f]+$') then
+    local out = {}
+    for i = 2, 16, 2 do
+      out[#out + 1] = string.char(tonumber(string.sub(uid, i, i + 1), 16))
+    end
+    return table.concat(out)
+  end
+  if #uid == 8 then return '~' .. uid end
+  return uid
+end
 local function mark_count(prefix, day, due_key, per_bucket)
   local nk = prefix .. day .. ':n'
   local n = redis.call('GET', nk)
@@ -64,7 +77,7 @@ end
 local function mark_get(prefix, legacy, uid, day)
   local n = mark_count(prefix, day)
   if n then
-    local st = redis.call('HGET', prefix .. day .. ':' .. mark_bucket(uid, n), uid)
+    local st = redis.call('HGET', prefix .. day .. ':' .. mark_bucket(uid, n), mark_field(uid))
     if st then return st end
   end
   local m = redis.call('HGET', legacy, uid)
@@ -80,7 +93,7 @@ end
 local function mark_set(prefix, legacy, uid, day, st, due_key, per_bucket)
   local n = mark_count(prefix, day, due_key, per_bucket)
   local k = prefix .. day .. ':' .. mark_bucket(uid, n)
-  redis.call('HSET', k, uid, st)
+  redis.call('HSET', k, mark_field(uid), st)
   redis.call('EXPIRE', k, mark_ttl(day))
   redis.call('HDEL', legacy, uid)
 end
