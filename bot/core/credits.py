@@ -471,11 +471,13 @@ class Ledger:
     async def welcome_bonus(self, uid: str, identity: str) -> LedgerResult | None:
         """Grant the welcome bonus once per person (``identity``), ever (even after /delete).
 
-        Two steps in two slots: 1. ``SET welcome:<keyed hash of the identity> <account> NX``
-        (forever; reveals nothing without the secret) claims the bonus for this account;
+        Two steps in two slots: 1. the claim (``bot.core.accounts.claim_welcome``): implied,
+        with no write, while the identity maps to this account and no
+        ``welcome:<keyed hash of the identity>`` exists; otherwise that marker (forever; reveals
+        nothing without the secret) must name this account, or is set to it with ``SET NX``;
         2. the grant, idempotent under ``idem:{<account>}:welcome`` (kept forever). A crash
-        between them is repaired by the next call: the marker names this account, so the
-        grant is made then. A marker naming another account (the person's erased account)
+        between them is repaired by the next call (the claim holds again). A marker naming
+        another account (written when the person's account was erased, linked or unlinked)
         means the bonus was given: None.
         """
         amount = self._cfg.welcome_bonus

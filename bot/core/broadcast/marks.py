@@ -20,9 +20,9 @@ sends a past local day; a worker whose entry finds no marker acknowledges it as 
 never sends, so an expired marker can only skip, never double, a send).
 
 Why: one field per subscriber in one big hash costs ~80 B (hash-table entry); a bucketed
-listpack entry ~16 B, and at most two local days of markers exist at any time (a day's
-markers live from its first send, at the earliest 10:00 UTC the day before in UTC+14, to
-14:00 UTC the day after).
+listpack entry ~16 B, and a subscriber has at most two days of markers at once (a marker lives
+from the send to 14:00 UTC the day after; three only for a send time more than 10 hours before
+00:00 UTC, e.g. before 04:00 in UTC+14, for those hours).
 
 Markers written before (the legacy hash ``bcast:{b}:mark``, ``"<day>:<state>"``) are read by
 the same steps and the field is dropped when the account's next marker is written, so an
