@@ -9,7 +9,8 @@ database and uses only the real services (no key is written by hand):
   created and completed (``profiles``), the welcome bonus granted (``ledger.welcome_bonus``);
 - *subscriber*: ``/subscribe`` (``Subscriptions.subscribe``) for each of those users, then the
   day's broadcast run to the end (tick + the real broadcast workers, sending through a
-  recording platform sender, paced at a high test rate so a round takes seconds).
+  recording platform sender, paced at a high test rate so a round takes seconds); then the
+  next day's too, while the first day's delivery markers still exist (the most kept at once).
 
 Bytes are ``MEMORY USAGE <key> SAMPLES 0`` summed over every key in the database (shared keys
 such as ``accounts:all`` or the broadcast's due set count with their whole size), before minus
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import re
 import statistics
 import sys
 import tempfile
@@ -60,6 +62,7 @@ def family(key: str) -> str:
         return f"{head}:{{aid}}{tail.split(':')[0] + (':…' if tail.count(':') > 1 else '')}"
     if rest.startswith("{"):
         tag, _, tail = rest.partition("}")
+        tail = re.sub(r":\d{4}-\d\d-\d\d:\w+$", ":<day>:*", tail)  # per-day buckets: one family
         return f"{head}:{tag}}}{tail}"
     return f"{head}:*" if rest else head
 
@@ -136,6 +139,20 @@ async def one_round(server: RedisProcess, n: int, rnd: int) -> dict[str, Any]:
         assert st["sent"] == n == len(rec.sent), (st, len(rec.sent))
         day_fams, day_transient = await usage(meter)
         day_ds = await dataset(meter)
+        # The next day's broadcast too: the previous day's markers still exist (they expire at
+        # 14:00 UTC the day after), so this is the most markers ever kept at once.
+        clock.set(datetime(2025, 6, 16, 0, 1, tzinfo=UTC).timestamp())
+        runner = BroadcastRunner(core, options=FAST)
+        await runner.start(scheduler=False)
+        await tick(core, FAST)
+        for _ in range(1200):
+            if len(rec.sent) >= 2 * n:
+                break
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(0.3)  # the last confirm
+        await runner.stop()
+        assert len(rec.sent) == 2 * n, len(rec.sent)
+        day2_fams, _ = await usage(meter)
     finally:
         await core.store.close()
         await meter.aclose()
@@ -150,6 +167,7 @@ async def one_round(server: RedisProcess, n: int, rnd: int) -> dict[str, Any]:
         "sub": (total(day_fams) - total(user_fams)) / n,
         "sub_ds": (day_ds - user_ds) / n,
         "sub_transient": day_transient / n,
+        "sub2": (total(day2_fams) - total(user_fams)) / n,
         "user_fams": {k: (v - base_fams.get(k, 0)) / n for k, v in user_fams.items()},
         "sub_fams": {k: (v - user_fams.get(k, 0)) / n for k, v in day_fams.items()},
     }
@@ -167,8 +185,9 @@ async def main(n: int, rounds: int) -> None:
     for label, key in (("onboarded user (MEMORY USAGE)", "user"), ("  INFO used_memory_dataset", "user_ds"),
                        ("  expiring within a day", "user_transient"),
                        ("subscriber after the day (MEMORY USAGE)", "sub"), ("  INFO used_memory_dataset", "sub_ds"),
-                       ("  expiring within a day", "sub_transient")):
-        print(f"{label:<42} {spread([r[key] for r in results], '{:,.1f}')}")
+                       ("  expiring within a day", "sub_transient"),
+                       ("subscriber after the next day too (MEMORY USAGE)", "sub2")):
+        print(f"{label:<50} {spread([r[key] for r in results], '{:,.1f}')}")
     last = results[-1]
     for title, fams in (("per onboarded user", last["user_fams"]), ("per subscriber", last["sub_fams"])):
         print(f"key families {title} (last round):")

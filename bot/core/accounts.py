@@ -15,7 +15,13 @@ Redis:
   ``lk:<platform>`` = the attached identity's former account (``bot.core.linking``);
 - ``acct:{<aid>}:keys`` sorted set: the registry of what erasure must undo outside the account's
   fixed keys (``track``), entry -> expiry ms, so erasure never scans the keyspace;
-- ``accounts:all`` set of every account id.
+- ``accounts:all`` set of every account id;
+- ``welcome:<person marker>`` -> the account the welcome bonus went to (once per person, kept
+  after /delete). **Implied while the identity maps to that account**: an ordinary user has no
+  such key (``claim_welcome``); it is written (``SET NX``) only when the mapping is about to
+  stop naming the account that holds the bonus — /delete (``keep_welcome``), /link (the source
+  account, before the mapping moves; then the target), /unlink — or when the claimant is not
+  the identity's mapped account. Markers written before (one per person) are read as they are.
 
 Creation (``resolve`` of an unknown identity) is three steps, ordered so a crash between any
 two is harmless and repaired by the next ``resolve``: 1. ``SET ident NX`` (the race between two
@@ -47,7 +53,7 @@ if TYPE_CHECKING:
     from bot.core.service import Core
 
 __all__ = ["Accounts", "new_account_id", "is_account_id", "NEVER", "track_in", "key_entry", "member_entry",
-           "field_entry", "identities_of"]
+           "field_entry", "identities_of", "claim_welcome"]
 
 #: Registry expiry of entries that never expire on their own.
 NEVER = math.inf
@@ -77,6 +83,38 @@ def field_entry(key: str, field: str) -> str:
     return f"h|{key}|{field}"
 
 
+def identity_key(secret: bytes) -> bytes:
+    """The HMAC key naming ``ident:`` keys, derived from the signing secret."""
+    return hmac.new(secret, b"soul-lab/identity/v1", hashlib.sha256).digest()
+
+
+def digest_identity(key: bytes, identity: str) -> str:
+    return hmac.new(key, identity.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
+
+
+async def claim_welcome(r: Any, secret: bytes, identity: str, uid: str, marker: str) -> bool:
+    """Claim the welcome bonus of the person behind ``identity`` for account ``uid``: True when
+    ``uid`` may have it (idempotent: True again for the same account).
+
+    The claim is implied while ``identity`` maps to ``uid`` and no ``marker`` key exists (no
+    write: an ordinary user keeps no welcome key at all). A ``marker`` naming an account
+    settles it (written by /delete, /link, /unlink, or before this layout). Otherwise (the
+    claimant is not the identity's mapped account, e.g. a bare account id in tests) the marker
+    is claimed with ``SET NX`` as before. Two single-key reads in one round trip (the keys may
+    sit in two slots: a plain pipeline, no transaction); Redis down: ``ServiceUnavailable`` from
+    the caller's guard. Crash: nothing to undo (at most the ``SET NX`` happened, which a retry
+    reads back)."""
+    async with r.pipeline(transaction=False) as pipe:
+        pipe.get(marker)
+        pipe.get(K.identity(digest_identity(identity_key(secret), identity)))
+        owner, mapped = await pipe.execute()
+    if owner is not None:
+        return bool(owner == uid)
+    if mapped == uid:
+        return True
+    return bool(await r.set(marker, uid, nx=True)) or await r.get(marker) == uid
+
+
 class Accounts:
     """Identity -> account resolution, account meta, and the erasure registry."""
 
@@ -84,7 +122,7 @@ class Accounts:
         self._core = core
         self._r = core.store.redis
         secret = core.signing_secret
-        self._ident_key = hmac.new(secret, b"soul-lab/identity/v1", hashlib.sha256).digest()
+        self._ident_key = identity_key(secret)
         # The label v1's referral markers used, so markers written before key layout v2 (moved
         # as they are by ``python -m bot migrate``) keep naming the same person.
         self._person_key = hmac.new(secret, b"soul-lab/referral-person/v1", hashlib.sha256).digest()
@@ -93,7 +131,7 @@ class Accounts:
     # --- digests (pure) -------------------------------------------------------------------
     def identity_digest(self, identity: str) -> str:
         """Keyed hash of ``tg:123`` naming its ``ident:`` key (32 hex)."""
-        return hmac.new(self._ident_key, identity.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
+        return digest_identity(self._ident_key, identity)
 
     def person_digest(self, identity: str) -> str:
         """Keyed hash of ``tg:123`` for once-per-person markers that survive /delete (welcome
@@ -188,6 +226,17 @@ class Accounts:
         if meta.get("pd"):  # pinned by the first /link: the account's person stays the same
             return meta["pd"]
         return next((v for k, v in sorted(meta.items()) if k.startswith("pd:")), None)
+
+    async def keep_welcome(self, aid: str, identity: str) -> None:
+        """Make the implied welcome marker of ``identity`` explicit before its mapping stops
+        naming ``aid`` (erasure, /link): if ``aid`` received the welcome bonus, ``welcome:<person>``
+        = ``aid`` (``SET NX``: an existing marker stays). Idempotent; one read and at most one
+        write. Redis down: ``ServiceUnavailable`` before the mapping changes, so nothing is lost."""
+        ledger = self._core.ledger
+        if await ledger.first_result(aid, "welcome") is None:
+            return  # no bonus on this account: the person may still receive it elsewhere
+        async with redis_guard("accounts.keep_welcome"):
+            await self._r.set(K.welcome_marker(ledger.person_marker(identity)), aid, nx=True)
 
     # --- attaching and detaching identities (/link, /unlink: bot.core.linking) --------------
     async def attach(self, aid: str, identity: str, source: str | None) -> str:

@@ -34,6 +34,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from bot.core.accounts import claim_welcome
 from bot.core.clock import Clock
 from bot.core.errors import BotError, ErrorCode, ServiceUnavailable
 from bot.core.logs import log_event
@@ -470,19 +471,21 @@ class Ledger:
     async def welcome_bonus(self, uid: str, identity: str) -> LedgerResult | None:
         """Grant the welcome bonus once per person (``identity``), ever (even after /delete).
 
-        Two steps in two slots: 1. ``SET welcome:<keyed hash of the identity> <account> NX``
-        (forever; reveals nothing without the secret) claims the bonus for this account;
+        Two steps in two slots: 1. the claim (``bot.core.accounts.claim_welcome``): implied,
+        with no write, while the identity maps to this account and no
+        ``welcome:<keyed hash of the identity>`` exists; otherwise that marker (forever; reveals
+        nothing without the secret) must name this account, or is set to it with ``SET NX``;
         2. the grant, idempotent under ``idem:{<account>}:welcome`` (kept forever). A crash
-        between them is repaired by the next call: the marker names this account, so the
-        grant is made then. A marker naming another account (the person's erased account)
+        between them is repaired by the next call (the claim holds again). A marker naming
+        another account (written when the person's account was erased, linked or unlinked)
         means the bonus was given: None.
         """
         amount = self._cfg.welcome_bonus
         if amount <= 0:
             return None
         marker = K.welcome_marker(self.person_marker(identity))
-        async with redis_guard("credits.welcome"):
-            claimed = await self._r.set(marker, uid, nx=True) or await self._r.get(marker) == uid
+        async with redis_guard("credits.welcome"):  # implied by the identity mapping (bot.core.accounts)
+            claimed = await claim_welcome(self._r, self._secret, identity, uid, marker)
         if not claimed:
             return None
         res = await self._apply(uid, amount, "bonus", "welcome bonus", "welcome", 0)

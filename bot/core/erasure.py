@@ -10,7 +10,9 @@ reward caps).
 Steps (each idempotent; the whole is safe to run again at any point):
 
 1. ``erasure:pending`` gets the account (a sweeper finishes erasures a crash interrupted);
-2. every identity mapping (``ident:<digest>``) pointing at the account is deleted — only if it
+2. every identity mapping (``ident:<digest>``) pointing at the account is deleted, after its
+   implied welcome marker is made explicit (``Accounts.keep_welcome``: the person never gets a
+   second bonus) — only if it
    still points here (``lease_release.lua``: compare and delete), so a finished-late erasure
    never cuts off a new account the same person opened meanwhile; the account is unreachable;
 3. open holds are released (the credits go back before the ledger is left behind);
@@ -68,6 +70,7 @@ async def erase_account(core: Core, aid: str) -> None:
     async with redis_guard("erasure.unmap"):
         for platform, user_id in ids.items():
             identity = f"{platform}:{user_id}"
+            await core.accounts.keep_welcome(aid, identity)  # the marker outlives the mapping
             await release(keys=[K.identity(core.accounts.identity_digest(identity))], args=[aid])
             core.accounts.forget(identity)
     await core.ledger.release_holds_of(aid)

@@ -35,8 +35,10 @@ neither now nor after an ``/unlink``.
 3. ``ZADD link:pending`` the target (the sweeper finishes what a crash left);
 4. ``account_attach.lua``: the target's meta gains ``id:<platform>``, ``pd:<platform>`` and
    ``lk:<platform>`` = the source (the operation's durable record, in the target's slot);
-5. ``ident_move.lua``: the identity's mapping moves from the source to the target (compare and
-   set); from now on its messages reach the target;
+5. if the source holds the welcome bonus, the identity's welcome marker (implied by the mapping
+   until now) is written for the source (``keep_welcome``); ``ident_move.lua``: the identity's
+   mapping moves from the source to the target (compare and set); from now on its messages
+   reach the target;
 6. the source is checked once more: if something landed on it meanwhile (e.g. a payment
    recorded by a process that still had the old mapping cached), the attachment is undone
    (mapping moved back, meta field removed) and the user is told;
@@ -261,6 +263,8 @@ async def attach(core: Core, identity: str, source: str | None, digest: str) -> 
 async def _complete(core: Core, target: str, identity: str, source: str | None) -> None:
     """Steps 5-9 of an attachment whose meta step (4) is done. Idempotent; undoes the
     attachment and raises ``BotError`` when it cannot complete."""
+    if source:  # the welcome marker implied by the mapping is written before the mapping moves
+        await core.accounts.keep_welcome(source, identity)
     moved = await core.accounts.move(identity, source, target)
     if moved == "conflict":
         await _undo(core, target, identity, source, moved_back=False)

@@ -1,6 +1,12 @@
 """User profiles: language, time zone, consents, onboarding step, encrypted birth data.
 
-A profile is one Redis hash (``profile:<uid>``). Birth date, time and the optional birth
+A profile is one Redis hash (``profile:<uid>``), its fields stored under one- or two-letter
+names (``STORED``: ``l`` lang, ``z`` tz, ``s`` step, ``c`` created, ``t`` terms_at, ``h``
+share_at, ``b`` birth, ``bt`` birth_time, ``bz`` birth_tz, ``n`` name): ~30 B less per
+profile than the long names written before. Long names are still read (a long name present
+wins: it can only come from the older layout or a write that bypassed this module) and every
+write drops the long twin of each field it writes (``profile_write.lua``), so a profile moves to
+the short layout as it is edited and no migration is needed. Birth date, time and the optional birth
 time zone (for the 사주 chart, when it differs from the profile's zone) are stored only as
 AES-GCM ciphertext bound to the owner and the field (see ``crypto``) and never logged.
 Redis down: every method raises ``ServiceUnavailable`` (``check_keys`` logs and skips).
@@ -28,11 +34,34 @@ from bot.core.settings import SettingsError
 from bot.core.store import REDIS_ERRORS, K, Store, redis_guard
 from bot.core.timezones import parse_timezone, stored_timezone
 
-__all__ = ["Profile", "Profiles", "parse_birth_date", "parse_birth_time", "parse_timezone", "STEPS",
+__all__ = ["Profile", "Profiles", "STORED", "field_of", "stored_fields", "pick", "parse_birth_date", "parse_birth_time", "parse_timezone", "STEPS",
            "ENCRYPTED_FIELDS", "KeyCheckError", "KeyCheck", "RotationReport"]
 
 #: Hash fields stored encrypted; the field name is part of each value's associated data.
 ENCRYPTED_FIELDS = ("birth", "birth_time", "birth_tz")
+#: Logical field -> stored hash field (short names; the logical name is the older layout's).
+STORED = {"lang": "l", "tz": "z", "step": "s", "created": "c", "terms_at": "t", "share_at": "h",
+          "birth": "b", "birth_time": "bt", "birth_tz": "bz", "name": "n"}
+
+
+def field_of(raw: dict[str, str], name: str) -> str | None:
+    """Logical field ``name`` of a stored profile hash, either layout."""
+    value = raw.get(name)
+    return value if value is not None else raw.get(STORED[name])
+
+
+def stored_fields(names: list[str] | tuple[str, ...]) -> list[str]:
+    """HMGET field list for ``names`` in both layouts: long names first, then short ones
+    (``pick`` reads a reply back)."""
+    return [*names, *(STORED[n] for n in names)]
+
+
+def pick(names: list[str] | tuple[str, ...], values: list[str | None]) -> list[str | None]:
+    """The values of ``names`` from an HMGET of ``stored_fields(names)``."""
+    k = len(names)
+    return [values[i] if values[i] is not None else values[k + i] for i in range(k)]
+
+
 #: How many profiles the start-up check samples.
 KEY_CHECK_SAMPLE = 200
 
@@ -128,6 +157,7 @@ def _int_or_none(raw: str | None) -> int | None:
 class Profiles:
     def __init__(self, store: Store, cipher: FieldCipher, clock: Clock, default_tz: str) -> None:
         self._r = store.redis
+        self._scripts = store.scripts
         self._cipher = cipher
         self._clock = clock
         self._default_tz = default_tz
@@ -141,6 +171,7 @@ class Profiles:
         """A Profile from the stored hash (None for an empty hash); decrypts birth data."""
         if not raw:
             return None
+        raw = {name: v for name in STORED if (v := field_of(raw, name)) is not None}
         birth = None
         if raw.get("birth"):
             plain = self._cipher.decrypt(raw["birth"], uid, "birth")
@@ -165,20 +196,17 @@ class Profiles:
         )
 
     async def create(self, uid: str, lang: Lang, display_name: str | None = None) -> Profile:
-        """Start a profile at the first onboarding step (no-op fields if it exists). Idempotent:
-        every field is HSETNX (a pipeline, not a transaction: a half-written start is
-        completed by the next call)."""
+        """Start a profile at the first onboarding step (fields that exist, in either layout, are
+        left alone). Idempotent; one script (atomic) for the profile, then the index in its own
+        step (a crash in between: the next call adds it)."""
         profile = Profile(uid=uid, lang=lang, tz=self._default_tz, step="lang",
                           created=int(self._clock.now()), display_name=display_name)
+        fields = {"lang": lang, "tz": self._default_tz, "step": "lang", "created": str(profile.created)}
+        args = [a for name, value in fields.items() for a in (STORED[name], name, value, "nx")]
+        if display_name:
+            args += [STORED["name"], "name", display_name[:64], "set"]
         async with redis_guard("profiles.create"):
-            async with self._r.pipeline(transaction=False) as pipe:
-                pipe.hsetnx(K.profile(uid), "lang", lang)
-                pipe.hsetnx(K.profile(uid), "tz", self._default_tz)
-                pipe.hsetnx(K.profile(uid), "step", "lang")
-                pipe.hsetnx(K.profile(uid), "created", profile.created)
-                if display_name:
-                    pipe.hset(K.profile(uid), "name", display_name[:64])
-                await pipe.execute()
+            await self._scripts["profile_write"](keys=[K.profile(uid)], args=args)
             await self._r.sadd(K.accounts_index(), uid)  # its own step: another slot on a cluster
         return await self.get(uid) or profile
 
@@ -201,8 +229,9 @@ class Profiles:
                 fields["name"] = str(value or "")[:64]
             else:
                 raise ValueError(f"unknown profile field {name}")
-        async with redis_guard("profiles.update"):
-            await self._r.hset(K.profile(profile.uid), mapping=fields)
+        args = [a for name, value in fields.items() for a in (STORED[name], name, value, "set")]
+        async with redis_guard("profiles.update"):  # one script: short names set, long twins dropped
+            await self._scripts["profile_write"](keys=[K.profile(profile.uid)], args=args)
         return replace(profile, **changes)  # type: ignore[arg-type]
 
     async def delete(self, uid: str) -> int:
@@ -224,8 +253,8 @@ class Profiles:
             uids = list(await self._r.srandmember(K.accounts_index(), sample) or [])
             async with self._r.pipeline(transaction=False) as pipe:
                 for uid in uids:
-                    pipe.hmget(K.profile(uid), list(ENCRYPTED_FIELDS))
-                rows = await pipe.execute() if uids else []
+                    pipe.hmget(K.profile(uid), stored_fields(ENCRYPTED_FIELDS))
+                rows = [pick(ENCRYPTED_FIELDS, row) for row in await pipe.execute()] if uids else []
         except REDIS_ERRORS as exc:
             log_event("profile_key_check_skipped", level=30, error=type(exc).__name__)
             return KeyCheck(skipped=True)
@@ -296,7 +325,7 @@ class Profiles:
             async with self._r.pipeline(transaction=True) as pipe:
                 try:
                     await pipe.watch(key)
-                    values = await pipe.hmget(key, list(ENCRYPTED_FIELDS))
+                    values = pick(ENCRYPTED_FIELDS, await pipe.hmget(key, stored_fields(ENCRYPTED_FIELDS)))
                     if not any(values) and not await pipe.exists(key):
                         return "missing"
                     changes: dict[str, str] = {}
@@ -311,11 +340,12 @@ class Profiles:
                         if plain is None:
                             log_event("profile_rotate_unreadable", level=30, user=uid, field=name)
                             return "unreadable"
-                        changes[name] = self._cipher.encrypt(plain, uid, name)
+                        changes[STORED[name]] = self._cipher.encrypt(plain, uid, name)
                     if not changes:
                         return "current"
                     pipe.multi()
                     pipe.hset(key, mapping=changes)
+                    pipe.hdel(key, *(n for n in ENCRYPTED_FIELDS if STORED[n] in changes))
                     await pipe.execute()
                     return "rewritten"
                 except WatchError:

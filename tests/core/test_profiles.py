@@ -17,7 +17,7 @@ from bot.__main__ import main as cli_main
 from bot.app import build_core, main_entry
 from bot.core.crypto import key_id
 from bot.core.errors import BotError, ErrorCode
-from bot.core.profiles import KeyCheckError, RotationReport, parse_birth_date
+from bot.core.profiles import KeyCheckError, RotationReport, field_of, parse_birth_date
 from bot.core.router import Event
 from bot.core.service import Core
 from bot.core.store import K
@@ -66,11 +66,12 @@ async def test_onboarding_by_text_grants_the_welcome_bonus(core: Core) -> None:
 async def test_birth_date_is_encrypted_at_rest(core: Core) -> None:
     await _onboard_by_text(core)
     raw = await core.store.redis.hgetall(K.profile(await account_of(core, "tg:500")))
-    assert raw["birth"].startswith(f"v2:{core.cipher.current_kid}:")
-    assert "1991" not in raw["birth"] and "03-21" not in str(raw)
+    assert set(raw) == {"l", "z", "s", "c", "t", "b"}  # short names (profiles.STORED); no empty fields
+    assert raw["b"].startswith(f"v2:{core.cipher.current_kid}:")
+    assert "1991" not in raw["b"] and "03-21" not in str(raw)
     # A ciphertext copied to another profile does not decrypt there.
     other_aid = (await onboard(core, "tg:501", birth=date(2000, 1, 1))).uid
-    await core.store.redis.hset(K.profile(other_aid), "birth", raw["birth"])
+    await core.store.redis.hset(K.profile(other_aid), "b", raw["b"])
     other = await core.profiles.get(other_aid)
     assert other is not None and other.birth is None
 
@@ -162,8 +163,7 @@ async def test_birth_date_and_time_cannot_be_swapped(core: Core) -> None:
     profile = await onboard(core, AID, birth=date(1990, 5, 17))
     await core.profiles.update(profile, birth_time="07:30")
     raw = await core.store.redis.hgetall(K.profile(AID))
-    await core.store.redis.hset(K.profile(AID), mapping={"birth": raw["birth_time"],
-                                                              "birth_time": raw["birth"]})
+    await core.store.redis.hset(K.profile(AID), mapping={"b": raw["bt"], "bt": raw["b"]})
     swapped = await core.profiles.get(AID)
     assert swapped is not None and swapped.birth is None and swapped.birth_time is None
     await core.store.redis.hset(K.profile(AID), mapping=raw)
@@ -203,8 +203,9 @@ SEEDED_INDEX: dict[str, int] = {}
 async def _kids(core: Core) -> set[str]:
     out = set()
     async for key in core.store.redis.scan_iter(match="profile:*", _type="hash"):
+        raw = await core.store.redis.hgetall(key)
         for name in ("birth", "birth_time"):
-            token = await core.store.redis.hget(key, name)
+            token = field_of(raw, name)
             if token:
                 out.add(token.split(":")[1] if token.startswith("v2:") else "v1")
     return out
@@ -370,3 +371,31 @@ async def test_a_value_under_a_missing_key_is_an_error_not_a_missing_birth_date(
     reply = (await old.router.handle(ev("/credits")))[0]  # a process that only has key A
     assert reply.error is ErrorCode.INTERNAL_ERROR and "간단한 설정" not in reply.text  # no re-onboarding
     assert await old.store.redis.hgetall(K.profile(aid)) == before
+
+
+async def test_profiles_in_the_long_name_layout_are_read_and_moved_field_by_field(core: Core) -> None:
+    """A profile written before the short names: read as it is; ``create`` adds nothing over it;
+    each update writes the short name and drops the long twin; rotation does the same."""
+    aid = "a0000000000000777"
+    birth = core.cipher.encrypt("1988-08-08", aid, "birth")
+    old = {"lang": "en", "tz": "Europe/Berlin", "step": "done", "created": "1700000000",
+           "terms_at": "1700000001", "share_at": "1700000002", "birth": birth, "name": "Mina"}
+    r = core.store.redis
+    await r.hset(K.profile(aid), mapping=old)
+    profile = await core.profiles.get(aid)
+    assert profile is not None and profile.onboarded and profile.birth == date(1988, 8, 8)
+    assert (profile.lang, profile.tz, profile.created, profile.share_at, profile.display_name) == (
+        "en", "Europe/Berlin", 1700000000, 1700000002, "Mina")
+    await core.profiles.create(aid, "ko")  # a repeated /start: nothing shadows the old fields
+    assert await r.hgetall(K.profile(aid)) == old
+    profile = await core.profiles.update(profile, tz="Asia/Seoul")
+    raw = await r.hgetall(K.profile(aid))
+    assert raw["z"] == "Asia/Seoul" and "tz" not in raw and raw["lang"] == "en"
+    assert (await core.profiles.get(aid)) == profile
+    report = await core.profiles.rotate_keys()
+    assert report.current == 1  # already under the current key: left alone
+    await r.hset(K.profile(aid), "birth", legacy_v1(base64.urlsafe_b64decode(TEST_KEY), "1988-08-08", aid))
+    await core.profiles.rotate_keys()
+    raw = await r.hgetall(K.profile(aid))
+    assert "birth" not in raw and raw["b"].startswith("v2:")
+    assert (await core.profiles.get(aid)) == profile

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.core.erasure import erase_account
 from bot.core.clock import FixedClock
 from bot.core.errors import ServiceUnavailable
 from bot.core.secrets import SECRET_BYTES, SigningSecretMissing, resolve_signing_secret
@@ -108,9 +109,11 @@ async def test_an_invite_issued_by_one_process_verifies_in_the_other(redis_url: 
 async def test_welcome_marker_is_keyed_with_the_core_secret(redis_url: str, tmp_path: Path) -> None:
     core = await _dev_core(redis_url, tmp_path)
     try:
-        await onboard(core, "tg:7")
+        profile = await onboard(core, "tg:7")
+        # The marker is implied by the identity mapping until /delete makes it explicit.
+        await erase_account(core, profile.uid)
         marker = hmac.new(core.signing_secret, b"tg:7", hashlib.sha256).hexdigest()[:24]
-        assert await core.store.redis.exists(K.welcome_marker(marker))
+        assert await core.store.redis.get(K.welcome_marker(marker)) == profile.uid
         old_literal = hmac.new(b"soul-lab-" + b"dev", b"tg:7", hashlib.sha256).hexdigest()[:24]
         assert not await core.store.redis.exists(K.welcome_marker(old_literal))
     finally:

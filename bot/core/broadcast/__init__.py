@@ -5,10 +5,13 @@ Redis layout (keys in ``bot/core/store/keys.py``, "broadcast" section; every key
 
 * ``bcast:{b}:subs`` hash account id -> "HH:MM|<platform>" (the platform the user subscribed
   on); ``bcast:{b}:due`` zset account id -> next due instant (UTC epoch s).
-* ``bcast:{b}:mark`` hash account id -> "<local day>:<state>", the per-user-per-day marker:
-  ``q`` queued, ``s`` sending, ``S`` sent, ``u`` unknown (a send started and was never
+* ``bcast:{b}:mark:<local day>:<bucket>`` hashes account id -> state, the per-user-per-day
+  marker: ``q`` queued, ``s`` sending, ``S`` sent, ``u`` unknown (a send started and was never
   confirmed), ``f`` failed (dead letter), ``b`` blocked (unsubscribed), ``x`` skipped/expired/
-  unreachable. One field per user (the latest day) keeps memory flat; every change is a Lua step.
+  unreachable. Small listpack buckets per local day (~64 markers each, the count fixed per day
+  in ``bcast:{b}:mark:<day>:n``) that expire as a whole at 14:00 UTC the day after
+  (``marks``); every change is a Lua step. The legacy single hash ``bcast:{b}:mark``
+  (``"<day>:<state>"``) is still read and drained.
 * ``bcast:{b}:queue:<platform>`` stream (fields ``u`` account, ``d`` day, ``a`` attempt) +
   consumer group ``bcast-workers``; ``bcast:{b}:retry:<platform>`` zset of backoffs
   ("account|day|attempt"); ``bcast:{b}:dead`` dead-letter stream; ``bcast:{b}:stats:<UTC day>``

@@ -2,7 +2,8 @@
 
 Delivery semantics (per user per local day: **at most once**):
 
-1. The tick queues an entry ``{u, d, a}`` after claiming the marker ``<day>:q`` (queued).
+1. The tick queues an entry ``{u, d, a}`` after claiming the marker ``<day>:q`` (queued; markers
+   live in per-day buckets, ``marks``).
 2. A worker reads it through the consumer group (XREADGROUP, one consumer name per process)
    and claims ``<day>:q`` -> ``<day>:s`` (sending) in one Lua step before it calls the
    platform sender; only one worker can win that step.
@@ -43,6 +44,7 @@ from collections.abc import Mapping
 
 from redis.exceptions import ResponseError
 
+from bot.core.broadcast.marks import PER_BUCKET, later_days
 from bot.core.broadcast.message import daily_message
 from bot.core.broadcast.options import GROUP, BroadcastOptions
 from bot.core.broadcast.pacer import broadcast_pacers
@@ -333,7 +335,7 @@ class BroadcastRunner:
                 K.broadcast_retry(platform), K.broadcast_dead(), K.broadcast_subs(), K.broadcast_due(),
                 K.broadcast_rate(int(time.time()) // RATE_BUCKET_SECONDS)]
         args = [uid, day, GROUP, entry_id, outcome, attempt, int(delay_s * 1000), reason[:200],
-                o.stats_ttl_s, o.dead_letter_maxlen]
+                o.stats_ttl_s, o.dead_letter_maxlen, K.broadcast_mark_prefix(), PER_BUCKET, *later_days(day), int(now)]
         for i in range(3):  # the outcome is worth a few tries: without it the send reads "unknown"
             try:
                 await self.core.store.scripts["broadcast_finish"](keys=keys, args=args)
@@ -373,8 +375,9 @@ class BroadcastRunner:
         now = core.clock.now()
         answer = await core.store.scripts["broadcast_claim"](
             keys=[K.broadcast_marks(), K.broadcast_subs(), K.broadcast_stats(utc_day(now)),
-                  K.broadcast_stream(platform)],
-            args=[uid, day, GROUP, entry_id, self.options.stats_ttl_s])
+                  K.broadcast_stream(platform), K.broadcast_due()],
+            args=[uid, day, GROUP, entry_id, self.options.stats_ttl_s, K.broadcast_mark_prefix(), PER_BUCKET,
+                  *later_days(day), int(now)])
         if answer != "ok":
             if answer == "unknown":
                 log_event("broadcast_unknown", level=logging.WARNING, user=uid, day=day)

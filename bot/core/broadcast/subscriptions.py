@@ -17,9 +17,10 @@ is one MULTI on keys of the ``{b}`` slot (atomic on Redis Cluster too); Redis do
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, UTC
 from typing import TYPE_CHECKING
 
+from bot.core.broadcast.marks import recent_days
 from bot.core.broadcast.schedule import next_due, zone
 from bot.core.store import K, redis_guard
 
@@ -92,8 +93,9 @@ class Subscriptions:
     async def unsubscribe(self, aid: str, tz: str) -> bool:
         """Stop the daily push. Returns False when the user was not subscribed.
 
-        Today's delivery marker is kept (so re-subscribing today cannot bring a second
-        fortune today); an older marker protects nothing any more and is removed.
+        Today's delivery marker stays (so re-subscribing today cannot bring a second fortune
+        today); markers are per-day buckets that expire on their own (``marks``). A marker in
+        the legacy hash older than today protects nothing any more and is removed.
         """
         async with redis_guard("broadcast.unsubscribe"):
             async with self._r.pipeline(transaction=True) as pipe:
@@ -104,18 +106,19 @@ class Subscriptions:
             today = datetime.fromtimestamp(self.core.clock.now(), zone(tz)).date().isoformat()
             if mark and mark[:10] < today:
                 # Not atomic with the read: if the user re-subscribed and was queued for today
-                # in between, the worst case is that today's push is skipped — never doubled.
+                # in between, the new marker is in today's bucket (and the queue step dropped
+                # this legacy field itself): nothing is lost or doubled.
                 await self._r.hdel(K.broadcast_marks(), aid)
         return bool(removed)
 
     async def erase(self, aid: str) -> None:
-        """``/delete``: forget the subscription and the delivery marker of account ``aid``.
-        One MULTI of HDEL/ZREM in ``{b}``: atomic and idempotent (a second run removes nothing).
+        """``/delete``: forget the subscription and the delivery markers of account ``aid``
+        (every day whose buckets may still exist, and the legacy hash). One Lua step in ``{b}``
+        (``broadcast_forget.lua``): atomic and idempotent (a second run removes nothing).
         Stream entries and retries still naming the account are acknowledged as ``gone`` when
         a worker reaches them (``broadcast_claim.lua``: no marker), never sent."""
+        days = recent_days(datetime.fromtimestamp(self.core.clock.now(), UTC).date())
         async with redis_guard("broadcast.erase"):
-            async with self._r.pipeline(transaction=True) as pipe:
-                pipe.hdel(K.broadcast_subs(), aid)
-                pipe.zrem(K.broadcast_due(), aid)
-                pipe.hdel(K.broadcast_marks(), aid)
-                await pipe.execute()
+            await self.core.store.scripts["broadcast_forget"](
+                keys=[K.broadcast_subs(), K.broadcast_due(), K.broadcast_marks()],
+                args=[aid, K.broadcast_mark_prefix(), *days])

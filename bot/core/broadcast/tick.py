@@ -2,8 +2,8 @@
 
 Runs every minute on every instance. Safe to run concurrently and repeatedly: each
 subscriber is moved by one compare-and-set Lua script (``broadcast_queue.lua``) that
-re-indexes them and claims the per-user-per-day "queued" marker before adding the stream
-entry, so a second tick (here or on another instance) finds nothing left to do. Every key
+re-indexes them and claims the per-user-per-day "queued" marker (``marks``: per-day buckets)
+before adding the stream entry, so a second tick (here or on another instance) finds nothing left to do. Every key
 of the script is in the ``{b}`` family (one hash slot on Redis Cluster).
 
 Subscribers are account ids; the platform stream an account goes to is the platform stored
@@ -17,10 +17,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, UTC
 from typing import TYPE_CHECKING
 
+from bot.core.broadcast.marks import PER_BUCKET, later_days
 from bot.core.broadcast.options import BroadcastOptions
 from bot.core.broadcast.schedule import plan
 from bot.core.broadcast.subscriptions import split_sub
 from bot.core.logs import log_event
+from bot.core.profiles import pick, stored_fields
 from bot.core.store import K
 from bot.core.timezones import stored_timezone
 
@@ -28,6 +30,9 @@ if TYPE_CHECKING:
     from bot.core.service import Core
 
 __all__ = ["tick", "TickResult", "utc_day", "is_paused"]
+
+#: The profile fields the tick reads (time zone, onboarding step), in both stored layouts.
+PROFILE_FIELDS = stored_fields(("tz", "step"))
 
 
 @dataclass(slots=True)
@@ -71,9 +76,9 @@ async def tick(core: Core, options: BroadcastOptions | None = None) -> TickResul
         async with r.pipeline(transaction=False) as pipe:
             pipe.hmget(K.broadcast_subs(), uids)
             for uid in uids:
-                pipe.hmget(K.profile(uid), ["tz", "step"])
+                pipe.hmget(K.profile(uid), PROFILE_FIELDS)
             replies = await pipe.execute()
-        values, profiles = replies[0], replies[1:]
+        values, profiles = replies[0], [pick(("tz", "step"), row) for row in replies[1:]]
         groups: dict[str, list[str]] = {}
         for (uid, score), value, (tz, step) in zip(batch, values, profiles):
             expected = str(int(score))
@@ -85,14 +90,16 @@ async def tick(core: Core, options: BroadcastOptions | None = None) -> TickResul
             args = groups.setdefault(platform or "tg", [])
             if not hhmm or not platform or (tz is None and step is None):
                 # unsubscribed, no identity left to reach, or the profile is gone
-                args += [uid, expected, "0", "", "d"]
+                args += [uid, expected, "0", "", "", "", "d"]
                 continue
             p = plan(hhmm, stored_timezone(tz, default_tz), now)
-            args += [uid, expected, str(p.next_due), p.day.isoformat(), "s" if p.send else "r"]
+            day = p.day.isoformat()
+            args += [uid, expected, str(p.next_due), day, *later_days(day), "s" if p.send else "r"]
         for platform, args in groups.items():
             q, ri, dr, ra, al = await script(
                 keys=[K.broadcast_due(), K.broadcast_marks(), K.broadcast_stream(platform), stats_key],
-                args=[opts.stream_retention_s, opts.stats_ttl_s, *args])
+                args=[opts.stream_retention_s, opts.stats_ttl_s, K.broadcast_mark_prefix(), PER_BUCKET, int(now),
+                      *args])
             result.queued += q
             result.reindexed += ri
             result.dropped += dr

@@ -409,8 +409,26 @@ class K:
 
     @staticmethod
     def broadcast_marks() -> str:
-        """Hash account id -> "<local day>:<state>": the per-user-per-day delivery marker."""
+        """Legacy hash account id -> "<local day>:<state>" (one field per subscriber, written
+        before the per-day buckets): still read, emptied as accounts get new markers."""
         return "bcast:{b}:mark"
+
+    @staticmethod
+    def broadcast_mark_prefix() -> str:
+        """Prefix of the per-day marker keys; the Lua scripts append ``<day>:<bucket>`` and
+        ``<day>:n`` (``bot/core/broadcast/marks.py``)."""
+        return "bcast:{b}:mark:"
+
+    @staticmethod
+    def broadcast_mark_bucket(day: str, bucket: int) -> str:
+        """Hash account id -> state letter: one bucket of the delivery markers of local ``day``
+        (listpack-sized; expires as a whole at 14:00 UTC the day after ``day``)."""
+        return f"{K.broadcast_mark_prefix()}{day}:{bucket}"
+
+    @staticmethod
+    def broadcast_mark_count(day: str) -> str:
+        """The number of marker buckets of local ``day``, fixed by its first marker."""
+        return f"{K.broadcast_mark_prefix()}{day}:n"
 
     @staticmethod
     def broadcast_stream(platform: str) -> str:

@@ -14,9 +14,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 
 from bot.core.broadcast import BroadcastOptions, BroadcastRunner, Subscriptions
+from bot.core.broadcast.marks import read_marks
 from bot.core.clock import FixedClock
 from bot.core.service import Core
-from bot.core.store import K
 from bot.handlers.telegram import TelegramAdapter
 from bot.handlers.telegram_delivery import install
 from tests.fakes.telegram_api import FakeTelegramAPI
@@ -93,7 +93,7 @@ class Rig:
             await inst.runner.start(scheduler=False)
 
     async def marks(self) -> dict[str, str]:
-        return await self.core.store.redis.hgetall(K.broadcast_marks())
+        return await read_marks(self.core)
 
     async def wait_settled(self, uids: list[str], timeout: float = 60.0) -> dict[str, str]:
         """Wait until no marker of ``uids`` is queued/sending and nothing is pending."""

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from redis.crc import key_slot
 
+from bot.core.broadcast.marks import read_marks
 from bot.core.broadcast import BroadcastRunner, Subscriptions, broadcast_status, tick
 from bot.core.clock import FixedClock
 from bot.core.router import Event
@@ -35,7 +36,8 @@ async def cluster_core(redis_cluster: RedisCluster3, tmp_path: Path) -> AsyncIte
 def test_every_broadcast_key_is_in_one_slot() -> None:
     keys = [K.broadcast_subs(), K.broadcast_due(), K.broadcast_marks(), K.broadcast_stream("tg"),
             K.broadcast_retry("tg"), K.broadcast_dead(), K.broadcast_stats("2025-06-15"), K.broadcast_rate(1),
-            K.broadcast_pace("tg"), K.broadcast_paused()]
+            K.broadcast_pace("tg"), K.broadcast_paused(), K.broadcast_mark_bucket("2025-06-15", 7),
+            K.broadcast_mark_count("2025-06-15")]
     assert len({key_slot(k.encode()) for k in keys}) == 1
 
 
@@ -67,7 +69,7 @@ async def test_subscribe_tick_and_send_on_a_cluster(cluster_core: Core) -> None:
         await runner.stop(drain_seconds=2)
     assert sorted(target for target, _ in rec.sent) == ["801", "802"]  # each once, by platform id
     assert all("/unsubscribe" in [b.command for b in r.all_buttons()] for _, r in rec.sent)
-    marks = await core.store.redis.hgetall(K.broadcast_marks())
+    marks = await read_marks(core)
     assert marks == {accounts[801]: "2025-06-15:S", accounts[802]: "2025-06-15:S"}
     status = await broadcast_status(core)
     assert (status["queued"], status["sent"], status["pending"], status["subscribers"]) == (2, 2, 0, 2)
@@ -81,4 +83,5 @@ async def test_subscribe_tick_and_send_on_a_cluster(cluster_core: Core) -> None:
     assert await r.hget(K.broadcast_subs(), accounts[801]) is None
     assert await r.zscore(K.broadcast_due(), accounts[801]) is None
     assert await r.hget(K.broadcast_marks(), accounts[801]) is None
+    assert accounts[801] not in await read_marks(core)
     assert await r.hget(K.broadcast_subs(), accounts[802]) == "00:01|tg"

@@ -7,6 +7,7 @@ import pytest
 import asyncio
 from pathlib import Path
 
+from bot.core.broadcast.marks import read_marks
 from bot.core.broadcast import Subscriptions, pause_broadcast, resume_broadcast, tick
 from bot.core.clock import FixedClock
 from bot.core.service import Core
@@ -40,7 +41,7 @@ async def test_ticks_on_three_instances_queue_each_user_once(redis_url: str, tmp
         results = await asyncio.gather(*(tick(c) for c in cores for _ in range(2)))  # 6 ticks at once
         assert sum(r.queued for r in results) == 300
         assert sorted(await entries(cores[0])) == sorted((u, "2025-06-15") for u, _, _ in users)
-        marks = await cores[0].store.redis.hgetall(K.broadcast_marks())
+        marks = await read_marks(cores[0])
         assert set(marks.values()) == {"2025-06-15:q"}
         # Every subscriber was re-indexed to tomorrow's 08:00.
         scores = {s for _, s in await cores[0].store.redis.zrange(K.broadcast_due(), 0, -1, withscores=True)}

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from bot.core.profiles import STORED, field_of
 from bot.core.clock import FixedClock
 from bot.core.errors import ErrorCode
 from bot.core.payments import invoice_payload
@@ -49,7 +50,7 @@ async def test_timezone_refuses_server_files_and_changes_nothing(fcore: Core, na
     await onboard(fcore, "tg:1", tz="Asia/Tokyo")
     r = await one(fcore, "tg:1", f"/timezone {name}")
     assert r.error is ErrorCode.VALIDATION_ERROR and "IANA" in r.text
-    assert await fcore.store.redis.hget(K.profile(await account_of(fcore, "tg:1")), "tz") == "Asia/Tokyo"
+    assert await fcore.store.redis.hget(K.profile(await account_of(fcore, "tg:1")), STORED["tz"]) == "Asia/Tokyo"
 
 
 @pytest.mark.parametrize("typed,stored", [("Asia/Calcutta", "Asia/Kolkata"), ("US/Eastern", "America/New_York"),
@@ -58,7 +59,7 @@ async def test_timezone_links_are_stored_canonical(fcore: Core, typed: str, stor
     await onboard(fcore, "tg:1", lang="en")
     r = await one(fcore, "tg:1", f"/timezone {typed}")
     assert r.error is None and stored in r.text
-    assert await fcore.store.redis.hget(K.profile(await account_of(fcore, "tg:1")), "tz") == stored
+    assert await fcore.store.redis.hget(K.profile(await account_of(fcore, "tg:1")), STORED["tz"]) == stored
 
 
 async def test_stored_zones_are_normalised_when_read(fcore: Core) -> None:
@@ -80,7 +81,7 @@ async def test_onboarding_time_zone_step_uses_the_same_rules(fcore: Core) -> Non
         await say(fcore, "tg:9", line, lang="en")
     bad = await one(fcore, "tg:9", "right/Asia/Seoul", lang="en")
     assert bad.error is ErrorCode.VALIDATION_ERROR
-    assert await fcore.store.redis.hget(K.profile(await account_of(fcore, "tg:9")), "step") == "tz"
+    assert await fcore.store.redis.hget(K.profile(await account_of(fcore, "tg:9")), STORED["step"]) == "tz"
     done = await say(fcore, "tg:9", "Asia/Calcutta", lang="en")
     assert done[0].error is None
     profile = await fcore.profiles.get(await account_of(fcore, "tg:9"))
@@ -112,7 +113,7 @@ async def test_birth_time_needs_a_colon(fcore: Core, value: str) -> None:
     bad = await one(fcore, "tg:9", value)
     assert bad.error is ErrorCode.VALIDATION_ERROR and "콜론(:)" in bad.text
     raw = await fcore.store.redis.hgetall(K.profile(await account_of(fcore, "tg:9")))
-    assert raw["step"] == "time" and not raw.get("birth_time")
+    assert field_of(raw, "step") == "time" and not field_of(raw, "birth_time")
     await say(fcore, "tg:9", "07:30")
     profile = await fcore.profiles.get(await account_of(fcore, "tg:9"))
     assert profile is not None and profile.birth_time == "07:30" and profile.step == "tz"
@@ -129,7 +130,7 @@ async def test_display_names_are_cleaned_when_stored_and_when_shown(fcore: Core)
     fcore.register_sender("tg", sender)
     evil = "\u202eevil\u202c\u200b " + "긴이름" * 20
     await say(fcore, "tg:1", "/start", name=evil)
-    stored = await fcore.store.redis.hget(K.profile(await account_of(fcore, "tg:1")), "name")
+    stored = await fcore.store.redis.hget(K.profile(await account_of(fcore, "tg:1")), STORED["name"])
     assert stored is not None and "\u202e" not in stored and "\u200b" not in stored and len(stored) <= 32
     assert stored.startswith("evil 긴이름")
     # a name stored before these rules is cleaned when read

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.core.profiles import STORED
 from bot.core.clock import FixedClock
 from bot.core.errors import ErrorCode
 from bot.core.router import Event
@@ -87,7 +88,7 @@ async def test_saju_birth_time_zone_changes_the_chart(dcore: Core) -> None:
 async def test_birth_tz_is_stored_encrypted(dcore: Core) -> None:
     await onboard(dcore, "tg:700")
     await dcore.router.handle(ev("/profile birthtz Asia/Tokyo"))
-    raw = await dcore.store.redis.hget(K.profile(await account_of(dcore, "tg:700")), "birth_tz")
+    raw = await dcore.store.redis.hget(K.profile(await account_of(dcore, "tg:700")), STORED["birth_tz"])
     assert raw and "Tokyo" not in raw
     p = await dcore.profiles.get(await account_of(dcore, "tg:700"))
     assert p is not None and p.birth_tz == "Asia/Tokyo"

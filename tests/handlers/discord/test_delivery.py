@@ -13,6 +13,7 @@ import aiohttp
 import discord
 import pytest
 
+from bot.core.broadcast.marks import read_marks
 from bot.core.broadcast import BroadcastRunner, Subscriptions, tick
 from bot.core.clock import FixedClock
 from bot.core.delivery import (DeliveryBlocked, DeliveryFailed, DeliveryRejected, DeliveryRetryAfter,
@@ -55,7 +56,7 @@ async def test_daily_fortune_by_dm_and_a_closed_dm_unsubscribes_and_is_told_next
                 [dm] = await fake.wait_until(lambda: fake.dms_to(open_user), timeout=10, what="the daily DM")
                 marks: dict[str, str] = {}
                 for _ in range(200):
-                    marks = await core.store.redis.hgetall(K.broadcast_marks())
+                    marks = await read_marks(core)
                     if marks.get(aids[closed_user], "").endswith(":b"):
                         break
                     await asyncio.sleep(0.05)
