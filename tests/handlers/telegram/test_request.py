@@ -13,10 +13,11 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from telegram import Bot
-from telegram.error import BadRequest, Conflict, Forbidden, InvalidToken, NetworkError, RetryAfter, TimedOut
+from telegram.error import (BadRequest, ChatMigrated, Conflict, Forbidden, InvalidToken, NetworkError, RetryAfter,
+                            TelegramError, TimedOut)
 from telegram.request import BaseRequest
 
-from bot.handlers.telegram.request import AiohttpRequest, make_request
+from bot.handlers.telegram.request import AiohttpRequest, make_request, telegram_error
 from tests.fakes.telegram_api import FakeTelegramAPI
 
 pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
@@ -209,3 +210,71 @@ async def test_works_without_initialize(api: FakeTelegramAPI) -> None:
     assert api.calls_to("refundStarPayment")[0]["telegram_payment_charge_id"] == "stxNOINIT"
     await request.shutdown()
     await request.shutdown()  # twice is harmless
+
+
+class _Canned(BaseRequest):
+    """PTB's own ``_request_wrapper`` fed a canned answer: the reference for ``telegram_error``."""
+
+    def __init__(self, code: int, payload: bytes) -> None:
+        self.answer = (code, payload)
+
+    @property
+    def read_timeout(self) -> float | None:
+        return 1.0
+
+    async def initialize(self) -> None:
+        return None
+
+    async def shutdown(self) -> None:
+        return None
+
+    async def do_request(self, *args: object, **kwargs: object) -> tuple[int, bytes]:
+        return self.answer
+
+
+@pytest.mark.parametrize(("code", "payload"), [
+    (400, b'{"ok":false,"error_code":400,"description":"Bad Request: chat not found"}'),
+    (403, b'{"ok":false,"error_code":403,"description":"Forbidden: bot was blocked by the user"}'),
+    (401, b'{"ok":false,"error_code":401,"description":"Unauthorized"}'),
+    (404, b'{"ok":false,"error_code":404,"description":"Not Found"}'),
+    (409, b'{"ok":false,"description":"Conflict: terminated by other getUpdates request"}'),
+    (429, b'{"ok":false,"description":"Too Many Requests: retry after 7","parameters":{"retry_after":7}}'),
+    (400, b'{"ok":false,"description":"Bad Request: group chat was upgraded","parameters":{"migrate_to_chat_id":-100123}}'),
+    (400, b'{"ok":false,"description":"odd","parameters":{"something":1}}'),
+    (500, b'{"ok":false,"description":"Internal Server Error"}'),
+    (502, b"<html>bad gateway</html>"),
+    (418, b""),
+    (599, b"{}"),
+])
+async def test_telegram_error_is_ptbs_mapping(code: int, payload: bytes) -> None:
+    """The direct JSON path raises exactly what PTB raises for the same HTTP answer."""
+    with pytest.raises(TelegramError) as ptb:
+        await _Canned(code, payload)._request_wrapper("http://x/botT/sendMessage", "POST")
+    ours = telegram_error(code, payload)
+    assert type(ours) is type(ptb.value)
+    assert str(ours) == str(ptb.value)
+    if isinstance(ours, RetryAfter):
+        assert ours.retry_after == ptb.value.retry_after  # type: ignore[attr-defined]
+    if isinstance(ours, ChatMigrated):
+        assert ours.new_chat_id == ptb.value.new_chat_id  # type: ignore[attr-defined]
+
+
+async def test_call_json_sends_a_json_body_and_raises_ptbs_errors(api: FakeTelegramAPI) -> None:
+    request = AiohttpRequest(connection_pool_size=2)
+    url = f"{api.url}/bot{api.token}/"
+    try:
+        markup = {"inline_keyboard": [[{"text": "타로 보기", "callback_data": "/tarot"}]]}
+        sent = await request.call_json(url + "sendMessage", {"chat_id": CHAT, "text": "오늘의 운세 🌙",
+                                                             "reply_markup": markup})
+        assert sent["text"] == "오늘의 운세 🌙" and sent["chat"]["id"] == CHAT
+        [call] = api.calls_to("sendMessage", text="오늘의 운세 🌙")
+        assert call["chat_id"] == CHAT and call["reply_markup"] == markup
+        api.lose_chat(5)
+        with pytest.raises(BadRequest, match="(?i)chat not found"):
+            await request.call_json(url + "sendMessage", {"chat_id": 5, "text": "x"})
+        api.fail_next("sendMessage", retry_after=3)
+        with pytest.raises(RetryAfter):
+            await request.call_json(url + "sendMessage", {"chat_id": CHAT, "text": "x"})
+        assert await request.call_json(url + "getUpdates", {"timeout": 0}) == []
+    finally:
+        await request.shutdown()
