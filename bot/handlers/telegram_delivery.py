@@ -15,6 +15,8 @@ Only translation lives here; pacing stays in the adapter's rate limiter.
 
 from __future__ import annotations
 
+import datetime as dtm
+import warnings
 from typing import TYPE_CHECKING, Any
 
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError, TimedOut
@@ -28,14 +30,23 @@ from bot.core.delivery import (
     DeliveryUnknown,
 )
 from bot.core.reply import Reply
-from bot.handlers.telegram.ratelimit import retry_seconds
 
 if TYPE_CHECKING:
     from bot.core.service import Core, Sender
 
-__all__ = ["map_telegram_error", "wrap_sender", "install"]
+__all__ = ["retry_seconds", "map_telegram_error", "wrap_sender", "install"]
 
 _GONE = ("chat not found", "peer_id_invalid", "user not found", "chat_write_forbidden", "user is deactivated")
+
+
+def retry_seconds(exc: RetryAfter) -> float:
+    """``retry_after`` in seconds, whether PTB gives an int or (``PTB_TIMEDELTA``) a timedelta."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # PTB's int-vs-timedelta transition warning
+        value = exc.retry_after
+    if isinstance(value, dtm.timedelta):
+        return value.total_seconds()
+    return float(value)
 
 
 def map_telegram_error(exc: BaseException) -> DeliveryError | None:

@@ -10,9 +10,7 @@ never swallowed.
 from __future__ import annotations
 
 import asyncio
-import datetime as dtm
 import logging
-import warnings
 from typing import Any, TypeVar
 from collections.abc import Awaitable, Callable, Coroutine
 
@@ -22,6 +20,7 @@ from telegram.ext import BaseRateLimiter
 from bot.core.logs import log_event
 from bot.core.metrics import Metrics
 from bot.core.outbound import OutboundLimiter
+from bot.handlers.telegram_delivery import retry_seconds
 
 __all__ = ["RedisRateLimiter", "PACED_METHODS"]
 
@@ -34,16 +33,6 @@ PACED_METHODS = frozenset({
     "sendAudio", "sendVideo", "sendVoice", "sendSticker", "sendLocation", "sendContact", "sendPoll",
     "sendDice", "copyMessage", "copyMessages", "forwardMessage", "forwardMessages", "sendPaidMedia",
 })
-
-
-def retry_seconds(exc: RetryAfter) -> float:
-    """``retry_after`` in seconds, whether PTB gives an int or (``PTB_TIMEDELTA``) a timedelta."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # PTB's int-vs-timedelta transition warning
-        value = exc.retry_after
-    if isinstance(value, dtm.timedelta):
-        return value.total_seconds()
-    return float(value)
 
 
 def is_group_chat(chat_id: Any) -> bool:
