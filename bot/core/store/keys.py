@@ -117,12 +117,14 @@ class K:
     # --- credits ledger -------------------------------------------------------------
     @staticmethod
     def account(aid: str) -> str:
-        """Hash: balance, held, earned, spent, gen."""
+        """Hash: balance, held, earned, spent, gen; ``e0`` (the account's first ledger entry until
+        compaction folds it) and ``i:welcome`` (the welcome bonus's idempotency record)."""
         return f"credits:{_tag(aid)}"
 
     @staticmethod
     def ledger(aid: str) -> str:
-        """List of JSON ledger entries, newest first (LPUSH)."""
+        """List of ledger entries, newest first (LPUSH): positional text
+        ``kind|amount|balance|ts|id|hold|captured|reason`` (JSON objects before; both read)."""
         return f"ledger:{_tag(aid)}"
 
     @staticmethod
