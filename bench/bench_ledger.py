@@ -17,12 +17,18 @@ Prints, over ``--repeat`` rounds (min / median / max):
   without it reconcile reads every entry);
 - ``reconcile_all`` over every account.
 Only public ledger calls are used, so the same file measures the code before and after a change.
+
+``--profile N``: instead, run one round of concurrent spends under cProfile and print the N
+functions with the most own time and the N with the most cumulative time (where a spend's
+Python time goes: argument building, the client, replies, logging).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
+import pstats
 import statistics
 import sys
 import tempfile
@@ -92,6 +98,29 @@ async def anchor_round(client: aioredis.Redis, debit: Any, keys: list[str], per_
 
     elapsed = await timed(lambda: asyncio.gather(*(worker(k) for k in keys)))
     return per_worker * len(keys) / elapsed
+
+
+async def profile(spends: int, concurrency: int, top: int) -> None:
+    """One round of concurrent ledger spends under cProfile (see the module docstring)."""
+    server = RedisProcess().start()
+    core = make_core(server.url, Path(tempfile.mkdtemp()))
+    try:
+        users = [f"tg:{i}" for i in range(concurrency)]
+        per_worker = spends // concurrency
+        for u in users:
+            await core.ledger.grant(u, per_worker + 10, "bench seed", "seed")
+        await asyncio.gather(*(core.ledger.spend(u, 1, "warm", "warm") for u in users))
+        prof = cProfile.Profile()
+        prof.enable()
+        rate, _, _ = await spend_round(core, users, per_worker, "prof")
+        prof.disable()
+        print(f"{per_worker * concurrency} spends under cProfile: {rate:,.0f}/s (slowed by the profiler)")
+        stats = pstats.Stats(prof)
+        stats.sort_stats("tottime").print_stats(top)
+        stats.sort_stats("cumulative").print_stats(top)
+    finally:
+        await core.store.close()
+        server.cleanup()
 
 
 async def main(spends: int, concurrency: int, repeat: int, old_entries: int) -> None:
@@ -179,5 +208,10 @@ if __name__ == "__main__":
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--old-entries", type=int, default=5000)
+    ap.add_argument("--profile", type=int, default=0, metavar="N",
+                    help="profile one round of ledger spends and print the top N functions instead")
     a = ap.parse_args()
-    asyncio.run(main(a.spends, a.concurrency, a.repeat, a.old_entries))
+    if a.profile:
+        asyncio.run(profile(a.spends, a.concurrency, a.profile))
+    else:
+        asyncio.run(main(a.spends, a.concurrency, a.repeat, a.old_entries))

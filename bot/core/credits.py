@@ -266,22 +266,28 @@ class Ledger:
                      ttl: int | None, field: str = "") -> tuple[str, int, str, int]:
         """One ``ledger_apply.lua`` call: (status, balance, entry id, ledger length).
 
-        The hot path of every spend: one EVALSHA (array reply, no JSON), the account indexed
-        once per process before its first write here. ``field``: keep the idempotency record in
-        that field of the account hash instead of its own key (the welcome bonus).
+        The hot path of every spend: one EVALSHA with one packed argument and an array reply
+        (no JSON); the account indexed once per process before its first write here.
+        ``field``: keep the idempotency record in that field of the account hash instead of its
+        own key (the welcome bonus). Atomic and idempotent (the script); Redis down:
+        ``ServiceUnavailable`` and nothing written (or, if the connection dropped mid-call,
+        the change either happened or not: the caller retries with the same key).
         """
         self._check_key(idem_key)
+        if "|" in kind or "|" in field:
+            raise ValueError("a ledger kind or record field must not contain '|'")
         if uid not in self._indexed:
             await self._index(uid)
         if reason == DEFAULT_REASONS.get(kind):
             reason = ""  # stored empty, read back as the default (a few bytes per entry)
         entry_id = _entry_id()
-        args = [amount, kind, reason[:120], self._clock.now_ms(), entry_id, self._ttl if ttl is None else ttl]
-        if field:
-            args.append(field)
-        async with redis_guard(f"credits.{kind}"):
-            res = await self._apply_script(
-                keys=[K.account(uid), K.ledger(uid), K.idempotency(uid, idem_key)], args=args)
+        packed = (f"{amount}|{kind}|{self._clock.now_ms()}|{entry_id}|{self._ttl if ttl is None else ttl}|"
+                  f"{field}|{reason[:120]}")
+        try:
+            res = await self._apply_script(keys=K.ledger_change(uid, idem_key), args=(packed,))
+        except Exception as exc:  # the guard's work, without its cost on the hot path
+            await redis_guard(f"credits.{kind}").__aexit__(type(exc), exc, exc.__traceback__)
+            raise
         status = res[0]
         if status == "ok":
             if res[2] > self._compact_at:

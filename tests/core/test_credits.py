@@ -121,12 +121,16 @@ async def test_the_lua_script_refuses_bad_amounts_too(core: Core) -> None:
     """Defence in depth: even a caller bypassing Python validation cannot write 0 or 1.5."""
     from redis.exceptions import ResponseError
 
-    for amount in ("0", "1.5", "abc"):
+    for amount in ("0", "1.5", "abc", ""):
         with pytest.raises(ResponseError):
             await core.store.scripts["ledger_apply"](
                 keys=[K.account(UID), K.ledger(UID), K.idempotency(UID, amount)],
-                args=[amount, "grant", "x", 0, "e", 0],
+                args=[f"{amount}|grant|0|e|0||x"],
             )
+    for malformed in ([], ["5|grant|0"], [5, "grant", "x", 0, "e", 0]):  # not the packed argument
+        with pytest.raises(ResponseError):
+            await core.store.scripts["ledger_apply"](
+                keys=[K.account(UID), K.ledger(UID), K.idempotency(UID, "m")], args=malformed)
     assert await core.ledger.balance(UID) == 0
 
 
@@ -582,3 +586,14 @@ async def test_a_welcome_only_account_has_no_list_and_folds_its_first_entry_exac
         assert await core.ledger.welcome_bonus(aid, "tg:7201") is None
     finally:
         await core.store.close()
+
+
+def test_the_keys_of_a_ledger_change_are_the_account_ledger_and_record_keys() -> None:
+    aid = "a0123456789abcdef"
+    assert K.ledger_change(aid, "tg:1:2") == [K.account(aid), K.ledger(aid), K.idempotency(aid, "tg:1:2")]
+
+
+async def test_a_kind_that_would_break_the_packed_argument_is_refused(core: Core) -> None:
+    with pytest.raises(ValueError):
+        await core.ledger.grant(UID, 1, "x", "k1", kind="grant|x")
+    assert await core.ledger.balance(UID) == 0 and await core.ledger.history(UID) == []

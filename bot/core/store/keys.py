@@ -122,6 +122,14 @@ class K:
         return f"credits:{_tag(aid)}"
 
     @staticmethod
+    def ledger_change(aid: str, idem_key: str) -> list[str]:
+        """The keys of one ledger change, in ``ledger_apply.lua``'s order: account hash, ledger
+        list, idempotency record (``account``, ``ledger``, ``idempotency``; built in one go, as
+        this is on every spend's path)."""
+        tag = _tag(aid)
+        return [f"credits:{tag}", f"ledger:{tag}", f"idem:{tag}:{idem_key}"]
+
+    @staticmethod
     def ledger(aid: str) -> str:
         """List of ledger entries, newest first (LPUSH): positional text
         ``kind|amount|balance|ts|id|hold|captured|reason`` (JSON objects before; both read)."""
