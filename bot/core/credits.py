@@ -418,7 +418,7 @@ class Ledger:
             return entry
         async with redis_guard("credits.owned_entry"):
             rows, gen, e0 = await self._store.scripts["ledger_history"](keys=[K.account(uid), K.ledger(uid)],
-                                                                        args=[self._keep * 2 + 1000])
+                                                                        args=[0])  # all
         rows = [*rows, e0] if e0 else rows
         return entry if any(Entry.parse(row, gen).id == entry.id for row in rows) else None
 
