@@ -167,3 +167,40 @@ async def test_an_outage_reply_inside_a_pipeline_is_still_an_outage(redis_url: s
     finally:
         await r.config_set("min-replicas-to-write", 0)
         await r.aclose()
+
+
+async def test_a_burst_waits_for_one_of_the_pools_connections_and_a_long_wait_is_an_outage(redis_url: str) -> None:
+    """The single-server client's pool: more concurrent commands than connections wait for a
+    free one (never more connections than the cap); waiting past the pool's timeout is an
+    outage, answered as SERVICE_UNAVAILABLE."""
+    import asyncio
+
+    import redis.asyncio as aioredis
+    import redis.exceptions
+
+    from bot.core.store.connection import _GatedPool, is_outage
+
+    assert isinstance(connect(redis_url).connection_pool, _GatedPool)
+    pool = _GatedPool.from_url(redis_url, max_connections=3, timeout=2, decode_responses=True)
+    client = aioredis.Redis.from_pool(pool)
+    try:
+        # 12 commands that each hold a connection for 50 ms, through 3 connections.
+        assert await asyncio.gather(*(client.blpop([f"burst:{i}"], 0.05) for i in range(12))) == [None] * 12
+        assert len(pool._available_connections) + len(pool._in_use_connections) == 3
+        assert await client.ping()
+    finally:
+        await client.aclose()
+    tight = aioredis.Redis.from_pool(_GatedPool.from_url(redis_url, max_connections=1, timeout=0.1))
+    try:
+        holder = asyncio.create_task(tight.blpop(["burst:hold"], 0.5))
+        await asyncio.sleep(0.05)
+        with pytest.raises(redis.exceptions.ConnectionError) as info:
+            await tight.ping()
+        assert is_outage(info.value)
+        with pytest.raises(ServiceUnavailable):
+            async with redis_guard("test.pool"):
+                await tight.ping()
+        assert await holder is None
+        assert await tight.ping()  # the permit came back
+    finally:
+        await tight.aclose()
