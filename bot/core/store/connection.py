@@ -348,8 +348,9 @@ def connect(url: str) -> Any:
     """A client for ``url`` (see ``bot.core.store.urls``) with short timeouts, so a dead Redis
     fails fast instead of hanging users, and ``decode_responses=True``.
 
-    One server or Sentinel: a blocking pool — a burst of concurrent commands waits (up to
-    5 s) for one of 64 connections instead of failing with "too many connections". Cluster:
+    One server or Sentinel: a pool that blocks (``_GatedPool``; Sentinel: redis-py's
+    blocking pool) — a burst of concurrent commands waits (up to 5 s) for one of 64
+    connections instead of failing with "too many connections". Cluster:
     ``redis.asyncio.cluster.RedisCluster`` over the startup nodes. Nothing connects until
     the first command. Raises ``ValueError`` for a URL of no supported form.
     """
