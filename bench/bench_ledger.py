@@ -10,6 +10,9 @@ Prints, over ``--repeat`` rounds (min / median / max):
   code) running a minimal debit script (``HGET`` balance, refuse if short, ``HINCRBY``) on the
   same server with the same concurrency, in rounds interleaved with the ledger's (the order
   alternates each round), and the ratio ledger / anchor per round;
+- CPU time of this (client) process per spend, ledger and anchor, and their ratio per round
+  (anchor CPU / ledger CPU): steadier than rates on a shared machine, as it does not count
+  time spent waiting for the CPU;
 - sequential single-client spends per second;
 - Redis CPU time in scripts per spend (``INFO commandstats``; includes compaction);
 - ``reconcile`` of one account that has written ``--old-entries`` entries (with compaction
@@ -17,12 +20,18 @@ Prints, over ``--repeat`` rounds (min / median / max):
   without it reconcile reads every entry);
 - ``reconcile_all`` over every account.
 Only public ledger calls are used, so the same file measures the code before and after a change.
+
+``--profile N``: instead, run one round of concurrent spends under cProfile and print the N
+functions with the most own time and the N with the most cumulative time (where a spend's
+Python time goes: argument building, the client, replies, logging).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
+import pstats
 import statistics
 import sys
 import tempfile
@@ -49,6 +58,16 @@ async def timed(fn: Callable[[], Awaitable[object]]) -> float:
     t0 = time.perf_counter()
     await fn()
     return time.perf_counter() - t0
+
+
+class CpuClock:
+    """CPU seconds this process used between ``start`` and ``stop``."""
+
+    def start(self) -> None:
+        self.t0 = time.process_time()
+
+    def stop(self) -> float:
+        return time.process_time() - self.t0
 
 
 async def spend_round(core: Core, users: list[str], per_worker: int, tag: str) -> tuple[float, float, float]:
@@ -94,6 +113,29 @@ async def anchor_round(client: aioredis.Redis, debit: Any, keys: list[str], per_
     return per_worker * len(keys) / elapsed
 
 
+async def profile(spends: int, concurrency: int, top: int) -> None:
+    """One round of concurrent ledger spends under cProfile (see the module docstring)."""
+    server = RedisProcess().start()
+    core = make_core(server.url, Path(tempfile.mkdtemp()))
+    try:
+        users = [f"tg:{i}" for i in range(concurrency)]
+        per_worker = spends // concurrency
+        for u in users:
+            await core.ledger.grant(u, per_worker + 10, "bench seed", "seed")
+        await asyncio.gather(*(core.ledger.spend(u, 1, "warm", "warm") for u in users))
+        prof = cProfile.Profile()
+        prof.enable()
+        rate, _, _ = await spend_round(core, users, per_worker, "prof")
+        prof.disable()
+        print(f"{per_worker * concurrency} spends under cProfile: {rate:,.0f}/s (slowed by the profiler)")
+        stats = pstats.Stats(prof)
+        stats.sort_stats("tottime").print_stats(top)
+        stats.sort_stats("cumulative").print_stats(top)
+    finally:
+        await core.store.close()
+        server.cleanup()
+
+
 async def main(spends: int, concurrency: int, repeat: int, old_entries: int) -> None:
     server = RedisProcess().start()
     core = make_core(server.url, Path(tempfile.mkdtemp()))
@@ -119,15 +161,25 @@ async def main(spends: int, concurrency: int, repeat: int, old_entries: int) -> 
         seq_rate: list[float] = []
         anchor: list[float] = []
         ratio: list[float] = []
+        cpu_ledger: list[float] = []
+        cpu_anchor: list[float] = []
+        cpu = CpuClock()
+        n_round = per_worker * concurrency
         ledger_usec = 0
         for r in range(repeat):
             if r % 2:  # alternate the order: anchor first on odd rounds
+                cpu.start()
                 anchor.append(await anchor_round(bare, debit, anchor_keys, per_worker))
+                cpu_anchor.append(cpu.stop() / n_round * 1e6)
             u0 = await script_usec(core)
+            cpu.start()
             a, b, c = await spend_round(core, users, per_worker, f"r{r}")
+            cpu_ledger.append(cpu.stop() / n_round * 1e6)
             ledger_usec += await script_usec(core) - u0
             if not r % 2:
+                cpu.start()
                 anchor.append(await anchor_round(bare, debit, anchor_keys, per_worker))
+                cpu_anchor.append(cpu.stop() / n_round * 1e6)
             rate.append(a)
             p50.append(b)
             p99.append(c)
@@ -146,6 +198,10 @@ async def main(spends: int, concurrency: int, repeat: int, old_entries: int) -> 
               "interleaved rounds:")
         print(f"  rate  {spread(anchor)}")
         print(f"  ledger / anchor per round  {spread(ratio, '{:.2f}')}")
+        print("client CPU per spend (this process), us:")
+        print(f"  ledger {spread(cpu_ledger)}   anchor {spread(cpu_anchor)}")
+        cpu_ratio = [x / y for x, y in zip(cpu_anchor, cpu_ledger, strict=True)]
+        print(f"  anchor CPU / ledger CPU per round  {spread(cpu_ratio, '{:.2f}')}")
         await bare.aclose()
         # Redis CPU time spent in scripts (spends plus any compaction), per spend: far less
         # sensitive to a busy machine than wall-clock rates.
@@ -179,5 +235,10 @@ if __name__ == "__main__":
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--old-entries", type=int, default=5000)
+    ap.add_argument("--profile", type=int, default=0, metavar="N",
+                    help="profile one round of ledger spends and print the top N functions instead")
     a = ap.parse_args()
-    asyncio.run(main(a.spends, a.concurrency, a.repeat, a.old_entries))
+    if a.profile:
+        asyncio.run(profile(a.spends, a.concurrency, a.profile))
+    else:
+        asyncio.run(main(a.spends, a.concurrency, a.repeat, a.old_entries))

@@ -30,6 +30,7 @@ import hashlib
 import hmac
 import json
 import logging
+import os
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -47,6 +48,10 @@ SETTLED_HOLD_TTL = 7 * 86400
 #: Most entries one ``ledger_compact.lua`` call folds (bounds the time Redis is busy with it).
 COMPACT_BATCH = 1000
 LEGACY_GEN = "legacy"
+#: The reason of an entry whose stored reason is empty (system kinds whose reason never varies).
+DEFAULT_REASONS = {"bonus": "welcome bonus"}
+#: The account-hash field that keeps the welcome bonus's idempotency record (see ``_apply``).
+WELCOME_FIELD = "i:welcome"
 
 
 class AmountError(BotError):
@@ -65,15 +70,32 @@ class Entry:
     balance: int
     reason: str
     gen: str = LEGACY_GEN  # the account generation it was written on (see ledger_apply.lua)
+    hold: str = ""  # the hold id, for hold / capture / release entries
 
     @classmethod
-    def from_json(cls, raw: str) -> Entry:
-        return cls.from_dict(json.loads(raw))
+    def parse(cls, raw: str, gen: str | None) -> Entry:
+        """One stored ledger entry of an account whose generation is ``gen`` ("" / None:
+        legacy), in either format.
+
+        Positional text (written now by ``ledger_apply.lua``, ``hold_create.lua``,
+        ``hold_settle.lua``): ``<kind>|<amount>|<balance after>|<ts ms>|<entry id>|<hold id>|
+        <captured>|<reason>`` — the reason is last and may hold ``|``; an empty reason means
+        ``DEFAULT_REASONS[kind]``; entry id ``=`` is the account's generation (its first entry,
+        kept in the account hash as ``e0``); the entry belongs to the account's generation.
+        JSON (written before; carries its own ``gen``): read as it is.
+        """
+        if raw.startswith("{"):
+            return cls.from_dict(json.loads(raw))
+        kind, amount, balance, ts, eid, hold, _captured, reason = raw.split("|", 7)
+        if eid == "=":
+            eid = gen or ""
+        return cls(eid, int(ts), kind, int(amount), int(balance), reason or DEFAULT_REASONS.get(kind, ""),
+                   gen or LEGACY_GEN, hold)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Entry:
         return cls(d["id"], int(d["ts"]), d["kind"], int(d["amount"]), int(d["balance"]), d.get("reason", ""),
-                   str(d.get("gen") or LEGACY_GEN))
+                   str(d.get("gen") or LEGACY_GEN), str(d.get("hold") or ""))
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +153,7 @@ class Reconciliation:
 
 
 def _entry_id() -> str:
-    return uuid.uuid4().hex[:16]
+    return os.urandom(8).hex()
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,13 +166,15 @@ class _Record:
     hold_id: str | None = None
 
 
-def _decode_record(raw: str, uid: str) -> _Record:
-    """Decode an idempotency record of account ``uid`` in either format.
+def _decode_record(raw: str, uid: str, acct_gen: str = "") -> _Record:
+    """Decode an idempotency record of account ``uid`` (generation ``acct_gen``) in either format.
 
     Compact (written now; ``ledger_apply.lua`` / ``hold_create.lua``):
     ``~<kind>|<entry id>|<amount>|<balance after>|<gen>[|<hold id suffix>]`` — ``<gen>`` is
-    ``=`` for "the entry's own id", empty for a legacy account. The entry's ``ts`` and
-    ``reason`` are not kept (0 and ""): no replay path reads them, and the ledger list has them.
+    ``=`` for "the entry's own id", empty for a legacy account; ``<entry id>`` is ``=`` for
+    "the account's generation" (only in records kept in the account hash, e.g. the welcome
+    bonus's). The entry's ``ts`` and ``reason`` are not kept (0 and ""): no replay path reads
+    them, and the ledger has them.
     Old (before the compact format; also what ``migrate`` copied from v1): the whole first
     result as JSON, ``{"status": "ok", "balance": .., "entry": {..}, "hold": ..}``. Both are
     read, so no migration is needed; old records simply age out with their TTL (payment and
@@ -159,6 +183,8 @@ def _decode_record(raw: str, uid: str) -> _Record:
     if raw.startswith("~"):
         parts = raw[1:].split("|")
         kind, entry_id, amount, balance, gen = parts[:5]
+        if entry_id == "=":
+            entry_id = acct_gen
         gen = entry_id if gen == "=" else (gen or LEGACY_GEN)
         hold_id = K.hold_id_of(uid, parts[5]) if len(parts) > 5 and parts[5] else None
         return _Record(int(balance), Entry(entry_id, 0, kind, int(amount), int(balance), "", gen), hold_id)
@@ -180,6 +206,8 @@ class Ledger:
         self._secret = secret  # the Core's signing secret (bot.core.secrets): welcome-bonus marker
         #: Accounts this process has put in ``accounts:all`` (so it is one SADD per process).
         self._indexed: set[str] = set()
+        self._apply_script = store.scripts["ledger_apply"]
+        self._ttl = self._cfg.idempotency_ttl_seconds
 
     async def _index(self, uid: str) -> None:
         """Add the account to the global index *before* its first ledger write here (a crash
@@ -222,33 +250,64 @@ class Ledger:
         return {k: int(raw.get(k, 0)) for k in ("balance", "held", "earned", "spent")}
 
     async def history(self, uid: str, limit: int = 5) -> list[Entry]:
-        """The newest ``limit`` entries, newest first (at most ``ledger_keep_entries`` are kept)."""
+        """The newest ``limit`` entries, newest first (at most ``ledger_keep_entries`` are kept).
+        One read script (``ledger_history.lua``): the list plus the account's first entry
+        (``e0``, kept in the account hash until compaction folds it)."""
+        if limit < 1:
+            return []
         async with redis_guard("credits.history"):
-            rows = await self._r.lrange(K.ledger(uid), 0, max(0, limit - 1))
-        return [Entry.from_json(r) for r in rows]
+            rows, gen, e0 = await self._store.scripts["ledger_history"](keys=[K.account(uid), K.ledger(uid)],
+                                                                        args=[limit])
+        if e0:
+            rows = [*rows, e0]
+        return [Entry.parse(r, gen) for r in rows]
 
     # --- changes ------------------------------------------------------------------
     async def _apply(self, uid: str, amount: int, kind: str, reason: str, idem_key: str,
-                     ttl: int | None, idem_redis_key: str | None = None) -> dict[str, Any]:
-        script = self._store.scripts["ledger_apply"]
-        idem = idem_redis_key or K.idempotency(uid, self._check_key(idem_key))
-        keys = [K.account(uid), K.ledger(uid), idem]
-        args = [amount, kind, reason[:120], self._clock.now_ms(), _entry_id(),
-                self._cfg.idempotency_ttl_seconds if ttl is None else ttl]
-        await self._index(uid)
-        async with redis_guard(f"credits.{kind}"):
-            res: dict[str, Any] = json.loads(await script(keys=keys, args=args))
-        if res["status"] == "replay":
-            rec = _decode_record(res["rec"], uid)
-            return {"status": "replay", "balance": rec.balance, "entry": {"id": rec.entry.id}}
-        await self._after_write(uid, res)
-        return res
+                     ttl: int | None, field: str = "") -> tuple[str, int, str, int]:
+        """One ``ledger_apply.lua`` call: (status, balance, entry id, ledger length).
 
-    async def _after_write(self, uid: str, res: dict[str, Any]) -> None:
-        """Compact when a write pushed the list past the threshold. Never raises for Redis:
-        the write itself succeeded, and the next write (or ``compact``) tries again."""
-        if res.get("status") != "ok" or int(res.get("len", 0)) <= self._compact_at:
-            return
+        The hot path of every spend: one EVALSHA with one packed argument and an array reply
+        (no JSON); the account indexed once per process before its first write here.
+        ``field``: keep the idempotency record in that field of the account hash instead of its
+        own key (the welcome bonus). Atomic and idempotent (the script); Redis down:
+        ``ServiceUnavailable`` and nothing written (or, if the connection dropped mid-call,
+        the change either happened or not: the caller retries with the same key).
+        """
+        self._check_key(idem_key)
+        if "|" in kind or "|" in field:
+            raise ValueError("a ledger kind or record field must not contain '|'")
+        if uid not in self._indexed:
+            await self._index(uid)
+        if reason == DEFAULT_REASONS.get(kind):
+            reason = ""  # stored empty, read back as the default (a few bytes per entry)
+        entry_id = _entry_id()
+        packed = (f"{amount}|{kind}|{self._clock.now_ms()}|{entry_id}|{self._ttl if ttl is None else ttl}|"
+                  f"{field}|{reason[:120]}")
+        try:
+            res = await self._apply_script(keys=K.ledger_change(uid, idem_key), args=(packed,))
+        except Exception as exc:  # the guard's work, without its cost on the hot path
+            await redis_guard(f"credits.{kind}").__aexit__(type(exc), exc, exc.__traceback__)
+            raise
+        status = res[0]
+        if status == "ok":
+            if res[2] > self._compact_at:
+                await self._compact_after_write(uid)
+            return "ok", int(res[1]), entry_id, int(res[2])
+        if status == "replay":
+            rec = _decode_record(res[1], uid, res[2])
+            return "replay", rec.balance, rec.entry.id, 0
+        return str(status), int(res[1]), "", 0
+
+    async def _after_write(self, uid: str, length: int) -> None:
+        """Compact when a write pushed the list past the threshold (``length``: the list's
+        length the write reported)."""
+        if length > self._compact_at:
+            await self._compact_after_write(uid)
+
+    async def _compact_after_write(self, uid: str) -> None:
+        """Never raises for Redis: the write itself succeeded, and the next write (or
+        ``compact``) tries again."""
         try:
             await self.compact(uid)
         except ServiceUnavailable:
@@ -263,7 +322,7 @@ class Ledger:
         concurrently with spends and holds and with itself. Returns the entries folded.
         """
         script = self._store.scripts["ledger_compact"]
-        keys = [K.ledger(uid), K.ledger_checkpoint(uid)]
+        keys = [K.ledger(uid), K.ledger_checkpoint(uid), K.account(uid)]
         folded = 0
         while True:
             async with redis_guard("credits.compact"):
@@ -297,10 +356,11 @@ class Ledger:
                     keep_forever: bool = False) -> LedgerResult:
         """Add credits. Idempotent per (uid, idem_key). ``keep_forever`` for payment grants."""
         amount = self._check_amount(amount)
-        res = await self._apply(uid, amount, kind, reason, idem_key, 0 if keep_forever else None)
-        if res["status"] == "ok":
+        status, balance, entry_id, _ = await self._apply(uid, amount, kind, reason, idem_key,
+                                                         0 if keep_forever else None)
+        if status == "ok":
             log_event("credits_granted", account=uid, amount=amount, kind=kind, reason=reason)
-        return LedgerResult(res["status"], int(res["balance"]), res["entry"]["id"])
+        return LedgerResult(status, balance, entry_id)
 
     async def spend(self, uid: str, amount: int, reason: str, idem_key: str, *,
                     kind: str = "spend", keep_forever: bool = False) -> LedgerResult:
@@ -309,22 +369,27 @@ class Ledger:
         Raises ``BotError(INSUFFICIENT_CREDITS, cost=, balance=)`` when the balance is short.
         """
         amount = self._check_amount(amount)
-        res = await self._apply(uid, -amount, kind, reason, idem_key, 0 if keep_forever else None)
-        if res["status"] == "insufficient":
-            raise BotError(ErrorCode.INSUFFICIENT_CREDITS, cost=amount, balance=int(res["balance"]))
-        return LedgerResult(res["status"], int(res["balance"]), res["entry"]["id"])
+        status, balance, entry_id, _ = await self._apply(uid, -amount, kind, reason, idem_key,
+                                                         0 if keep_forever else None)
+        if status == "insufficient":
+            raise BotError(ErrorCode.INSUFFICIENT_CREDITS, cost=amount, balance=balance)
+        return LedgerResult(status, balance, entry_id)
 
     async def first_result(self, uid: str, idem_key: str) -> Entry | None:
         """The entry a change with ``idem_key`` wrote, if that change happened (else None).
 
         From the idempotency record: id, kind, amount, balance after and generation are exact;
         ``ts`` and ``reason`` are 0 and "" for records in the compact format (see
-        ``_decode_record``). Read-only."""
+        ``_decode_record``). The welcome bonus's record is a field of the account hash; every
+        other record (and a welcome record from before) is a key of its own. Read-only."""
+        key = K.idempotency(uid, self._check_key(idem_key))
         async with redis_guard("credits.first_result"):
-            raw = await self._r.get(K.idempotency(uid, self._check_key(idem_key)))
+            gen, raw = await self._r.hmget(K.account(uid), ["gen", WELCOME_FIELD])
+            if idem_key != "welcome" or not raw:
+                raw = await self._r.get(key)
         if not raw:
             return None
-        return _decode_record(raw, uid).entry
+        return _decode_record(raw, uid, gen or "").entry
 
     async def owned_entry(self, uid: str, idem_key: str) -> Entry | None:
         """The entry change ``idem_key`` wrote, if it belongs to ``uid``'s *current* account.
@@ -353,8 +418,10 @@ class Ledger:
         if entry.id in (await self.checkpoint(uid)).legacy_purchases:
             return entry
         async with redis_guard("credits.owned_entry"):
-            rows = await self._r.lrange(K.ledger(uid), 0, -1)
-        return entry if any(json.loads(row).get("id") == entry.id for row in rows) else None
+            rows, gen, e0 = await self._store.scripts["ledger_history"](keys=[K.account(uid), K.ledger(uid)],
+                                                                        args=[0])  # all
+        rows = [*rows, e0] if e0 else rows
+        return entry if any(Entry.parse(row, gen).id == entry.id for row in rows) else None
 
     async def hold(self, uid: str, amount: int, reason: str, idem_key: str) -> Hold:
         """Reserve ``amount`` before paid work. Idempotent: a replay returns the same hold.
@@ -377,18 +444,18 @@ class Ledger:
         await self._index(uid)
         async with redis_guard("credits.hold"):
             await self._r.zadd(K.hold_deadlines(), {hold_id: deadline})
-            res = json.loads(await script(keys=keys, args=args))
-            if res["status"] != "ok":
+            res = await script(keys=keys, args=args)
+            if res[0] != "ok":
                 await self._r.zrem(K.hold_deadlines(), hold_id)
-        if res["status"] == "insufficient":
-            raise BotError(ErrorCode.INSUFFICIENT_CREDITS, cost=amount, balance=int(res["balance"]))
-        await self._after_write(uid, res)
-        if res["status"] == "replay":
-            hold_id = _decode_record(res["rec"], uid).hold_id or ""
+        if res[0] == "insufficient":
+            raise BotError(ErrorCode.INSUFFICIENT_CREDITS, cost=amount, balance=int(res[1]))
+        if res[0] == "replay":
+            hold_id = _decode_record(res[1], uid).hold_id or ""
             async with redis_guard("credits.hold"):
                 status = await self._r.hget(K.hold(hold_id), "status") if hold_id else None
             return Hold(uid, hold_id, amount, replayed=True, status=status or "settled")
-        return Hold(uid, res["hold"], amount)
+        await self._after_write(uid, int(res[2]))
+        return Hold(uid, hold_id, amount)
 
     async def _settle(self, hold: Hold, action: str, reason: str, due_before_ms: int | None = None) -> str:
         """Capture or release through ``hold_settle.lua`` on the hold's *own* account.
@@ -411,19 +478,21 @@ class Ledger:
         args = [action, self._clock.now_ms(), _entry_id(), hold.hold_id, reason[:120],
                 SETTLED_HOLD_TTL, account, "" if due_before_ms is None else due_before_ms]
         async with redis_guard(f"credits.{action}"):
-            res = json.loads(await script(keys=keys, args=args))
+            res = await script(keys=keys, args=args)
+            status = res[0]
+            hold_status = res[1] if len(res) > 1 and status != "ok" else None
             # Settled (now or before) or gone: out of the deadline index. A crash before this
             # leaves the entry for the sweeper, which finds the hold settled and drops it.
-            if res["status"] in ("ok", "not_found") or res.get("hold_status") in ("captured", "released"):
+            if status in ("ok", "not_found") or hold_status in ("captured", "released"):
                 await self._r.zrem(K.hold_deadlines(), hold.hold_id)
-        if res["status"] == "ok":
-            log_event(f"credits_hold_{action}d", account=account, amount=int(res["amount"]), reason=reason)
-            await self._after_write(account, res)
+        if status == "ok":
+            log_event(f"credits_hold_{action}d", account=account, amount=int(res[1]), reason=reason)
+            await self._after_write(account, int(res[3]))
             return action + "d"
-        if res["status"] == "mismatch":
+        if status == "mismatch":
             log_event("credits_hold_account_mismatch", level=logging.ERROR, account=account, hold=hold.hold_id)
             return "mismatch"
-        return str(res.get("hold_status", res["status"]))
+        return str(hold_status or status)
 
     async def capture(self, hold: Hold, reason: str = "") -> str:
         """Keep the held credits: a real answer was delivered. Settles at most once."""
@@ -488,11 +557,12 @@ class Ledger:
             claimed = await claim_welcome(self._r, self._secret, identity, uid, marker)
         if not claimed:
             return None
-        res = await self._apply(uid, amount, "bonus", "welcome bonus", "welcome", 0)
-        if res["status"] != "ok":
+        status, balance, entry_id, _ = await self._apply(uid, amount, "bonus", "welcome bonus", "welcome", 0,
+                                                         field=WELCOME_FIELD)
+        if status != "ok":
             return None
         log_event("credits_granted", account=uid, amount=amount, kind="bonus", reason="welcome bonus")
-        return LedgerResult(res["status"], int(res["balance"]), res["entry"]["id"])
+        return LedgerResult(status, balance, entry_id)
 
     # --- reconciliation and erasure ------------------------------------------------
     async def reconcile(self, uid: str) -> Reconciliation:
@@ -510,16 +580,18 @@ class Ledger:
         acct = dict(zip(acct_flat[::2], acct_flat[1::2]))
         ckpt_raw = dict(zip(ckpt_flat[::2], ckpt_flat[1::2]))
         ckpt = Checkpoint.from_hash(ckpt_raw)
+        if acct.get("e0"):
+            rows = [*rows, acct["e0"]]  # the account's first entry (oldest), kept in its hash
         total = ckpt.sum
         open_holds = 0
         settled: set[str] = set()
         for r in rows:  # newest first: a settle entry precedes (in list order) its hold entry
-            d = json.loads(r)
-            total += int(d["amount"])
-            if d["kind"] in ("capture", "release") and d.get("hold"):
-                settled.add(str(d["hold"]).removeprefix("hold:"))
-            elif d["kind"] == "hold" and d.get("hold") not in settled:
-                open_holds += -int(d["amount"])
+            e = Entry.parse(r, acct.get("gen"))
+            total += e.amount
+            if e.kind in ("capture", "release") and e.hold:
+                settled.add(e.hold.removeprefix("hold:"))
+            elif e.kind == "hold" and e.hold.removeprefix("hold:") not in settled:
+                open_holds += -e.amount
         open_holds += sum(amount for hid, amount in (ckpt.open_holds or {}).items() if hid not in settled)
         return Reconciliation(uid, int(acct.get("balance", 0)), total, int(acct.get("held", 0)), open_holds,
                               ckpt.count + len(rows))

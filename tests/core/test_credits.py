@@ -11,7 +11,7 @@ import pytest
 from redis.exceptions import RedisClusterException
 
 from bot.core.clock import FixedClock
-from bot.core.credits import AmountError, Hold
+from bot.core.credits import AmountError, Entry, Hold
 from bot.core.errors import BotError, ErrorCode
 from bot.core.service import Core
 from bot.core.store import K
@@ -121,12 +121,16 @@ async def test_the_lua_script_refuses_bad_amounts_too(core: Core) -> None:
     """Defence in depth: even a caller bypassing Python validation cannot write 0 or 1.5."""
     from redis.exceptions import ResponseError
 
-    for amount in ("0", "1.5", "abc"):
+    for amount in ("0", "1.5", "abc", ""):
         with pytest.raises(ResponseError):
             await core.store.scripts["ledger_apply"](
                 keys=[K.account(UID), K.ledger(UID), K.idempotency(UID, amount)],
-                args=[amount, "grant", "x", 0, "e", 0],
+                args=[f"{amount}|grant|0|e|0||x"],
             )
+    for malformed in ([], ["5|grant|0"], [5, "grant", "x", 0, "e", 0]):  # not the packed argument
+        with pytest.raises(ResponseError):
+            await core.store.scripts["ledger_apply"](
+                keys=[K.account(UID), K.ledger(UID), K.idempotency(UID, "m")], args=malformed)
     assert await core.ledger.balance(UID) == 0
 
 
@@ -185,11 +189,36 @@ async def test_reconcile_all_finds_a_tampered_account(core: Core) -> None:
     assert bad[0].balance == 12 and bad[0].ledger_sum == 5
 
 
-async def test_ledger_entries_are_json_with_running_balance(core: Core) -> None:
+async def test_ledger_entries_are_compact_text_with_running_balance(core: Core) -> None:
+    """The first entry lives in the account hash ("e0", id "=" = the account's generation), the
+    rest in the list as ``kind|amount|balance|ts|id|hold|captured|reason``."""
+    r = core.store.redis
     await core.ledger.grant(UID, 5, "seed", "a")
-    await core.ledger.spend(UID, 2, "details", "b")
-    rows = [json.loads(r) for r in await core.store.redis.lrange(K.ledger(UID), 0, -1)]
-    assert [(r["kind"], r["amount"], r["balance"]) for r in rows] == [("spend", -2, 3), ("grant", 5, 5)]
+    await core.ledger.spend(UID, 2, "details | with a bar", "b")
+    gen, e0 = await r.hmget(K.account(UID), ["gen", "e0"])
+    assert e0.startswith("grant|5|5|") and e0.endswith("|=|||seed")
+    [row] = await r.lrange(K.ledger(UID), 0, -1)
+    assert row.startswith("spend|-2|3|") and row.endswith("|||details | with a bar")
+    history = await core.ledger.history(UID, 10)
+    assert [(e.kind, e.amount, e.balance, e.reason) for e in history] == [
+        ("spend", -2, 3, "details | with a bar"), ("grant", 5, 5, "seed")]
+    assert history[1].id == gen and {e.gen for e in history} == {gen}
+    assert [e.kind for e in await core.ledger.history(UID, 1)] == ["spend"]
+
+
+async def test_entries_in_the_old_json_format_are_read_everywhere(core: Core) -> None:
+    """Ledgers written before the compact format (JSON entries) keep working: history,
+    reconcile, compaction and new writes on top of them."""
+    r = core.store.redis
+    gen = "0123456789abcdef"
+    await r.hset(K.account(UID), mapping={"gen": gen, "balance": 4, "earned": 6, "spent": 2})
+    for d in ({"id": gen, "ts": 1, "kind": "grant", "amount": 6, "balance": 6, "reason": "old", "gen": gen},
+              {"id": "e2", "ts": 2, "kind": "spend", "amount": -2, "balance": 4, "reason": "x", "gen": gen}):
+        await r.lpush(K.ledger(UID), json.dumps(d))
+    await core.ledger.spend(UID, 1, "new", "n1")
+    assert [(e.id, e.kind, e.amount, e.balance, e.reason, e.gen) for e in await core.ledger.history(UID, 5)][1:] == [
+        ("e2", "spend", -2, 4, "x", gen), (gen, "grant", 6, 6, "old", gen)]
+    assert (await core.ledger.reconcile(UID)).ok
 
 
 # --- a hold settles only on its own account ------------------------------------------------
@@ -217,7 +246,7 @@ async def test_settling_a_hold_with_a_forged_account_changes_nothing_on_either_a
         except RedisClusterException:  # a cluster refuses keys of two accounts before running
             assert core.store.topology == "cluster" and len({acct_uid, ledger_uid, owner}) > 1
             continue
-        assert json.loads(raw)["status"] == "mismatch"
+        assert raw[0] == "mismatch"
     assert [await _snapshot(core, owner), await _snapshot(core, other)] == before
     assert (await core.store.redis.hget(K.hold(hold.hold_id), "status")) == "held"
     # The real owner still settles it, once.
@@ -290,7 +319,7 @@ async def test_compaction_is_idempotent_and_keeps_the_newest(redis_url: str, tmp
         await core.ledger.grant(UID, 100, "seed", "seed")
         for i in range(20):  # below the automatic threshold (10 + 16)
             await core.ledger.spend(UID, 1, "x", f"s{i}")
-        assert await core.store.redis.llen(K.ledger(UID)) == 21
+        assert await core.store.redis.llen(K.ledger(UID)) == 20  # + the first entry in the account hash
         before = await core.store.redis.lrange(K.ledger(UID), 0, 9)
         assert await core.ledger.compact(UID) == 11
         assert await core.ledger.compact(UID) == 0
@@ -356,7 +385,7 @@ async def test_compaction_runs_by_itself_and_compact_all_catches_up_old_ledgers(
                 await wide.ledger.spend("tg:2", 1, "x", f"s{i}")
         finally:
             await wide.store.close()
-        assert await small.store.redis.llen(K.ledger("tg:2")) == 41
+        assert await small.store.redis.llen(K.ledger("tg:2")) == 40  # + the first entry ("e0")
         over = max(0, await small.store.redis.llen(K.ledger("tg:1")) - 10)
         assert await small.ledger.compact_all() == 31 + over
         assert await small.ledger.compact_all() == 0
@@ -376,7 +405,8 @@ async def test_a_grant_folded_into_the_checkpoint_is_still_owned(redis_url: str,
         rows = await core.store.redis.lrange(K.ledger(UID), 0, -1)
         owned = await core.ledger.owned_entry(UID, "tgpay:ch1")
         assert owned is not None and owned.amount == 50 and owned.kind == "purchase"
-        assert owned.id not in [json.loads(r)["id"] for r in rows]  # really folded
+        assert owned.id not in [Entry.parse(r, owned.gen).id for r in rows]  # really folded
+        assert await core.store.redis.hget(K.account(UID), "e0") is None  # the first entry too
         assert await core.ledger.owned_entry(UID, "tgpay:never") is None
         assert (await core.ledger.reconcile(UID)).ok
     finally:
@@ -413,12 +443,13 @@ async def test_erasure_keeps_the_compacted_ledger_anonymous_and_reconcilable(red
 async def _make_legacy(core: Core, uid: str) -> None:
     """Rewrite an account as the ledger wrote it before account generations existed."""
     r = core.store.redis
-    await r.hdel(K.account(uid), "gen")
-    rows = await r.lrange(K.ledger(uid), 0, -1)
+    gen, e0 = await r.hmget(K.account(uid), ["gen", "e0"])
+    await r.hdel(K.account(uid), "gen", "e0")
+    rows = await r.lrange(K.ledger(uid), 0, -1) + ([e0] if e0 else [])
     await r.delete(K.ledger(uid))
     for raw in reversed(rows):
-        d = json.loads(raw)
-        d.pop("gen", None)
+        e = Entry.parse(raw, gen)
+        d = {"id": e.id, "ts": e.ts, "kind": e.kind, "amount": e.amount, "balance": e.balance, "reason": e.reason}
         await r.lpush(K.ledger(uid), json.dumps(d))
     # Records of that time were the whole first result as JSON, entry without "gen".
     entries = {json.loads(raw)["id"]: json.loads(raw) for raw in await r.lrange(K.ledger(uid), 0, -1)}
@@ -456,11 +487,14 @@ async def test_idempotency_records_are_a_few_bytes_and_replay_the_first_result(c
     assert bonus is not None
     grant = await core.ledger.grant(aid, 7, "a long reason " * 8, "g1")
     hold = await core.ledger.hold(aid, 2, "ask", "h1")
-    for key in ("welcome", "g1", "h1"):
+    for key in ("g1", "h1"):
         raw = await r.get(K.idempotency(aid, key))
         assert raw.startswith("~") and len(raw) <= 72, raw  # not a copy of the entry
         assert "long reason" not in raw
-    assert len(await r.get(K.idempotency(aid, "welcome"))) == 29  # ~bonus|<16 hex>|3|3|=
+    # The welcome bonus's record is a field of the account hash, not a key of its own, and its
+    # entry id is the account's generation ("=").
+    assert await r.exists(K.idempotency(aid, "welcome")) == 0
+    assert await r.hget(K.account(aid), "i:welcome") == "~bonus|=|3|3|="
     await core.ledger.spend(aid, 1, "later", "s1")
     again = await core.ledger.grant(aid, 7, "other", "g1")
     assert again.replayed and (again.balance, again.entry_id) == (grant.balance, grant.entry_id)
@@ -499,3 +533,67 @@ async def test_records_in_the_old_json_format_still_replay(core: Core) -> None:
     assert await core.ledger.owned_entry(UID, "tgpay:old") == first
     held = await core.ledger.hold(UID, 2, "ask", "ask:old")
     assert held.replayed and held.hold_id == hold_id and held.status == "captured"
+
+
+async def test_the_welcome_record_in_the_account_hash_replays_and_an_old_welcome_key_still_counts(
+        core: Core) -> None:
+    r = core.store.redis
+    new = await core.accounts.resolve("tg:7101")
+    first = await core.ledger.welcome_bonus(new, "tg:7101")
+    assert first is not None and first.status == "ok"
+    again = await core.ledger._apply(new, 3, "bonus", "welcome bonus", "welcome", 0, field="i:welcome")
+    assert again == ("replay", first.balance, first.entry_id, 0)
+    assert await core.ledger.balance(new) == 3 and (await core.ledger.reconcile(new)).ok
+    # An account whose welcome record was written as a key of its own (before this format).
+    old = await core.accounts.resolve("tg:7102")
+    gen = "00000000000000aa"
+    await r.hset(K.account(old), mapping={"gen": gen, "balance": 3, "earned": 3})
+    await r.lpush(K.ledger(old), json.dumps({"id": gen, "ts": 1, "kind": "bonus", "amount": 3, "balance": 3,
+                                             "reason": "welcome bonus", "gen": gen}))
+    await r.set(K.idempotency(old, "welcome"), "~bonus|00000000000000aa|3|3|=")
+    assert await core.ledger.welcome_bonus(old, "tg:7102") is None  # a replay: nothing new
+    assert await core.ledger.balance(old) == 3 and await r.hget(K.account(old), "i:welcome") is None
+    entry = await core.ledger.first_result(old, "welcome")
+    assert entry is not None and (entry.id, entry.gen, entry.amount) == (gen, gen, 3)
+
+
+async def test_a_welcome_only_account_has_no_list_and_folds_its_first_entry_exactly(redis_url: str,
+                                                                                   tmp_path: Path) -> None:
+    core = core_keeping(redis_url, tmp_path, 10)
+    try:
+        r = core.store.redis
+        aid = await core.accounts.resolve("tg:7201")
+        bonus = await core.ledger.welcome_bonus(aid, "tg:7201")
+        assert bonus is not None
+        assert await r.exists(K.ledger(aid)) == 0 and await r.exists(K.idempotency(aid, "welcome")) == 0
+        [entry] = await core.ledger.history(aid, 5)
+        assert (entry.id, entry.kind, entry.amount, entry.reason, entry.gen) == (
+            bonus.entry_id, "bonus", 3, "welcome bonus", bonus.entry_id)
+        await core.ledger.grant(aid, 40, "seed", "seed")
+        hold = await core.ledger.hold(aid, 2, "ask", "h-early")
+        for i in range(30):
+            await core.ledger.spend(aid, 1, "x", f"s{i}")
+        assert await r.hget(K.account(aid), "e0") is None  # folded with the oldest entries
+        await core.ledger.compact(aid)
+        ckpt = await core.ledger.checkpoint(aid)
+        assert ckpt.count == 33 - 10 and ckpt.open_holds == {hold.hold_id: 2}
+        rec = await core.ledger.reconcile(aid)
+        assert rec.ok and rec.entries == 33 and rec.held == 2 and rec.balance == 3 + 40 - 2 - 30
+        assert await core.ledger.release(hold) == "released"
+        assert (await core.ledger.reconcile(aid)).ok
+        welcome = await core.ledger.first_result(aid, "welcome")
+        assert welcome is not None and welcome.id == bonus.entry_id  # the record outlives the entry
+        assert await core.ledger.welcome_bonus(aid, "tg:7201") is None
+    finally:
+        await core.store.close()
+
+
+def test_the_keys_of_a_ledger_change_are_the_account_ledger_and_record_keys() -> None:
+    aid = "a0123456789abcdef"
+    assert K.ledger_change(aid, "tg:1:2") == [K.account(aid), K.ledger(aid), K.idempotency(aid, "tg:1:2")]
+
+
+async def test_a_kind_that_would_break_the_packed_argument_is_refused(core: Core) -> None:
+    with pytest.raises(ValueError):
+        await core.ledger.grant(UID, 1, "x", "k1", kind="grant|x")
+    assert await core.ledger.balance(UID) == 0 and await core.ledger.history(UID) == []

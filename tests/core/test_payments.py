@@ -232,7 +232,7 @@ async def test_a_purchase_compacted_out_of_the_ledger_list_can_still_be_refunded
         assert (await core.ledger.checkpoint(uid)).count > 0
         entry_id = (await payments.payment_info(core, "chOldest"))["entry_id"]
         rows = await core.store.redis.lrange(K.ledger(uid), 0, -1)
-        assert entry_id not in [json.loads(r)["id"] for r in rows]
+        assert entry_id not in [e.id for e in await core.ledger.history(uid, len(rows) + 1)]
         res = await payments.refund(core, "chOldest")
         assert res.status == "reversed" and res.balance == 13 + 100 - 60 - 10
         assert await core.ledger.reconcile_all() == []

@@ -117,12 +117,22 @@ class K:
     # --- credits ledger -------------------------------------------------------------
     @staticmethod
     def account(aid: str) -> str:
-        """Hash: balance, held, earned, spent, gen."""
+        """Hash: balance, held, earned, spent, gen; ``e0`` (the account's first ledger entry until
+        compaction folds it) and ``i:welcome`` (the welcome bonus's idempotency record)."""
         return f"credits:{_tag(aid)}"
 
     @staticmethod
+    def ledger_change(aid: str, idem_key: str) -> list[str]:
+        """The keys of one ledger change, in ``ledger_apply.lua``'s order: account hash, ledger
+        list, idempotency record (``account``, ``ledger``, ``idempotency``; built in one go, as
+        this is on every spend's path)."""
+        tag = _tag(aid)
+        return [f"credits:{tag}", f"ledger:{tag}", f"idem:{tag}:{idem_key}"]
+
+    @staticmethod
     def ledger(aid: str) -> str:
-        """List of JSON ledger entries, newest first (LPUSH)."""
+        """List of ledger entries, newest first (LPUSH): positional text
+        ``kind|amount|balance|ts|id|hold|captured|reason`` (JSON objects before; both read)."""
         return f"ledger:{_tag(aid)}"
 
     @staticmethod

@@ -11,7 +11,8 @@ import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from bot.core.store.connection import _TIMEOUTS, _Connection, _GatedPool, _single
+from bot.core.errors import ServiceUnavailable
+from bot.core.store.connection import _TIMEOUTS, _Connection, _GatedPool, _single, is_outage, redis_guard
 from tests.support.redis_proc import RedisProcess
 
 
@@ -42,9 +43,14 @@ async def test_waiting_past_the_timeout_is_no_connection_available(redis_url: st
     try:
         hold = asyncio.create_task(r.blpop(["none"], timeout=1))
         await asyncio.sleep(0.05)
-        with pytest.raises(RedisConnectionError, match="No connection available"):
+        with pytest.raises(RedisConnectionError, match="No connection available") as info:
             await r.get("k")
+        assert is_outage(info.value)  # answered as SERVICE_UNAVAILABLE, like Redis being down
+        with pytest.raises(ServiceUnavailable):
+            async with redis_guard("test.pool"):
+                await r.get("k")
         assert await hold is None
+        assert isinstance(_single(redis_url).connection_pool, _GatedPool)
         assert await r.set("k", "v")  # the permit came back
     finally:
         await r.aclose()

@@ -6,14 +6,16 @@
 -- ARGV[1] amount (>0)   ARGV[2] reason   ARGV[3] now ms   ARGV[4] entry id   ARGV[5] idem ttl s
 -- ARGV[6] account id   ARGV[7] hold id   ARGV[8] deadline ms
 -- The hold hash remembers its account and the exact account/ledger key names, so settling can
--- refuse keys that are not this hold's own (hold_settle.lua). An "ok" result also carries
--- "len", the ledger's length now. A replay returns the stored record as "rec" (see
--- ledger_apply.lua); a hold's record is ~hold|<entry id>|<-amount>|<balance after>||<hold id
--- suffix after the '.'> (the caller rebuilds the hold id from its account). Old records are the
--- whole JSON result; both are read (credits._decode_record).
+-- refuse keys that are not this hold's own (hold_settle.lua).
+-- Returns an array: {"ok", balance after, ledger length} | {"insufficient", balance} |
+-- {"replay", stored record}. A hold's record is
+-- ~hold|<entry id>|<-amount>|<balance after>||<hold id suffix after the '.'> (the caller
+-- rebuilds the hold id from its account). Old records are the whole JSON result; both are read
+-- (credits._decode_record). The ledger entry is positional text (see ledger_apply.lua):
+--   hold|<-amount>|<balance after>|<ts>|<entry id>|<hold id>||<reason>
 local first = redis.call('GET', KEYS[3])
 if first then
-  return '{"status":"replay","rec":' .. cjson.encode(first) .. '}'
+  return {'replay', first}
 end
 local amount = tonumber(ARGV[1])
 if amount == nil or amount <= 0 or amount ~= math.floor(amount) then
@@ -21,26 +23,23 @@ if amount == nil or amount <= 0 or amount ~= math.floor(amount) then
 end
 local balance = tonumber(redis.call('HGET', KEYS[1], 'balance') or '0')
 if balance < amount then
-  return cjson.encode({status = 'insufficient', balance = balance, amount = amount})
+  return {'insufficient', balance}
 end
 balance = redis.call('HINCRBY', KEYS[1], 'balance', -amount)
 redis.call('HINCRBY', KEYS[1], 'held', amount)
-local entry = {id = ARGV[4], ts = tonumber(ARGV[3]), kind = 'hold', amount = -amount,
-               balance = balance, reason = ARGV[2], hold = ARGV[7]}
-local entry_json = cjson.encode(entry)
-local len = redis.call('LPUSH', KEYS[2], entry_json)
+local bal = string.format('%d', balance)
+local len = redis.call('LPUSH', KEYS[2], 'hold|-' .. ARGV[1] .. '|' .. bal .. '|' .. ARGV[3] .. '|' .. ARGV[4] ..
+                       '|' .. ARGV[7] .. '||' .. ARGV[2])
 redis.call('HSET', KEYS[4], 'account', ARGV[6], 'amount', amount, 'status', 'held',
            'reason', ARGV[2], 'created', ARGV[3], 'deadline', ARGV[8],
            'account_key', KEYS[1], 'ledger_key', KEYS[2])
-local result = '{"status":"ok","balance":' .. string.format('%d', balance) .. ',"entry":' .. entry_json ..
-               ',"hold":' .. cjson.encode(ARGV[7]) .. '}'
 local dot = string.find(ARGV[7], '.', 1, true)
-local rec = '~hold|' .. ARGV[4] .. '|' .. string.format('%d', -amount) .. '|' .. string.format('%d', balance) ..
-            '||' .. (dot and string.sub(ARGV[7], dot + 1) or ARGV[7])
+local rec = '~hold|' .. ARGV[4] .. '|-' .. ARGV[1] .. '|' .. bal .. '||' ..
+            (dot and string.sub(ARGV[7], dot + 1) or ARGV[7])
 local ttl = tonumber(ARGV[5])
 if ttl > 0 then
   redis.call('SET', KEYS[3], rec, 'EX', ttl)
 else
   redis.call('SET', KEYS[3], rec)
 end
-return string.sub(result, 1, -2) .. ',"len":' .. len .. '}'
+return {'ok', balance, len}

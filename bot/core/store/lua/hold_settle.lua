@@ -10,45 +10,46 @@
 -- Money only ever moves on the hold's own account: the hold hash names its account (and, for
 -- holds created since, the exact account and ledger keys); keys or an account id that do not
 -- match are refused with status "mismatch" and nothing changes.
--- Returns JSON: status "ok" | "already" (hold_status) | "not_found" | "mismatch"; "ok" carries
--- "len", the ledger's length now.
-local h = redis.call('HMGET', KEYS[1], 'status', 'account', 'account_key', 'ledger_key', 'amount')
+-- Returns an array: {"ok", amount, balance after, ledger length} | {"already", hold status}
+-- | {"not_found"} | {"mismatch", hold status}. The ledger entry is positional text (see
+-- ledger_apply.lua): capture|0|<balance>|<ts>|<entry id>|<hold id>|<captured>|<reason> or
+-- release|<amount>|<balance>|<ts>|<entry id>|<hold id>||<reason>.
+local h = redis.call('HMGET', KEYS[1], 'status', 'account', 'account_key', 'ledger_key', 'amount', 'deadline')
 local status = h[1]
 if not status then
-  return cjson.encode({status = 'not_found'})
+  return {'not_found'}
 end
 if h[2] ~= ARGV[7] or (h[3] and h[3] ~= KEYS[2]) or (h[4] and h[4] ~= KEYS[3]) then
-  return cjson.encode({status = 'mismatch', hold_status = status})
+  return {'mismatch', status}
 end
 if status ~= 'held' then
-  return cjson.encode({status = 'already', hold_status = status})
+  return {'already', status}
 end
 if ARGV[8] and ARGV[8] ~= '' then
-  local deadline = tonumber(redis.call('HGET', KEYS[1], 'deadline') or '0')
-  if deadline > tonumber(ARGV[8]) then
-    return cjson.encode({status = 'already', hold_status = 'renewed'})
+  if tonumber(h[6] or '0') > tonumber(ARGV[8]) then
+    return {'already', 'renewed'}
   end
 end
 local amount = tonumber(h[5])
 local action = ARGV[1]
-local entry
+local row
+local balance
 if action == 'capture' then
   redis.call('HINCRBY', KEYS[2], 'held', -amount)
   redis.call('HINCRBY', KEYS[2], 'spent', amount)
-  local balance = tonumber(redis.call('HGET', KEYS[2], 'balance') or '0')
-  entry = {id = ARGV[3], ts = tonumber(ARGV[2]), kind = 'capture', amount = 0, balance = balance,
-           reason = ARGV[5], hold = ARGV[4], captured = amount}
+  balance = tonumber(redis.call('HGET', KEYS[2], 'balance') or '0')
+  row = 'capture|0|' .. string.format('%d', balance) .. '|' .. ARGV[2] .. '|' .. ARGV[3] .. '|' .. ARGV[4] ..
+        '|' .. string.format('%d', amount) .. '|' .. ARGV[5]
   redis.call('HSET', KEYS[1], 'status', 'captured', 'settled', ARGV[2])
 elseif action == 'release' then
   redis.call('HINCRBY', KEYS[2], 'held', -amount)
-  local balance = redis.call('HINCRBY', KEYS[2], 'balance', amount)
-  entry = {id = ARGV[3], ts = tonumber(ARGV[2]), kind = 'release', amount = amount, balance = balance,
-           reason = ARGV[5], hold = ARGV[4]}
+  balance = redis.call('HINCRBY', KEYS[2], 'balance', amount)
+  row = 'release|' .. string.format('%d', amount) .. '|' .. string.format('%d', balance) .. '|' .. ARGV[2] ..
+        '|' .. ARGV[3] .. '|' .. ARGV[4] .. '||' .. ARGV[5]
   redis.call('HSET', KEYS[1], 'status', 'released', 'settled', ARGV[2])
 else
   return redis.error_reply('ERR unknown action')
 end
-local len = redis.call('LPUSH', KEYS[3], cjson.encode(entry))
+local len = redis.call('LPUSH', KEYS[3], row)
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[6]))
-return cjson.encode({status = 'ok', action = action, amount = amount, balance = entry['balance'],
-                     entry = entry, len = len})
+return {'ok', amount, balance, len}

@@ -1,5 +1,6 @@
 -- Fold the oldest ledger entries into the account's checkpoint, keeping the newest ARGV[1].
--- KEYS[1] ledger list (newest first)   KEYS[2] checkpoint hash
+-- KEYS[1] ledger list (newest first)   KEYS[2] checkpoint hash   KEYS[3] account hash (its
+-- "gen", and "e0": the account's first entry, kept in the hash and folded first)
 -- ARGV[1] entries to keep (>= 1)   ARGV[2] most entries to fold in this call (>= 1)   ARGV[3] now ms
 -- Checkpoint fields (all over the folded entries): count, sum (of amounts), balance_at and ts
 -- (running balance and time of the newest folded entry), last_id, compacted_at,
@@ -9,7 +10,8 @@
 -- Invariant kept: account balance == checkpoint sum + sum(kept entries), and the account's
 -- held == open holds of checkpoint + kept entries. One script: atomic, so a crash leaves either
 -- the old or the new state; running it again folds nothing more than the list is over ARGV[1].
--- Returns {folded, length after}.
+-- Entries of both formats are folded (JSON objects from before, positional text now: see
+-- ledger_apply.lua). Returns {entries folded (a folded "e0" included), list length after}.
 local keep = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
 if keep == nil or keep < 1 or limit == nil or limit < 1 then
@@ -24,6 +26,8 @@ if fold > limit then
   fold = limit
 end
 local rows = redis.call('LRANGE', KEYS[1], n - fold, n - 1)
+local acct = redis.call('HMGET', KEYS[3], 'gen', 'e0')
+local gen = acct[1]
 local ck = redis.call('HMGET', KEYS[2], 'count', 'sum', 'open', 'purchases')
 local count = tonumber(ck[1] or '0')
 local sum = tonumber(ck[2] or '0')
@@ -35,25 +39,52 @@ local purchases = {}
 if ck[4] then
   purchases = cjson.decode(ck[4])
 end
+-- One entry of either format: kind, amount, balance, ts, id, hold id (or nil), legacy (no gen).
+local function parse(row)
+  if string.sub(row, 1, 1) == '{' then
+    local e = cjson.decode(row)
+    local hid = e['hold']
+    if type(hid) ~= 'string' then
+      hid = nil
+    end
+    return e['kind'], tonumber(e['amount']) or 0, e['balance'] or 0, e['ts'] or 0, e['id'] or '', hid,
+           e['gen'] == nil
+  end
+  local kind, amount, balance, ts, id, hid = string.match(row, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|')
+  if id == '=' then
+    id = gen or ''
+  end
+  if hid == '' then
+    hid = nil
+  end
+  return kind, tonumber(amount) or 0, tonumber(balance) or 0, tonumber(ts) or 0, id, hid, gen == nil
+end
 local newest
-for i = #rows, 1, -1 do  -- oldest first
-  local e = cjson.decode(rows[i])
-  local amount = tonumber(e['amount']) or 0
+local function fold_one(row)
+  local kind, amount, balance, ts, id, hid, legacy = parse(row)
   sum = sum + amount
   count = count + 1
-  local hid = e['hold']
-  if type(hid) == 'string' then
+  if hid then
     hid = string.gsub(hid, '^hold:', '')
-    if e['kind'] == 'hold' then
+    if kind == 'hold' then
       open[hid] = -amount
-    elseif e['kind'] == 'capture' or e['kind'] == 'release' then
+    elseif kind == 'capture' or kind == 'release' then
       open[hid] = nil
     end
   end
-  if e['kind'] == 'purchase' and e['gen'] == nil then
-    purchases[#purchases + 1] = e['id']
+  if kind == 'purchase' and legacy then
+    purchases[#purchases + 1] = id
   end
-  newest = e
+  newest = {balance, ts, id}
+end
+local extra = 0
+if acct[2] then  -- the account's first entry, older than every listed one
+  extra = 1
+  fold_one(acct[2])
+  redis.call('HDEL', KEYS[3], 'e0')
+end
+for i = #rows, 1, -1 do  -- oldest first
+  fold_one(rows[i])
 end
 local open_held = 0
 local any_open = false
@@ -66,10 +97,9 @@ if any_open then
   open_json = cjson.encode(open)
 end
 redis.call('LTRIM', KEYS[1], 0, n - fold - 1)
-redis.call('HSET', KEYS[2], 'count', count, 'sum', sum, 'balance_at', newest['balance'] or 0,
-           'ts', newest['ts'] or 0, 'last_id', newest['id'] or '', 'compacted_at', ARGV[3],
-           'open', open_json, 'open_held', open_held)
+redis.call('HSET', KEYS[2], 'count', count, 'sum', sum, 'balance_at', newest[1], 'ts', newest[2],
+           'last_id', newest[3], 'compacted_at', ARGV[3], 'open', open_json, 'open_held', open_held)
 if #purchases > 0 then
   redis.call('HSET', KEYS[2], 'purchases', cjson.encode(purchases))
 end
-return {fold, n - fold}
+return {fold + extra, n - fold}
