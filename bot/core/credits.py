@@ -41,6 +41,7 @@ from bot.core.errors import BotError, ErrorCode, ServiceUnavailable
 from bot.core.logs import log_event
 from bot.core.settings import Settings
 from bot.core.store import K, Store, redis_guard
+from bot.core.store.coalesce import Script
 
 __all__ = ["Ledger", "LedgerResult", "Hold", "Entry", "Reconciliation", "AmountError", "Checkpoint"]
 
@@ -206,7 +207,6 @@ class Ledger:
         self._secret = secret  # the Core's signing secret (bot.core.secrets): welcome-bonus marker
         #: Accounts this process has put in ``accounts:all`` (so it is one SADD per process).
         self._indexed: set[str] = set()
-        self._apply_script = store.scripts["ledger_apply"]
         self._ttl = self._cfg.idempotency_ttl_seconds
 
     async def _index(self, uid: str) -> None:
@@ -285,7 +285,9 @@ class Ledger:
         packed = (f"{amount}|{kind}|{self._clock.now_ms()}|{entry_id}|{self._ttl if ttl is None else ttl}|"
                   f"{field}|{reason[:120]}")
         try:
-            res = await self._apply_script(keys=K.ledger_change(uid, idem_key), args=(packed,))
+            # Through the store's coalescer: concurrent changes (other accounts) share a pipeline;
+            # each is still its own atomic script call.
+            (res,) = await self._store.batch.run([Script("ledger_apply", K.ledger_change(uid, idem_key), (packed,))])
         except Exception as exc:  # the guard's work, without its cost on the hot path
             await redis_guard(f"credits.{kind}").__aexit__(type(exc), exc, exc.__traceback__)
             raise
