@@ -85,3 +85,25 @@ async def test_a_write_bigger_than_the_socket_buffer_arrives_whole(redis_url: st
         assert await r.get("small") == "x"
     finally:
         await r.aclose()
+
+
+@pytest.mark.parametrize("args", [
+    ("SET", "k", "värde 한글", 3, b"\x00\xffraw"),
+    ("CONFIG GET", "maxmemory"),
+    ("ZADD", "z", 2.5, "m"),
+    ("SET", "k", True),
+    ("SET", "k", memoryview(b"view")),
+    ("EVALSHA", "abc", 2, "a", "b", "x|y|한", -7),
+])
+def test_commands_are_packed_byte_for_byte_like_redis_py(args: tuple[object, ...]) -> None:
+    """hiredis packs what it packs exactly as redis-py would; the rest (floats, bools, views,
+    multi-word command names) takes redis-py's own packer, which also refuses what it refuses."""
+    ours = _Connection(decode_responses=True)
+    stock = aioredis.Connection(decode_responses=True)
+    try:
+        expected = b"".join(bytes(c) for c in stock.pack_command(*args))
+    except Exception as exc:  # noqa: BLE001 - redis-py's refusal must be ours too
+        with pytest.raises(type(exc)):
+            ours.pack_command(*args)
+        return
+    assert b"".join(bytes(c) for c in ours.pack_command(*args)) == expected
