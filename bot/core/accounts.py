@@ -115,6 +115,14 @@ async def claim_welcome(r: Any, secret: bytes, identity: str, uid: str, marker: 
     return bool(await r.set(marker, uid, nx=True)) or await r.get(marker) == uid
 
 
+def person_in(meta: dict[str, str]) -> str | None:
+    """The account's person digest from its meta: the one pinned by the first /link (the
+    account's person stays the same), else its first identity's."""
+    if meta.get("pd"):
+        return meta["pd"]
+    return next((v for k, v in sorted(meta.items()) if k.startswith("pd:")), None)
+
+
 class Accounts:
     """Identity -> account resolution, account meta, and the erasure registry."""
 
@@ -223,9 +231,7 @@ class Accounts:
         meta = await self.meta(aid)
         if platform is not None:
             return meta.get(f"pd:{platform}")
-        if meta.get("pd"):  # pinned by the first /link: the account's person stays the same
-            return meta["pd"]
-        return next((v for k, v in sorted(meta.items()) if k.startswith("pd:")), None)
+        return person_in(meta)
 
     async def keep_welcome(self, aid: str, identity: str) -> None:
         """Make the implied welcome marker of ``identity`` explicit before its mapping stops

@@ -122,6 +122,7 @@ from bot.core.leaderboard import WEEK_TTL_SECONDS, Leaderboard, week_id
 from bot.core.logs import log_event, pair_scope
 from bot.core.ratelimit import RateLimited
 from bot.core.store import K, redis_guard
+from bot.core.accounts import person_in
 from bot.core.store.coalesce import Call, Script
 
 if TYPE_CHECKING:
@@ -585,10 +586,8 @@ class Invites:
 
     def _person_of(self, aid: str, meta: dict[str, str]) -> str:
         """The person digest of ``aid`` from its account meta (read in a batch with other calls):
-        the same rule as ``Accounts.person`` (the digest pinned by the first /link, else the first
-        identity's), and the same fallback as ``person``."""
-        found = meta.get("pd") or next((v for k, v in sorted(meta.items()) if k.startswith("pd:")), None)
-        return found or self._core.accounts.person_digest(aid)
+        ``person_in`` (the rule ``Accounts.person`` uses), else the account id's own digest."""
+        return person_in(meta) or self._core.accounts.person_digest(aid)
 
     def _registry_calls(self, aid: str, entries: dict[str, float]) -> list[Call]:
         """Registry entries of ``aid`` (entry -> expiry ms) and the pruning of expired ones, as
