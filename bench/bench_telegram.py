@@ -4,7 +4,8 @@ Run by hand: ``.venv/bin/python bench/bench_telegram.py [--rounds 3] [--burst 20
 [--seconds 5] [--bots floor,ptb-httpx,ptb-aiohttp,soul-aiohttp,soul-httpx] [--base DIR]
 [--profile DIR]``.
 With ``--base DIR`` and ``soul-base`` in ``--bots``, the bot from another tree (e.g.
-``git archive <commit> | tar -x -C DIR``) runs in the same interleaved rounds: before/after.
+``git archive <commit> | tar -x -C DIR``) runs in the same interleaved rounds: before/after
+(its users are onboarded by that tree's own code, so storage formats match).
 
 What runs (nothing shares a process or an event loop with the bot under test):
 - a redis-server, and per bot run a fresh fake Bot API in its own process
@@ -139,6 +140,39 @@ async def paced(fake: FakeProc, http: aiohttp.ClientSession, chats: list[int], t
     return [(got[c] - sent[c]) * 1000 for c in chats]
 
 
+async def onboard_all(redis_url: str, tmp: Path, users: list[int]) -> None:
+    """A fresh database with ``users`` onboarded (``tg:<id>``), written by this tree's code."""
+    core = make_core(redis_url, tmp)
+    try:
+        # A fresh fake numbers its updates from 1 again: the previous run's inbox would
+        # drop them as duplicates of the same bot's updates.
+        await core.store.redis.flushall()
+        for i in range(0, len(users), 200):
+            await asyncio.gather(*(onboard_identity(core, f"tg:{u}") for u in users[i:i + 200]))
+    finally:
+        await core.store.close()
+
+
+#: ``onboard_all`` run by another tree (``--base``), with that tree's own code.
+ONBOARD_SCRIPT = """
+import asyncio, json, sys
+from pathlib import Path
+sys.path.insert(0, ".")
+from tests.support.bot_procs import onboard_identity
+from tests.support.factory import make_core
+async def main():
+    core = make_core(sys.argv[1], Path(sys.argv[2]))
+    users = json.loads(sys.argv[3])
+    try:
+        await core.store.redis.flushall()
+        for i in range(0, len(users), 200):
+            await asyncio.gather(*(onboard_identity(core, f"tg:{u}") for u in users[i:i + 200]))
+    finally:
+        await core.store.close()
+asyncio.run(main())
+"""
+
+
 class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
@@ -167,15 +201,16 @@ class Bench:
     async def start_soul(self, kind: str, fake: FakeProc, users: list[int]) -> tuple[int, Callable[[], Awaitable[Any]]]:
         """``soul-aiohttp`` / ``soul-httpx``: this tree; ``soul-base``: the tree in ``--base``
         (e.g. an exported earlier commit) on aiohttp, for before/after figures in one run."""
-        core = make_core(self.redis.url, self.tmp)
-        try:
-            # A fresh fake numbers its updates from 1 again: the previous run's inbox would
-            # drop them as duplicates of the same bot's updates.
-            await core.store.redis.flushall()
-            for i in range(0, len(users), 200):
-                await asyncio.gather(*(onboard_identity(core, f"tg:{u}") for u in users[i:i + 200]))
-        finally:
-            await core.store.close()
+        if kind == "soul-base":
+            # The users are written by the other tree's own code: its storage formats may differ
+            # (a profile it cannot read would send every /fortune to onboarding instead).
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-c", ONBOARD_SCRIPT, self.redis.url, str(self.tmp), json.dumps(users),
+                cwd=self.base, env={**os.environ, "PYTHONPATH": self.base})
+            if await proc.wait() != 0:
+                raise RuntimeError("onboarding with the --base tree failed")
+        else:
+            await onboard_all(self.redis.url, self.tmp, users)
         cfg_dir = self.tmp / f"cfg-{kind}"
         cfg_dir.mkdir(exist_ok=True)
         env = bot_env(self.redis.url, self.tmp, fake, None,
