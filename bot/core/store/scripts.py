@@ -10,6 +10,7 @@ Scripts cannot be queued in a cluster pipeline; nothing here does that.
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -17,8 +18,19 @@ from typing import Any
 __all__ = ["lua_source", "Scripts"]
 
 
+#: ``-- #include lib/<name>`` on a line of its own: replaced by ``lua/lib/<name>.lua`` (shared
+#: helper functions; Redis scripts cannot load each other).
+_INCLUDE = re.compile(r"^-- #include (lib/[a-z_]+)\b.*$", re.MULTILINE)
+
+
 @cache
 def lua_source(name: str) -> str:
+    """The script ``lua/<name>.lua`` with its includes expanded (one level)."""
+    text = resources.files("bot.core.store").joinpath("lua", f"{name}.lua").read_text(encoding="utf-8")
+    return _INCLUDE.sub(lambda m: _read(m.group(1)).rstrip("\n"), text)
+
+
+def _read(name: str) -> str:
     return resources.files("bot.core.store").joinpath("lua", f"{name}.lua").read_text(encoding="utf-8")
 
 
