@@ -11,8 +11,7 @@
 -- Returns {wait_ms, reason}: {0, "ok"} means the send was recorded in every window under
 -- ARGV[1] and may go now; a refusal records nothing (no give-back needed). Idempotent per
 -- member: a retried call finds its own entries (ZADD NX) and answers ok again.
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+-- #include lib/window
 
 local p = redis.call('PTTL', KEYS[3])
 if p > 0 then
@@ -21,27 +20,6 @@ end
 p = redis.call('PTTL', KEYS[5])
 if p > 0 then
   return {p, 'paused'}
-end
-
-local wait, reason = 0, 'ok'
-local function check(key, limit, window_ms, name)
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window_ms)
-  if redis.call('ZSCORE', key, ARGV[1]) then
-    return  -- this very permit was recorded already (a retried call)
-  end
-  if redis.call('ZCARD', key) < limit then
-    return
-  end
-  local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
-  local w = window_ms
-  if oldest[2] then
-    w = tonumber(oldest[2]) + window_ms - now
-  end
-  if w < 1 then w = 1 end
-  if w > wait then
-    wait = w
-    reason = name
-  end
 end
 
 local climit, cwin = tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -59,12 +37,9 @@ if wait > 0 then
   return {wait, reason}
 end
 
-redis.call('ZADD', KEYS[1], 'NX', now, ARGV[1])
-redis.call('PEXPIRE', KEYS[1], cwin)
+record(KEYS[1], cwin)
 if plimit > 0 then
-  redis.call('ZADD', KEYS[2], 'NX', now, ARGV[1])
-  redis.call('PEXPIRE', KEYS[2], pwin)
+  record(KEYS[2], pwin)
 end
-redis.call('ZADD', KEYS[4], 'NX', now, ARGV[1])
-redis.call('PEXPIRE', KEYS[4], gwin)
+record(KEYS[4], gwin)
 return {0, 'ok'}
