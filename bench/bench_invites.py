@@ -1,8 +1,13 @@
 """Invite pairings and daily check-ins per second against a local redis-server.
 
-Run by hand: ``.venv/bin/python bench/bench_invites.py [--pairs 2000] [--contenders 50] [--rounds 3]``.
-Starts its own redis-server on a free loopback port. Prints pairing throughput (issue +
-accept + rewards), the cost of a contested invite (``--contenders`` users accepting the
+Run by hand: ``.venv/bin/python bench/bench_invites.py [--pairs 2000] [--contenders 50] [--rounds 3]
+[--concurrency 32]``. Starts its own redis-server on a free loopback port. Prints pairing
+throughput (issue + accept + rewards) for two load shapes, interleaved and alternated per round:
+``steady`` (``--concurrency`` users at a time, each starting the next pairing when theirs is
+done: a closed-loop load generator) and ``waves`` (groups of ``--concurrency`` pairings, each
+group waiting for its slowest: the shape this bench used before, where the client and Redis take
+turns instead of working at once); with the bench process's and redis-server's CPU per pairing.
+The process runs with the collector settings every bot process uses (``bot.app.calm_gc``). Also the cost of a contested invite (``--contenders`` users accepting the
 same invite at once; exactly one must win), and check-in throughput. Limits are raised so the
 rate limiter does not dominate.
 """
@@ -11,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import tempfile
@@ -19,6 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bot.app import calm_gc  # noqa: E402
 from bot.core.clock import FixedClock  # noqa: E402
 from bot.core.errors import BotError  # noqa: E402
 from bot.core.invites import Acceptance, Invites  # noqa: E402
@@ -31,7 +38,13 @@ def spread(values: list[float], fmt: str = "{:,.0f}") -> str:
     return " / ".join(fmt.format(v) for v in (min(values), statistics.median(values), max(values)))
 
 
-async def main(pairs: int, contenders: int, rounds: int) -> None:
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of process ``pid`` (the redis-server), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def main(pairs: int, contenders: int, rounds: int, concurrency: int) -> None:
     server = RedisProcess().start()
     clock = FixedClock(1_736_125_200)  # 2025-01-06 10:00 KST
     core = make_core(server.url, Path(tempfile.mkdtemp()), clock=clock)
@@ -40,7 +53,7 @@ async def main(pairs: int, contenders: int, rounds: int) -> None:
             await core.limiter.set_limit(scope, 1_000_000, 60)
         invites: Invites = core.invites
         streaks: Streaks = core.streaks
-        identities = [f"tg:{i}" for i in range(pairs * 2 * rounds)]
+        identities = [f"tg:{i}" for i in range(pairs * 4 * rounds)]
         users: list[str] = []  # account ids (what the services take)
         for i in range(0, len(identities), 200):
             users += [p.uid for p in await asyncio.gather(*(onboard(core, u, bonus=False)
@@ -50,23 +63,46 @@ async def main(pairs: int, contenders: int, rounds: int) -> None:
             inv = await invites.issue(users[2 * i])
             await invites.accept(users[2 * i + 1], inv.token)
 
-        rates: list[float] = []
-        cpu_ms: list[float] = []
+        calm_gc()  # the collector settings every bot process runs with (bot.app.calm_gc)
+        async def waves(base: int, n: int) -> None:
+            # groups of `concurrency` pairings, each group waiting for its slowest (the old shape)
+            for i in range(base, base + n, concurrency):
+                await asyncio.gather(*(one_pair(j) for j in range(i, min(base + n, i + concurrency))))
+
+        async def steady(base: int, n: int) -> None:
+            # `concurrency` users at a time, each starting the next pairing as soon as theirs is
+            # done (a closed-loop load generator: the client and Redis work at the same time)
+            todo = iter(range(base, base + n))
+
+            async def worker() -> None:
+                for j in todo:
+                    await one_pair(j)
+
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+        redis_pid = int((await core.store.redis.info("server"))["process_id"])
+        results: dict[str, tuple[list[float], list[float], list[float]]] = {
+            "steady": ([], [], []), "waves": ([], [], [])}
         await core.store.redis.config_resetstat()
-        for r in range(rounds):  # each round pairs fresh users
-            base = r * pairs
-            t0, c0 = time.perf_counter(), time.process_time()
-            for i in range(base, base + pairs, 32):
-                await asyncio.gather(*(one_pair(j) for j in range(i, min(base + pairs, i + 32))))
-            dt, cpu = time.perf_counter() - t0, time.process_time() - c0
-            rates.append(pairs / dt)
-            cpu_ms.append(cpu * 1000 / pairs)
+        for r in range(rounds):  # each round pairs fresh users; the two shapes alternate first
+            for k, shape in enumerate(("steady", "waves") if r % 2 == 0 else ("waves", "steady")):
+                base = (2 * r + k) * pairs
+                t0, c0, rc0 = time.perf_counter(), time.process_time(), _cpu_seconds(redis_pid)
+                await (steady if shape == "steady" else waves)(base, pairs)
+                dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+                rates, cpu_ms, redis_ms = results[shape]
+                rates.append(pairs / dt)
+                cpu_ms.append(cpu * 1000 / pairs)
+                redis_ms.append((_cpu_seconds(redis_pid) - rc0) * 1000 / pairs)
         stats = await core.store.redis.info("commandstats")
         calls = sum(int(v["calls"]) for v in stats.values())
-        print(f"pairings (issue+accept+rewards), {pairs} per round, {rounds} rounds, min / median / max:")
-        print(f"  pairings/s                 {spread(rates)}")
-        print(f"  bench process CPU/pairing  {spread(cpu_ms, '{:.2f}')} ms")
-        print(f"  Redis commands per pairing {calls / (pairs * rounds):.1f} (commandstats, incl. inside scripts)")
+        print(f"pairings (issue+accept+rewards), {pairs} per round, {rounds} rounds, "
+              f"{concurrency} at a time, min / median / max:")
+        for shape, (rates, cpu_ms, redis_ms) in results.items():
+            print(f"  {shape:6s} pairings/s          {spread(rates)}")
+            print(f"  {shape:6s} bench CPU/pairing   {spread(cpu_ms, '{:.3f}')} ms")
+            print(f"  {shape:6s} Redis CPU/pairing   {spread(redis_ms, '{:.3f}')} ms")
+        print(f"  Redis commands per pairing {calls / (pairs * rounds * 2):.1f} (commandstats, incl. inside scripts)")
 
         inv = await invites.issue(users[0])
 
@@ -99,5 +135,6 @@ if __name__ == "__main__":
     ap.add_argument("--pairs", type=int, default=2000)
     ap.add_argument("--contenders", type=int, default=50)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--concurrency", type=int, default=32)
     a = ap.parse_args()
-    asyncio.run(main(a.pairs, a.contenders, a.rounds))
+    asyncio.run(main(a.pairs, a.contenders, a.rounds, a.concurrency))

@@ -39,7 +39,6 @@ in the same round trip as the rate limit, and an account whose meta does not lis
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import math
 import secrets
@@ -85,11 +84,11 @@ def field_entry(key: str, field: str) -> str:
 
 def identity_key(secret: bytes) -> bytes:
     """The HMAC key naming ``ident:`` keys, derived from the signing secret."""
-    return hmac.new(secret, b"soul-lab/identity/v1", hashlib.sha256).digest()
+    return hmac.digest(secret, b"soul-lab/identity/v1", "sha256")
 
 
 def digest_identity(key: bytes, identity: str) -> str:
-    return hmac.new(key, identity.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
+    return hmac.digest(key, identity.encode("utf-8"), "sha256").hex()[:32]
 
 
 async def claim_welcome(r: Any, secret: bytes, identity: str, uid: str, marker: str) -> bool:
@@ -133,7 +132,7 @@ class Accounts:
         self._ident_key = identity_key(secret)
         # The label v1's referral markers used, so markers written before key layout v2 (moved
         # as they are by ``python -m bot migrate``) keep naming the same person.
-        self._person_key = hmac.new(secret, b"soul-lab/referral-person/v1", hashlib.sha256).digest()
+        self._person_key = hmac.digest(secret, b"soul-lab/referral-person/v1", "sha256")
         self._cache: OrderedDict[str, str] = OrderedDict()
 
     # --- digests (pure) -------------------------------------------------------------------
@@ -144,7 +143,7 @@ class Accounts:
     def person_digest(self, identity: str) -> str:
         """Keyed hash of ``tg:123`` for once-per-person markers that survive /delete (welcome
         bonus, invitee reward, pair counted): they reveal nothing without the secret."""
-        return hmac.new(self._person_key, identity.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
+        return hmac.digest(self._person_key, identity.encode("utf-8"), "sha256").hex()[:32]
 
     # --- resolution ---------------------------------------------------------------------
     def cached(self, identity: str) -> str | None:

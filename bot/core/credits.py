@@ -26,7 +26,6 @@ Prices come from configuration only; no method takes a price from user input.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import logging
@@ -216,6 +215,9 @@ class Ledger:
             return
         async with redis_guard("credits.index"):
             await self._r.sadd(K.accounts_index(), uid)
+        self._remember_indexed(uid)
+
+    def _remember_indexed(self, uid: str) -> None:
         if len(self._indexed) > 100_000:
             self._indexed.clear()
         self._indexed.add(uid)
@@ -268,7 +270,9 @@ class Ledger:
         """One ``ledger_apply.lua`` call: (status, balance, entry id, ledger length).
 
         The hot path of every spend: one EVALSHA with one packed argument and an array reply
-        (no JSON); the account indexed once per process before its first write here.
+        (no JSON); the account is indexed (``SADD accounts:all``) once per process, queued just
+        before its first write here (same pipeline, in order: a crash in between leaves an
+        indexed account without that entry, which reconciles).
         ``field``: keep the idempotency record in that field of the account hash instead of its
         own key (the welcome bonus). Atomic and idempotent (the script); Redis down:
         ``ServiceUnavailable`` and nothing written (or, if the connection dropped mid-call,
@@ -277,8 +281,6 @@ class Ledger:
         self._check_key(idem_key)
         if "|" in kind or "|" in field:
             raise ValueError("a ledger kind or record field must not contain '|'")
-        if uid not in self._indexed:
-            await self._index(uid)
         if reason == DEFAULT_REASONS.get(kind):
             reason = ""  # stored empty, read back as the default (a few bytes per entry)
         entry_id = _entry_id()
@@ -287,7 +289,12 @@ class Ledger:
         try:
             # Through the store's coalescer: concurrent changes (other accounts) share a pipeline;
             # each is still its own atomic script call.
-            (res,) = await self._store.batch.run([Script("ledger_apply", K.ledger_change(uid, idem_key), (packed,))])
+            apply = Script("ledger_apply", K.ledger_change(uid, idem_key), (packed,))
+            if uid in self._indexed:
+                (res,) = await self._store.batch.run([apply])
+            else:  # indexed first, in the same pipeline (in order on one server; one by one on a cluster)
+                _, res = await self._store.batch.run([("SADD", K.accounts_index(), uid), apply])
+                self._remember_indexed(uid)
         except Exception as exc:  # the guard's work, without its cost on the hot path
             await redis_guard(f"credits.{kind}").__aexit__(type(exc), exc, exc.__traceback__)
             raise
@@ -537,7 +544,7 @@ class Ledger:
     # --- welcome bonus ------------------------------------------------------------
     def person_marker(self, identity: str) -> str:
         """Keyed hash of a platform identity (``tg:123``) naming its welcome marker."""
-        return hmac.new(self._secret, identity.encode(), hashlib.sha256).hexdigest()[:24]
+        return hmac.digest(self._secret, identity.encode(), "sha256").hex()[:24]
 
     async def welcome_bonus(self, uid: str, identity: str) -> LedgerResult | None:
         """Grant the welcome bonus once per person (``identity``), ever (even after /delete).

@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import hmac
 import json
 import logging
@@ -103,7 +102,7 @@ class Inbox:
         self.cfg = core.settings.product.delivery
         self.partitions = self.cfg.inbox_partitions
         self.owner = f"{platform}-{uuid.uuid4().hex[:12]}"
-        self._chat_key = hmac.new(core.signing_secret, b"soul-lab/inbox-chat/v1", hashlib.sha256).digest()
+        self._chat_key = hmac.digest(core.signing_secret, b"soul-lab/inbox-chat/v1", "sha256")
         self.dispatcher = ChatDispatcher(max_concurrent)
         self._owned: dict[int, str] = {}  # partition -> last entry id read
         #: Entries read and not yet deleted in Redis, per partition: never submitted twice here.
@@ -123,7 +122,7 @@ class Inbox:
     def chat_ref(self, chat: str) -> str:
         """What an entry stores for its chat (field ``c``): a keyed hash (16 hex), the same in
         every process, so per-chat ordering works without naming the chat id."""
-        return hmac.new(self._chat_key, f"{self.platform}:{chat}".encode(), hashlib.sha256).hexdigest()[:16]
+        return hmac.digest(self._chat_key, f"{self.platform}:{chat}".encode(), "sha256").hex()[:16]
 
     def _seal(self, payload: dict[str, Any]) -> str:
         return self.core.cipher.encrypt(json.dumps(payload, ensure_ascii=False, separators=(",", ":")),

@@ -102,7 +102,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import hashlib
 import hmac
 import re
 import secrets
@@ -174,10 +173,10 @@ class TokenCodec:
     """Signs and verifies invite tokens (see the module docstring for the format)."""
 
     def __init__(self, secret: bytes) -> None:
-        self._key = hmac.new(secret, b"soul-lab/invite-token/v1", hashlib.sha256).digest()
+        self._key = hmac.digest(secret, b"soul-lab/invite-token/v1", "sha256")
 
     def _sig(self, body: str) -> str:
-        return _b64(hmac.new(self._key, body.encode("ascii"), hashlib.sha256).digest()[:SIG_BYTES])
+        return _b64(hmac.digest(self._key, body.encode("ascii"), "sha256")[:SIG_BYTES])
 
     @staticmethod
     def new_id() -> str:
@@ -343,8 +342,8 @@ class Invites:
         self.cfg = core.settings.product.invites
         secret = core.signing_secret
         self.codec = TokenCodec(secret)
-        self._pair_key = hmac.new(secret, b"soul-lab/pair/v1", hashlib.sha256).digest()
-        self._reward_key = hmac.new(secret, b"soul-lab/pair-reward/v2", hashlib.sha256).digest()
+        self._pair_key = hmac.digest(secret, b"soul-lab/pair/v1", "sha256")
+        self._reward_key = hmac.digest(secret, b"soul-lab/pair-reward/v2", "sha256")
         self.leaderboard = leaderboard
         #: every step's calls go out with other pairings' concurrent calls (one pipeline)
         self._batch = core.store.batch
@@ -353,12 +352,12 @@ class Invites:
     def pair_digest(self, person_a: str, person_b: str) -> str:
         """Keyed hash of two PERSON digests (order-free), naming the pair-seen marker."""
         x, y = sorted((person_a, person_b))
-        return hmac.new(self._pair_key, f"{x}|{y}".encode(), hashlib.sha256).hexdigest()[:32]
+        return hmac.digest(self._pair_key, f"{x}|{y}".encode(), "sha256").hex()[:32]
 
     def reward_idem(self, me: str, other: str) -> str:
         """The ledger idempotency key of ``me``'s reward for pairing with ``other`` (accounts).
         One per side: the two accounts' ledgers share no identifier."""
-        digest = hmac.new(self._reward_key, f"{me}|{other}".encode(), hashlib.sha256).hexdigest()[:32]
+        digest = hmac.digest(self._reward_key, f"{me}|{other}".encode(), "sha256").hex()[:32]
         return f"pair-reward:{digest}"
 
     async def person(self, aid: str) -> str:

@@ -23,7 +23,6 @@ Ranks are competition ranks: equal scores share a rank (1, 2, 2, 4).
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from dataclasses import dataclass
 from datetime import datetime
@@ -85,12 +84,12 @@ class Leaderboard:
         self._core = core
         self._r = core.store.redis
         secret = core.signing_secret
-        self._key = hmac.new(secret, b"soul-lab/leaderboard/v1", hashlib.sha256).digest()
+        self._key = hmac.digest(secret, b"soul-lab/leaderboard/v1", "sha256")
 
     # --- identities and keys -----------------------------------------------------
     def member(self, uid: str) -> str:
         """The pseudonymous leaderboard member of ``uid``."""
-        return hmac.new(self._key, uid.encode(), hashlib.sha256).hexdigest()[:16]
+        return hmac.digest(self._key, uid.encode(), "sha256").hex()[:16]
 
     def key(self, period: Period, ts: float | None = None) -> str:
         if period == "all":

@@ -77,7 +77,6 @@ checks that the account's meta still lists the identity.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import logging
 import re
@@ -133,8 +132,8 @@ def normalize_code(text: str) -> str | None:
 
 
 def code_digest(core: Core, code: str) -> str:
-    key = hmac.new(core.signing_secret, b"soul-lab/link-code/v1", hashlib.sha256).digest()
-    return hmac.new(key, code.encode("ascii"), hashlib.sha256).hexdigest()[:32]
+    key = hmac.digest(core.signing_secret, b"soul-lab/link-code/v1", "sha256")
+    return hmac.digest(key, code.encode("ascii"), "sha256").hex()[:32]
 
 
 async def issue_code(core: Core, aid: str) -> LinkCode:

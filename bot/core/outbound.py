@@ -42,7 +42,6 @@ per outage; sending never stops because Redis is away.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import hmac
 import logging
 import time
@@ -137,7 +136,7 @@ class OutboundLimiter:
         self.platform = platform
         self.limits = limits
         self._sleep = sleep
-        self._subject_key = hmac.new(secret, b"soul-lab/outbound/v1", hashlib.sha256).digest()
+        self._subject_key = hmac.digest(secret, b"soul-lab/outbound/v1", "sha256")
         self._local = _LocalWindows()
         self._degraded = False
         #: A single server runs both steps as one script (one round trip, nothing to give back).
@@ -146,7 +145,7 @@ class OutboundLimiter:
     def subject(self, chat: str) -> str:
         """The name of ``chat`` in key names: a keyed hash (16 hex), stable across processes."""
         data = f"{self.platform}:{chat}".encode()
-        return hmac.new(self._subject_key, data, hashlib.sha256).hexdigest()[:16]
+        return hmac.digest(self._subject_key, data, "sha256").hex()[:16]
 
     def _chat_keys(self, subject: str) -> list[str]:
         """Chat window, group window, chat pause: one hash tag (the chat's)."""

@@ -11,7 +11,6 @@ ever logged in the clear. Pure functions, no I/O.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import os
 import re
@@ -42,7 +41,7 @@ def key_from_secret(secret: bytes) -> bytes:
     """The pseudonym key derived from the bot's one signing secret (``core.signing_secret``:
     the env secret, or the development secret shared through Redis), so every process shows
     the same pseudonym for a user. Derived with its own label: not the signing key itself."""
-    return hmac.new(secret, b"soul-lab/log-pseudonym/v1", hashlib.sha256).digest()
+    return hmac.digest(secret, b"soul-lab/log-pseudonym/v1", "sha256")
 
 
 def configure(key: bytes) -> None:
@@ -62,5 +61,5 @@ def pseudonym(value: object) -> str:
     text = str(value)
     if _PSEUDONYM.match(text):
         return text
-    digest = hmac.new(_key, text.encode("utf-8"), hashlib.sha256).hexdigest()
+    digest = hmac.digest(_key, text.encode("utf-8"), "sha256").hex()
     return PREFIX + digest[:_DIGITS]

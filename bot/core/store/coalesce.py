@@ -68,6 +68,10 @@ class Coalescer:
         self._queued = 0
         self._in_flight = 0
         self._tasks: set[asyncio.Task[None]] = set()  # the event loop keeps only weak references
+        pool = getattr(redis, "connection_pool", None)
+        #: the pool's connections read a whole batch themselves (``_Connection.run_batch``)
+        self._direct = not cluster and hasattr(getattr(pool, "connection_class", None), "run_batch")
+        self._callbacks = getattr(redis, "response_callbacks", {})
 
     async def run(self, calls: Sequence[Call]) -> list[Any]:
         """The replies to ``calls``, in order (see the module docstring for the guarantees)."""
@@ -102,6 +106,25 @@ class Coalescer:
             return await self._scripts[call.name](keys=list(call.keys), args=list(call.args))
         return await self._redis.execute_command(*call)
 
+    async def _execute(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        """The replies to ``commands`` sent as one pipeline (error replies as exception objects).
+
+        On the single-server client (whose connections have ``run_batch``) the commands go out
+        on one pooled connection without redis-py's pipeline object; elsewhere (Sentinel)
+        through a redis-py pipeline. Same replies either way (tests/core/store/test_coalesce.py).
+        """
+        if self._direct:
+            pool = self._redis.connection_pool
+            conn = await pool.get_connection()
+            try:
+                return await conn.run_batch(commands, self._callbacks)  # type: ignore[no-any-return]
+            finally:
+                await pool.release(conn)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for command in commands:
+                pipe.execute_command(*command)
+            return await pipe.execute(raise_on_error=False)  # type: ignore[no-any-return]
+
     async def _send(self, batch: list[tuple[Sequence[Call], asyncio.Future[list[Any]]]]) -> None:
         try:
             await self._send_now(batch)
@@ -109,16 +132,15 @@ class Coalescer:
             self._sent()
 
     async def _send_now(self, batch: list[tuple[Sequence[Call], asyncio.Future[list[Any]]]]) -> None:
+        commands: list[tuple[Any, ...]] = []
+        for calls, _ in batch:
+            for call in calls:
+                if isinstance(call, Script):
+                    commands.append(("EVALSHA", self._scripts[call.name].sha, len(call.keys), *call.keys, *call.args))
+                else:
+                    commands.append(call)
         try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for calls, _ in batch:
-                    for call in calls:
-                        if isinstance(call, Script):
-                            sha = self._scripts[call.name].sha
-                            pipe.execute_command("EVALSHA", sha, len(call.keys), *call.keys, *call.args)
-                        else:
-                            pipe.execute_command(*call)
-                replies = await pipe.execute(raise_on_error=False)
+            replies = await self._execute(commands)
         except BaseException as exc:  # the connection failed (or we were cancelled): everyone
             for _, fut in batch:
                 if not fut.done():

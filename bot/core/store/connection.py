@@ -23,8 +23,9 @@ primary owning a hash slot before the call is on a replica (money intake uses it
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,8 @@ import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, NodesManager, PipelineCommand, RedisCluster
 from redis.asyncio.connection import BlockingConnectionPool, ConnectionPool
 from redis.asyncio.sentinel import MasterNotFoundError, Sentinel, SentinelConnectionPool
+from redis._parsers.hiredis import NOT_ENOUGH_DATA as _NOT_ENOUGH_DATA
+from redis._parsers.hiredis import _AsyncHiredisParser
 from redis.crc import key_slot
 from redis.exceptions import AskError, BusyLoadingError, ClusterError, ReadOnlyError, RedisClusterException
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -338,6 +341,65 @@ class _Connection(aioredis.Connection):
         except BaseException:
             await self.disconnect(nowait=True)
             raise
+
+    async def run_batch(self, commands: Sequence[Sequence[Any]], callbacks: Mapping[str, Any]) -> list[Any]:
+        """Send ``commands`` in one write and read their replies in order: what a redis-py
+        pipeline with ``raise_on_error=False`` returns (an error reply is its exception object in
+        its place, ``callbacks`` — the client's ``response_callbacks`` — applied to the others),
+        without redis-py's per-reply machinery: replies hiredis already holds are taken at once,
+        and only a read from the socket is bounded by the socket timeout (redis-py starts a
+        timer for every reply; under load most replies arrive together).
+
+        Same failure behaviour as redis-py: a timeout, a socket error, a cancellation or a
+        protocol error closes the connection (no half-read replies are left on it for the next
+        user) and raises ``TimeoutError`` / ``ConnectionError`` as redis-py does. RESP3 push
+        messages in between are handed to the parser's push handler, as redis-py does.
+        """
+        parser = self._parser
+        if not isinstance(parser, _AsyncHiredisParser):  # redis-py's own path (no hiredis)
+            raise TypeError("run_batch needs the hiredis parser")
+        await self.send_packed_command(self.pack_commands(commands))
+        if not parser._connected:
+            raise RedisConnectionError("Connection closed by server.")
+        reader = parser._reader
+        push_type = parser._hiredis_PushNotificationType
+        timeout = self.socket_timeout
+        replies: list[Any] = []
+        wanted = len(commands)
+        try:
+            while len(replies) < wanted:
+                reply = reader.gets()
+                if reply is _NOT_ENOUGH_DATA:
+                    async with asyncio.timeout(timeout):
+                        await parser.read_from_socket()
+                    continue
+                if push_type is not None and isinstance(reply, push_type):
+                    await parser.handle_push_response(reply)
+                    continue
+                if isinstance(reply, RedisConnectionError):
+                    raise reply
+                if isinstance(reply, list) and reply and isinstance(reply[0], RedisConnectionError):
+                    raise reply[0]
+                replies.append(reply)
+        except TimeoutError:
+            await self.disconnect(nowait=True)
+            raise RedisTimeoutError(f"Timeout reading from {self._host_error()}") from None
+        except OSError as e:
+            await self.disconnect(nowait=True)
+            raise RedisConnectionError(f"Error while reading from {self._host_error()} : {e.args}") from e
+        except BaseException:
+            await self.disconnect(nowait=True)
+            raise
+        if self.health_check_interval:
+            self.next_health_check = asyncio.get_running_loop().time() + self.health_check_interval
+        for i, (reply, command) in enumerate(zip(replies, commands, strict=True)):
+            if isinstance(reply, Exception):
+                continue
+            name = command[0]
+            if name in callbacks:
+                parsed = callbacks[name](reply)
+                replies[i] = await parsed if inspect.isawaitable(parsed) else parsed
+        return replies
 
 
 class _GatedPool(ConnectionPool):

@@ -77,6 +77,7 @@ async def test_many_concurrent_callers_share_a_pipeline_on_one_server(redis_url:
     try:
         before = int((await watcher.info("clients"))["connected_clients"])
         batch = coalescer(r, redis_url)
+        assert batch._direct  # read by the connection itself (``_Connection.run_batch``)
         replies = await asyncio.gather(*(batch.run([("INCR", "co:{n}")]) for _ in range(50)))
         assert sorted(int(x[0]) for x in replies) == list(range(1, 51))
         after = int((await watcher.info("clients"))["connected_clients"])
