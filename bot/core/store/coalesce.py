@@ -117,13 +117,13 @@ class Coalescer:
             pool = self._redis.connection_pool
             conn = await pool.get_connection()
             try:
-                return await conn.run_batch(commands, self._callbacks)  # type: ignore[no-any-return]
+                return await conn.run_batch(commands, self._callbacks)
             finally:
                 await pool.release(conn)
         async with self._redis.pipeline(transaction=False) as pipe:
             for command in commands:
                 pipe.execute_command(*command)
-            return await pipe.execute(raise_on_error=False)  # type: ignore[no-any-return]
+            return await pipe.execute(raise_on_error=False)
 
     async def _send(self, batch: list[tuple[Sequence[Call], asyncio.Future[list[Any]]]]) -> None:
         try:

@@ -359,9 +359,9 @@ class _Connection(aioredis.Connection):
         if not isinstance(parser, _AsyncHiredisParser):  # redis-py's own path (no hiredis)
             raise TypeError("run_batch needs the hiredis parser")
         await self.send_packed_command(self.pack_commands(commands))
-        if not parser._connected:
-            raise RedisConnectionError("Connection closed by server.")
         reader = parser._reader
+        if not parser._connected or reader is None:
+            raise RedisConnectionError("Connection closed by server.")
         push_type = parser._hiredis_PushNotificationType
         timeout = self.socket_timeout
         replies: list[Any] = []
