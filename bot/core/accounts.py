@@ -46,6 +46,7 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 from collections.abc import Iterable
 
+from bot.core.hashing import KeyedHash
 from bot.core.store import K, redis_guard
 
 if TYPE_CHECKING:
@@ -132,7 +133,7 @@ class Accounts:
         self._ident_key = identity_key(secret)
         # The label v1's referral markers used, so markers written before key layout v2 (moved
         # as they are by ``python -m bot migrate``) keep naming the same person.
-        self._person_key = hmac.digest(secret, b"soul-lab/referral-person/v1", "sha256")
+        self._person_key = KeyedHash(hmac.digest(secret, b"soul-lab/referral-person/v1", "sha256"))
         self._cache: OrderedDict[str, str] = OrderedDict()
 
     # --- digests (pure) -------------------------------------------------------------------
@@ -143,7 +144,7 @@ class Accounts:
     def person_digest(self, identity: str) -> str:
         """Keyed hash of ``tg:123`` for once-per-person markers that survive /delete (welcome
         bonus, invitee reward, pair counted): they reveal nothing without the secret."""
-        return hmac.digest(self._person_key, identity.encode("utf-8"), "sha256").hex()[:32]
+        return self._person_key.hexdigest(identity.encode("utf-8"))[:32]
 
     # --- resolution ---------------------------------------------------------------------
     def cached(self, identity: str) -> str | None:

@@ -6,10 +6,11 @@ Everything here is pure, stable across processes and machines, and cheap.
 
 from __future__ import annotations
 
+import hashlib
 from typing import TypeVar
 from collections.abc import Sequence
 
-__all__ = ["fnv1a_64", "seed_of", "pick", "pick_index", "SeededRandom"]
+__all__ = ["fnv1a_64", "seed_of", "pick", "pick_index", "SeededRandom", "KeyedHash"]
 
 _FNV_OFFSET = 0xCBF29CE484222325
 _FNV_PRIME = 0x100000001B3
@@ -84,3 +85,38 @@ class SeededRandom:
             j = i + self.below(n - i)
             pool[i], pool[j] = pool[j], pool[i]
         return pool[:k]
+
+
+_BLOCK = 64  # SHA-256's block size
+_IPAD = bytes(x ^ 0x36 for x in range(256))
+_OPAD = bytes(x ^ 0x5C for x in range(256))
+
+
+class KeyedHash:
+    """HMAC-SHA256 under one fixed key: ``KeyedHash(key).digest(msg) == hmac.digest(key, msg,
+    "sha256")``, byte for byte (tests/core/test_hashing.py).
+
+    The key's inner and outer hash states are computed once and copied per call; ``hmac.digest``
+    rebuilds them (and OpenSSL 3 looks the digest up again) every time, about three times the
+    cost. For the keyed hashes made on every update or pairing: pseudonyms, leaderboard members,
+    invite signatures. Stateless per call, so safe to share across tasks.
+    """
+
+    __slots__ = ("_inner", "_outer")
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) > _BLOCK:
+            key = hashlib.sha256(key).digest()
+        key = key.ljust(_BLOCK, b"\0")
+        self._inner = hashlib.sha256(key.translate(_IPAD))
+        self._outer = hashlib.sha256(key.translate(_OPAD))
+
+    def digest(self, msg: bytes) -> bytes:
+        inner = self._inner.copy()
+        inner.update(msg)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()
+
+    def hexdigest(self, msg: bytes) -> str:
+        return self.digest(msg).hex()

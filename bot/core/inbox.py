@@ -60,7 +60,7 @@ from collections.abc import Awaitable, Callable, Collection, Sequence
 
 from bot.core.dispatch import ChatDispatcher
 from bot.core.errors import ServiceUnavailable
-from bot.core.hashing import fnv1a_64
+from bot.core.hashing import KeyedHash, fnv1a_64
 from bot.core.logs import log_event
 from bot.core.store import K, REDIS_ERRORS, redis_guard
 
@@ -102,7 +102,7 @@ class Inbox:
         self.cfg = core.settings.product.delivery
         self.partitions = self.cfg.inbox_partitions
         self.owner = f"{platform}-{uuid.uuid4().hex[:12]}"
-        self._chat_key = hmac.digest(core.signing_secret, b"soul-lab/inbox-chat/v1", "sha256")
+        self._chat_key = KeyedHash(hmac.digest(core.signing_secret, b"soul-lab/inbox-chat/v1", "sha256"))
         self.dispatcher = ChatDispatcher(max_concurrent)
         self._owned: dict[int, str] = {}  # partition -> last entry id read
         #: Entries read and not yet deleted in Redis, per partition: never submitted twice here.
@@ -122,7 +122,7 @@ class Inbox:
     def chat_ref(self, chat: str) -> str:
         """What an entry stores for its chat (field ``c``): a keyed hash (16 hex), the same in
         every process, so per-chat ordering works without naming the chat id."""
-        return hmac.digest(self._chat_key, f"{self.platform}:{chat}".encode(), "sha256").hex()[:16]
+        return self._chat_key.hexdigest(f"{self.platform}:{chat}".encode())[:16]
 
     def _seal(self, payload: dict[str, Any]) -> str:
         return self.core.cipher.encrypt(json.dumps(payload, ensure_ascii=False, separators=(",", ":")),

@@ -52,7 +52,7 @@ erasure finds everything without SCAN:
 (reads) the ``reward`` limit with the invitee's profile and account meta (one script of the
     limiter), then the invite hash, then the inviter's profile and meta. Refusals visible here
     (unknown, expired, used, self, inviter gone or not sharing) write nothing.
-(a) both registries in one batch — the invitee's: the invite's ``invitee`` field and its member
+(a) one batch, in order: both registries — the invitee's: the invite's ``invitee`` field and its member
     in the inviter's ``pairs:`` zset; the inviter's: its leaderboard member in both boards and
     its member in the invitee's ``pairs:`` zset — then ``invite_claim.lua`` on the invite hash:
     exactly one account claims an invite (status paired, invitee, paired_at, day); the same
@@ -115,6 +115,7 @@ from bot.core.accounts import NEVER, Accounts
 from bot.core.clock import local_day
 from bot.core.credits import LedgerResult
 from bot.core.errors import BotError, ErrorCode
+from bot.core.hashing import KeyedHash
 from bot.core.i18n import t
 from bot.core.inputs import clean_display_name
 from bot.core.leaderboard import WEEK_TTL_SECONDS, Leaderboard, week_id
@@ -173,10 +174,10 @@ class TokenCodec:
     """Signs and verifies invite tokens (see the module docstring for the format)."""
 
     def __init__(self, secret: bytes) -> None:
-        self._key = hmac.digest(secret, b"soul-lab/invite-token/v1", "sha256")
+        self._key = KeyedHash(hmac.digest(secret, b"soul-lab/invite-token/v1", "sha256"))
 
     def _sig(self, body: str) -> str:
-        return _b64(hmac.digest(self._key, body.encode("ascii"), "sha256")[:SIG_BYTES])
+        return _b64(self._key.digest(body.encode("ascii"))[:SIG_BYTES])
 
     @staticmethod
     def new_id() -> str:
@@ -342,8 +343,8 @@ class Invites:
         self.cfg = core.settings.product.invites
         secret = core.signing_secret
         self.codec = TokenCodec(secret)
-        self._pair_key = hmac.digest(secret, b"soul-lab/pair/v1", "sha256")
-        self._reward_key = hmac.digest(secret, b"soul-lab/pair-reward/v2", "sha256")
+        self._pair_key = KeyedHash(hmac.digest(secret, b"soul-lab/pair/v1", "sha256"))
+        self._reward_key = KeyedHash(hmac.digest(secret, b"soul-lab/pair-reward/v2", "sha256"))
         self.leaderboard = leaderboard
         #: every step's calls go out with other pairings' concurrent calls (one pipeline)
         self._batch = core.store.batch
@@ -352,12 +353,12 @@ class Invites:
     def pair_digest(self, person_a: str, person_b: str) -> str:
         """Keyed hash of two PERSON digests (order-free), naming the pair-seen marker."""
         x, y = sorted((person_a, person_b))
-        return hmac.digest(self._pair_key, f"{x}|{y}".encode(), "sha256").hex()[:32]
+        return self._pair_key.hexdigest(f"{x}|{y}".encode())[:32]
 
     def reward_idem(self, me: str, other: str) -> str:
         """The ledger idempotency key of ``me``'s reward for pairing with ``other`` (accounts).
         One per side: the two accounts' ledgers share no identifier."""
-        digest = hmac.digest(self._reward_key, f"{me}|{other}".encode(), "sha256").hex()[:32]
+        digest = self._reward_key.hexdigest(f"{me}|{other}".encode())[:32]
         return f"pair-reward:{digest}"
 
     async def person(self, aid: str) -> str:
@@ -602,15 +603,17 @@ class Invites:
         ("claimed" | "replay", paired_at ms, day) as recorded by the first claim; raises the
         refusals.
 
-        The registries get every entry the later steps need, in one batch before the claim: the
+        The registries get every entry the later steps need, in the claim's batch before it (a
+        pipeline runs in order; a script call never precedes them, so a lost script cache cannot
+        reorder them — ``bot.core.store.coalesce``): the
         invitee's (the ``invitee`` field of the invite, its member in the inviter's ``pairs:``)
         and the inviter's (its leaderboard member in both boards, its member in the invitee's
         ``pairs:``). An entry for a claim that is then refused names nothing, and erasure skips it."""
         mine = invite.status == "paired" and invite.invitee == uid and invite.paired_at_ms
         guess = invite.paired_at_ms if mine and invite.paired_at_ms else now_ms
-        async with redis_guard("invites.claim"):
-            await self._run(*self._pairing_registry(invite, uid, guess))
-            [res] = await self._run(Script("invite_claim", [K.invite(invite.id)], [invite.inviter, uid, now_ms, day]))
+        async with redis_guard("invites.claim"):  # one batch: the registries first, then the claim
+            *_, res = await self._run(*self._pairing_registry(invite, uid, guess),
+                                      Script("invite_claim", [K.invite(invite.id)], [invite.inviter, uid, now_ms, day]))
         status = str(res[0])
         if status not in ("claimed", "replay"):
             raise _claim_refusal(status)  # "self" was answered before: the inviter was read then

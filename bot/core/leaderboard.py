@@ -29,6 +29,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
 
+from bot.core.hashing import KeyedHash
 from bot.core.store import K, redis_guard
 
 if TYPE_CHECKING:
@@ -84,12 +85,12 @@ class Leaderboard:
         self._core = core
         self._r = core.store.redis
         secret = core.signing_secret
-        self._key = hmac.digest(secret, b"soul-lab/leaderboard/v1", "sha256")
+        self._key = KeyedHash(hmac.digest(secret, b"soul-lab/leaderboard/v1", "sha256"))
 
     # --- identities and keys -----------------------------------------------------
     def member(self, uid: str) -> str:
         """The pseudonymous leaderboard member of ``uid``."""
-        return hmac.digest(self._key, uid.encode(), "sha256").hex()[:16]
+        return self._key.hexdigest(uid.encode())[:16]
 
     def key(self, period: Period, ts: float | None = None) -> str:
         if period == "all":

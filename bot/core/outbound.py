@@ -51,6 +51,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from collections.abc import Awaitable, Callable
 
+from bot.core.hashing import KeyedHash
 from bot.core.logs import log_event
 from bot.core.store import K, REDIS_ERRORS, Store
 from bot.core.store.coalesce import Script
@@ -136,7 +137,7 @@ class OutboundLimiter:
         self.platform = platform
         self.limits = limits
         self._sleep = sleep
-        self._subject_key = hmac.digest(secret, b"soul-lab/outbound/v1", "sha256")
+        self._subject_key = KeyedHash(hmac.digest(secret, b"soul-lab/outbound/v1", "sha256"))
         self._local = _LocalWindows()
         self._degraded = False
         #: A single server runs both steps as one script (one round trip, nothing to give back).
@@ -145,7 +146,7 @@ class OutboundLimiter:
     def subject(self, chat: str) -> str:
         """The name of ``chat`` in key names: a keyed hash (16 hex), stable across processes."""
         data = f"{self.platform}:{chat}".encode()
-        return hmac.digest(self._subject_key, data, "sha256").hex()[:16]
+        return self._subject_key.hexdigest(data)[:16]
 
     def _chat_keys(self, subject: str) -> list[str]:
         """Chat window, group window, chat pause: one hash tag (the chat's)."""

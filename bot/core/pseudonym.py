@@ -16,6 +16,8 @@ import os
 import re
 from typing import TYPE_CHECKING
 
+from bot.core.hashing import KeyedHash
+
 if TYPE_CHECKING:
     from bot.core.settings import Settings
 
@@ -27,6 +29,7 @@ _PSEUDONYM = re.compile(rf"^{PREFIX}[0-9a-f]{{{_DIGITS}}}$")
 #: Used when no signing secret is set: random, but the same for the whole process.
 _PROCESS_KEY = os.urandom(32)
 _key: bytes = _PROCESS_KEY
+_hasher = KeyedHash(_key)  # HMAC-SHA256 under ``_key``
 
 
 def key_from_settings(settings: Settings) -> bytes:
@@ -46,10 +49,11 @@ def key_from_secret(secret: bytes) -> bytes:
 
 def configure(key: bytes) -> None:
     """Set the process-wide pseudonym key (at start-up, before serving)."""
-    global _key
+    global _key, _hasher
     if len(key) < 16:
         raise ValueError("pseudonym key must be at least 16 bytes")
     _key = bytes(key)
+    _hasher = KeyedHash(_key)
 
 
 def is_pseudonym(value: object) -> bool:
@@ -61,5 +65,5 @@ def pseudonym(value: object) -> str:
     text = str(value)
     if _PSEUDONYM.match(text):
         return text
-    digest = hmac.digest(_key, text.encode("utf-8"), "sha256").hex()
+    digest = _hasher.hexdigest(text.encode("utf-8"))
     return PREFIX + digest[:_DIGITS]

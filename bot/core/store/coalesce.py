@@ -28,8 +28,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from redis.exceptions import NoScriptError
 
@@ -44,16 +43,17 @@ MAX_BATCH = 256
 MAX_IN_FLIGHT = 2
 
 
-@dataclass(frozen=True, slots=True)
-class Script:
-    """A script call (``bot/core/store/lua/<name>.lua``)."""
+class Script(NamedTuple):
+    """A script call (``bot/core/store/lua/<name>.lua``). A named tuple: built on every hot
+    path, and a frozen dataclass costs three ``object.__setattr__`` calls per instance."""
 
     name: str
     keys: Sequence[str]
     args: Sequence[Any]
 
 
-#: A plain command (``("HGETALL", key)``) or a script call.
+#: A plain command (``("HGETALL", key)``) or a script call (a ``Script``: test for it first,
+#: it is a tuple too).
 Call = tuple[Any, ...] | Script
 
 
@@ -70,8 +70,9 @@ class Coalescer:
         self._tasks: set[asyncio.Task[None]] = set()  # the event loop keeps only weak references
         pool = getattr(redis, "connection_pool", None)
         #: the pool's connections read a whole batch themselves (``_Connection.run_batch``)
-        self._direct = not cluster and hasattr(getattr(pool, "connection_class", None), "run_batch")
-        self._callbacks = getattr(redis, "response_callbacks", {})
+        self._direct = not cluster and getattr(getattr(pool, "connection_class", None), "BATCH_READS", False)
+        #: the client's reply callbacks (upper-case names), as a plain dict: read per reply
+        self._callbacks: dict[str, Any] = dict(getattr(redis, "response_callbacks", {}))
 
     async def run(self, calls: Sequence[Call]) -> list[Any]:
         """The replies to ``calls``, in order (see the module docstring for the guarantees)."""

@@ -283,6 +283,8 @@ except ImportError:  # pragma: no cover - hiredis is a declared dependency
     _pack = None  # type: ignore[assignment]
 #: Argument types hiredis packs exactly as redis-py's encoder does (str as UTF-8, int as text).
 _PACKABLE = frozenset({str, bytes, int})
+#: Reply types that are data as they are (errors, push messages and arrays need a look).
+_PLAIN_REPLIES = frozenset({str, int, bytes, dict, type(None), float, bool, set})
 
 
 class _Connection(aioredis.Connection):
@@ -295,6 +297,9 @@ class _Connection(aioredis.Connection):
     the connection and raise the same errors as redis-py's own path (which still handles a
     connection not yet open or one the health check just dropped).
     """
+
+    #: ``run_batch`` works (it reads replies through hiredis, a declared dependency).
+    BATCH_READS = _pack is not None
 
     def pack_command(self, *args: Any) -> list[bytes]:
         """The command in RESP, packed by hiredis (C) instead of redis-py's Python loop — a third
@@ -342,13 +347,30 @@ class _Connection(aioredis.Connection):
             await self.disconnect(nowait=True)
             raise
 
+    def pack_many(self, commands: Sequence[Sequence[Any]]) -> list[bytes]:
+        """``pack_commands`` for a batch, with one type check per command (in C) instead of a
+        Python loop per argument; what hiredis cannot pack exactly as redis-py does goes through
+        ``pack_command`` (same rules)."""
+        if _pack is None or self.encoder.encoding != "utf-8" or self.encoder.encoding_errors != "strict":
+            return self.pack_commands(commands)
+        out: list[bytes] = []
+        for command in commands:
+            head = command[0]
+            if _PACKABLE.issuperset(map(type, command)) and (" " not in head if isinstance(head, str)
+                                                             else b" " not in head):
+                out.append(_pack(command if type(command) is tuple else tuple(command)))
+            else:
+                out.extend(self.pack_command(*command))
+        return out
+
     async def run_batch(self, commands: Sequence[Sequence[Any]], callbacks: Mapping[str, Any]) -> list[Any]:
         """Send ``commands`` in one write and read their replies in order: what a redis-py
         pipeline with ``raise_on_error=False`` returns (an error reply is its exception object in
-        its place, ``callbacks`` — the client's ``response_callbacks`` — applied to the others),
-        without redis-py's per-reply machinery: replies hiredis already holds are taken at once,
-        and only a read from the socket is bounded by the socket timeout (redis-py starts a
-        timer for every reply; under load most replies arrive together).
+        its place; ``callbacks`` — the client's ``response_callbacks``, keyed by upper-case
+        command name — applied to the others), without redis-py's per-reply machinery: replies
+        hiredis already holds are taken at once, and only a read from the socket is bounded by
+        the socket timeout (redis-py starts a timer for every reply; under load most replies
+        arrive together).
 
         Same failure behaviour as redis-py: a timeout, a socket error, a cancellation or a
         protocol error closes the connection (no half-read replies are left on it for the next
@@ -358,29 +380,36 @@ class _Connection(aioredis.Connection):
         parser = self._parser
         if not isinstance(parser, _AsyncHiredisParser):  # redis-py's own path (no hiredis)
             raise TypeError("run_batch needs the hiredis parser")
-        await self.send_packed_command(self.pack_commands(commands))
+        await self.send_packed_command(self.pack_many(commands))
         reader = parser._reader
         if not parser._connected or reader is None:
             raise RedisConnectionError("Connection closed by server.")
+        gets = reader.gets
         push_type = parser._hiredis_PushNotificationType
         timeout = self.socket_timeout
         replies: list[Any] = []
+        append = replies.append
         wanted = len(commands)
         try:
             while len(replies) < wanted:
-                reply = reader.gets()
+                reply = gets()
                 if reply is _NOT_ENOUGH_DATA:
                     async with asyncio.timeout(timeout):
                         await parser.read_from_socket()
                     continue
-                if push_type is not None and isinstance(reply, push_type):
+                kind = type(reply)
+                if kind in _PLAIN_REPLIES:
+                    append(reply)
+                elif kind is list:
+                    if reply and isinstance(reply[0], RedisConnectionError):
+                        raise reply[0]
+                    append(reply)
+                elif push_type is not None and kind is push_type:
                     await parser.handle_push_response(reply)
-                    continue
-                if isinstance(reply, RedisConnectionError):
+                elif isinstance(reply, RedisConnectionError):
                     raise reply
-                if isinstance(reply, list) and reply and isinstance(reply[0], RedisConnectionError):
-                    raise reply[0]
-                replies.append(reply)
+                else:
+                    append(reply)
         except TimeoutError:
             await self.disconnect(nowait=True)
             raise RedisTimeoutError(f"Timeout reading from {self._host_error()}") from None
@@ -392,12 +421,11 @@ class _Connection(aioredis.Connection):
             raise
         if self.health_check_interval:
             self.next_health_check = asyncio.get_running_loop().time() + self.health_check_interval
-        for i, (reply, command) in enumerate(zip(replies, commands, strict=True)):
-            if isinstance(reply, Exception):
-                continue
+        for i, command in enumerate(commands):
             name = command[0]
-            if name in callbacks:
-                parsed = callbacks[name](reply)
+            cb = callbacks.get(name.upper() if isinstance(name, str) else name.decode().upper())
+            if cb is not None and not isinstance(replies[i], Exception):
+                parsed = cb(replies[i])
                 replies[i] = await parsed if inspect.isawaitable(parsed) else parsed
         return replies
 
