@@ -45,7 +45,7 @@ class FixedClock(Clock):
 
 def local_day(clock: Clock, tz_name: str) -> date:
     """The user's local calendar date — "the day" everywhere in the product."""
-    return clock.utcnow().astimezone(ZoneInfo(tz_name)).date()
+    return datetime.fromtimestamp(clock.now(), ZoneInfo(tz_name)).date()
 
 
 def iso_now(clock: Clock) -> str:

@@ -29,20 +29,21 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-import os
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from bot.core.accounts import claim_welcome
 from bot.core.clock import Clock
 from bot.core.errors import BotError, ErrorCode, ServiceUnavailable
+from bot.core.ids import random_hex
 from bot.core.logs import log_event
 from bot.core.settings import Settings
 from bot.core.store import K, Store, redis_guard
-from bot.core.store.coalesce import Script
+from bot.core.store.coalesce import Call, Script
 
-__all__ = ["Ledger", "LedgerResult", "Hold", "Entry", "Reconciliation", "AmountError", "Checkpoint"]
+__all__ = ["Ledger", "LedgerResult", "Grant", "Hold", "Entry", "Reconciliation", "AmountError", "Checkpoint"]
 
 SETTLED_HOLD_TTL = 7 * 86400
 #: Most entries one ``ledger_compact.lua`` call folds (bounds the time Redis is busy with it).
@@ -119,6 +120,18 @@ class Checkpoint:
 
 
 @dataclass(frozen=True, slots=True)
+class Grant:
+    """One credit grant for ``Ledger.grant_each`` (the arguments of ``Ledger.grant``)."""
+
+    uid: str
+    amount: int
+    reason: str
+    idem_key: str
+    kind: str = "grant"
+    keep_forever: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class LedgerResult:
     status: str  # "ok" | "replay"
     balance: int
@@ -153,7 +166,7 @@ class Reconciliation:
 
 
 def _entry_id() -> str:
-    return os.urandom(8).hex()
+    return random_hex(8)
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,6 +278,47 @@ class Ledger:
         return [Entry.parse(r, gen) for r in rows]
 
     # --- changes ------------------------------------------------------------------
+    def _change_calls(self, uid: str, amount: int, kind: str, reason: str, idem_key: str,
+                      ttl: int | None, field: str = "") -> tuple[list[Call], str]:
+        """The calls of one ledger change (``_apply``) and its new entry id: the index SADD when
+        this process has not indexed ``uid`` yet, then ``ledger_apply.lua``."""
+        self._check_key(idem_key)
+        if "|" in kind or "|" in field:
+            raise ValueError("a ledger kind or record field must not contain '|'")
+        if reason == DEFAULT_REASONS.get(kind):
+            reason = ""  # stored empty, read back as the default (a few bytes per entry)
+        entry_id = _entry_id()
+        packed = (f"{amount}|{kind}|{self._clock.now_ms()}|{entry_id}|{self._ttl if ttl is None else ttl}|"
+                  f"{field}|{reason[:120]}")
+        apply = Script("ledger_apply", K.ledger_change(uid, idem_key), (packed,))
+        if uid in self._indexed:
+            return [apply], entry_id
+        # indexed first, in the same pipeline (in order on one server; one by one on a cluster)
+        return [("SADD", K.accounts_index(), uid), apply], entry_id
+
+    async def _run_changes(self, calls: list[Call], kind: str) -> list[Any]:
+        """``calls`` through the store's coalescer (concurrent changes of other accounts share a
+        pipeline; each change is still its own atomic script call); Redis errors answered as
+        ``redis_guard`` does, without its cost on the hot path."""
+        try:
+            return await self._store.batch.run(calls)
+        except Exception as exc:
+            await redis_guard(f"credits.{kind}").__aexit__(type(exc), exc, exc.__traceback__)
+            raise
+
+    async def _change_result(self, uid: str, res: Any, entry_id: str) -> tuple[str, int, str, int]:
+        """(status, balance, entry id, ledger length) from ``ledger_apply.lua``'s reply; compacts
+        when the write pushed the list past the threshold."""
+        status = res[0]
+        if status == "ok":
+            if res[2] > self._compact_at:
+                await self._compact_after_write(uid)
+            return "ok", int(res[1]), entry_id, int(res[2])
+        if status == "replay":
+            rec = _decode_record(res[1], uid, res[2])
+            return "replay", rec.balance, rec.entry.id, 0
+        return str(status), int(res[1]), "", 0
+
     async def _apply(self, uid: str, amount: int, kind: str, reason: str, idem_key: str,
                      ttl: int | None, field: str = "") -> tuple[str, int, str, int]:
         """One ``ledger_apply.lua`` call: (status, balance, entry id, ledger length).
@@ -278,35 +332,11 @@ class Ledger:
         ``ServiceUnavailable`` and nothing written (or, if the connection dropped mid-call,
         the change either happened or not: the caller retries with the same key).
         """
-        self._check_key(idem_key)
-        if "|" in kind or "|" in field:
-            raise ValueError("a ledger kind or record field must not contain '|'")
-        if reason == DEFAULT_REASONS.get(kind):
-            reason = ""  # stored empty, read back as the default (a few bytes per entry)
-        entry_id = _entry_id()
-        packed = (f"{amount}|{kind}|{self._clock.now_ms()}|{entry_id}|{self._ttl if ttl is None else ttl}|"
-                  f"{field}|{reason[:120]}")
-        try:
-            # Through the store's coalescer: concurrent changes (other accounts) share a pipeline;
-            # each is still its own atomic script call.
-            apply = Script("ledger_apply", K.ledger_change(uid, idem_key), (packed,))
-            if uid in self._indexed:
-                (res,) = await self._store.batch.run([apply])
-            else:  # indexed first, in the same pipeline (in order on one server; one by one on a cluster)
-                _, res = await self._store.batch.run([("SADD", K.accounts_index(), uid), apply])
-                self._remember_indexed(uid)
-        except Exception as exc:  # the guard's work, without its cost on the hot path
-            await redis_guard(f"credits.{kind}").__aexit__(type(exc), exc, exc.__traceback__)
-            raise
-        status = res[0]
-        if status == "ok":
-            if res[2] > self._compact_at:
-                await self._compact_after_write(uid)
-            return "ok", int(res[1]), entry_id, int(res[2])
-        if status == "replay":
-            rec = _decode_record(res[1], uid, res[2])
-            return "replay", rec.balance, rec.entry.id, 0
-        return str(status), int(res[1]), "", 0
+        calls, entry_id = self._change_calls(uid, amount, kind, reason, idem_key, ttl, field)
+        replies = await self._run_changes(calls, kind)
+        if len(calls) > 1:
+            self._remember_indexed(uid)
+        return await self._change_result(uid, replies[-1], entry_id)
 
     async def _after_write(self, uid: str, length: int) -> None:
         """Compact when a write pushed the list past the threshold (``length``: the list's
@@ -370,6 +400,33 @@ class Ledger:
         if status == "ok":
             log_event("credits_granted", account=uid, amount=amount, kind=kind, reason=reason)
         return LedgerResult(status, balance, entry_id)
+
+    async def grant_each(self, grants: Sequence[Grant]) -> list[LedgerResult]:
+        """Several ``grant`` calls (other accounts, or other keys) sent as one batch: each is its
+        own atomic, idempotent script call, exactly as ``grant``; they are independent, so a
+        crash or an error between them leaves some done and the rest for the retry (same keys:
+        nothing is paid twice). Raises the first error, like ``asyncio.gather`` of ``grant``
+        calls, after the others ran. Results in the order given."""
+        planned = []
+        calls: list[Call] = []
+        for g in grants:
+            amount = self._check_amount(g.amount)
+            mine, entry_id = self._change_calls(g.uid, amount, g.kind, g.reason, g.idem_key,
+                                                0 if g.keep_forever else None)
+            planned.append((g, amount, entry_id, len(calls), len(mine)))
+            calls += mine
+        if not calls:
+            return []
+        replies = await self._run_changes(calls, "grant")
+        out = []
+        for g, amount, entry_id, at, n in planned:
+            if n > 1:
+                self._remember_indexed(g.uid)
+            status, balance, entry_id, _ = await self._change_result(g.uid, replies[at + n - 1], entry_id)
+            if status == "ok":
+                log_event("credits_granted", account=g.uid, amount=amount, kind=g.kind, reason=g.reason)
+            out.append(LedgerResult(status, balance, entry_id))
+        return out
 
     async def spend(self, uid: str, amount: int, reason: str, idem_key: str, *,
                     kind: str = "spend", keep_forever: bool = False) -> LedgerResult:

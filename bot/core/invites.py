@@ -50,7 +50,7 @@ Registry entries (``core.accounts.track``) are written *before* the data they re
 erasure finds everything without SCAN:
 
 (reads) the ``reward`` limit with the invitee's profile and account meta (one script of the
-    limiter), then the invite hash, then the inviter's profile and meta. Refusals visible here
+    limiter) and the invite hash (the same batch), then the inviter's profile and meta. Refusals visible here
     (unknown, expired, used, self, inviter gone or not sharing) write nothing.
 (a) one batch, in order: both registries — the invitee's: the invite's ``invitee`` field and its member
     in the inviter's ``pairs:`` zset; the inviter's: its leaderboard member in both boards and
@@ -63,7 +63,7 @@ erasure finds everything without SCAN:
     retry returns the stored decision and increments nothing) and ``pair_link.lua`` in each
     account's slot (``ZADD GT`` of the partner into its ``pairs:`` zset and, on its local
     pairing day, the fortune-details unlock after its registry entry).
-(c) the decided grants through the ledger (concurrently: two accounts, two slots), idempotency
+(c) the decided grants through the ledger (one batch: two accounts, two slots), idempotency
     key ``pair-reward:<hmac(me|other)>`` in each account's own slot (two different keys: the two
     ledgers share no identifier; reasons name neither the partner nor the invite).
 (d) ``pair_finish.lua`` (``HSETNX done``) on the decision hash: the call that sets it is the one
@@ -99,23 +99,23 @@ delete, both expire); after 3 a listed invite never shown; after 4 a retried ``/
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import hmac
 import re
-import secrets
 import struct
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from bot.core.accounts import NEVER, Accounts
 from bot.core.clock import local_day
-from bot.core.credits import LedgerResult
+from bot.core.credits import Grant, LedgerResult
 from bot.core.errors import BotError, ErrorCode
 from bot.core.hashing import KeyedHash
+from bot.core.ids import random_bytes
 from bot.core.i18n import t
 from bot.core.inputs import clean_display_name
 from bot.core.leaderboard import WEEK_TTL_SECONDS, Leaderboard, week_id
@@ -181,7 +181,7 @@ class TokenCodec:
 
     @staticmethod
     def new_id() -> str:
-        return _b64(secrets.token_bytes(ID_BYTES))
+        return _b64(random_bytes(ID_BYTES))
 
     def make(self, invite_id: str, exp: int) -> str:
         if len(invite_id) != _ID_LEN or not 0 < exp < 2**32:
@@ -302,6 +302,7 @@ class _Decision:
     invitee: str
 
 
+@lru_cache(maxsize=256)
 def _end_of_local_day(day: date, tz: str) -> int:
     nxt = datetime.combine(day + timedelta(days=1), datetime.min.time(), ZoneInfo(tz))
     return int(nxt.timestamp())
@@ -530,14 +531,18 @@ class Invites:
         parsed = self.codec.parse(token)
         if client_ip:
             await core.limiter.check("invite_ip", client_ip)
-        # the reward limit, and the invitee's profile and account meta read by the same script
-        limit, reads = await core.limiter.hit_and_read("reward", uid, K.profile(uid), K.account_meta(uid))
+        # the reward limit, the invitee's profile and account meta read by the same script, and
+        # the invite read right after it in the same batch
+        limit, reads, _, extra = await core.limiter.hit_read_also(
+            "reward", uid, (K.profile(uid), K.account_meta(uid)), also=[("HGETALL", K.invite(parsed.invite_id))])
         if not limit.allowed:
             raise RateLimited(limit, "reward")
-        async with redis_guard("invites.accept"):
-            if reads is None:  # the limiter fell back to its in-process window: Redis is failing
-                reads = await self._run(("HGETALL", K.profile(uid)), ("HGETALL", K.account_meta(uid)))
-            [raw_invite] = await self._run(("HGETALL", K.invite(parsed.invite_id)))
+        if reads is None or extra is None:  # the limiter fell back to its in-process window: Redis is failing
+            async with redis_guard("invites.accept"):
+                *reads, raw_invite = await self._run(("HGETALL", K.profile(uid)), ("HGETALL", K.account_meta(uid)),
+                                                     ("HGETALL", K.invite(parsed.invite_id)))
+        else:
+            [raw_invite] = extra
         invite = Invite.from_hash(parsed.invite_id, raw_invite)
         now_ms = self._now_ms()
         if invite is None:
@@ -689,20 +694,19 @@ class Invites:
     async def _settle(self, inviter: str, invitee: str, outcomes: tuple[str, str],
                       ) -> tuple[LedgerResult | None, LedgerResult | None]:
         """Step (c): the rewards the pairing step decided (``outcomes``, "1" = pay) through the
-        ledger. Idempotent (a ledger key per side, kept forever); the reasons name neither the
-        partner nor the invite."""
-        core = self._core
-
-        async def pay(who: str, other: str, amount: int, reason: str, outcome: str) -> LedgerResult | None:
-            if amount > 0 and outcome == "1":
-                return await core.ledger.grant(who, amount, reason, self.reward_idem(who, other),
-                                               kind="reward", keep_forever=True)
-            return None
-
-        # two accounts, two slots, two independent idempotent grants: concurrently
-        results = await asyncio.gather(
-            pay(inviter, invitee, self.cfg.inviter_reward, "invite reward (inviter)", outcomes[0]),
-            pay(invitee, inviter, self.cfg.invitee_reward, "invite reward (invitee)", outcomes[1]))
+        ledger, in one batch (two accounts, two slots, two independent idempotent grants:
+        ``Ledger.grant_each``). Idempotent (a ledger key per side, kept forever); the reasons
+        name neither the partner nor the invite."""
+        sides = ((inviter, invitee, self.cfg.inviter_reward, "invite reward (inviter)", outcomes[0]),
+                 (invitee, inviter, self.cfg.invitee_reward, "invite reward (invitee)", outcomes[1]))
+        paid = [i for i, (_, _, amount, _, outcome) in enumerate(sides) if amount > 0 and outcome == "1"]
+        results: list[LedgerResult | None] = [None, None]
+        if paid:
+            done = await self._core.ledger.grant_each([
+                Grant(sides[i][0], sides[i][2], sides[i][3], self.reward_idem(sides[i][0], sides[i][1]),
+                      kind="reward", keep_forever=True) for i in paid])
+            for i, res in zip(paid, done, strict=True):
+                results[i] = res
         return results[0], results[1]
 
     # --- /delete -------------------------------------------------------------------------

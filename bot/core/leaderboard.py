@@ -26,6 +26,7 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
 
@@ -55,10 +56,26 @@ _ANIMAL_EN = ("Fox", "Cat", "Rabbit", "Owl", "Whale", "Deer", "Squirrel", "Otter
 
 
 def week_id(ts: float) -> str:
-    """The leaderboard week of epoch seconds ``ts``: ISO week of the Asia/Seoul date (``2025-W03``)."""
-    d = datetime.fromtimestamp(ts, WEEK_TZ).date()
-    year, week, _ = d.isocalendar()
+    """The leaderboard week of epoch seconds ``ts``: ISO week of the Asia/Seoul date (``2025-W03``).
+
+    Remembered per quarter hour: every UTC offset Asia/Seoul has had since 1910 is a whole number
+    of quarter hours, so a local midnight never falls inside one (earlier instants are computed)."""
+    if ts < _CACHE_FROM:
+        return _week_of(ts)
+    return _week_of_quarter(int(ts // 900))
+
+
+_CACHE_FROM = -1_893_456_000  # 1910-01-01: after the zone's local mean time (+8:27:52) ended
+
+
+def _week_of(ts: float) -> str:
+    year, week, _ = datetime.fromtimestamp(ts, WEEK_TZ).date().isocalendar()
     return f"{year}-W{week:02d}"
+
+
+@lru_cache(maxsize=64)
+def _week_of_quarter(quarter: int) -> str:
+    return _week_of(quarter * 900)
 
 
 def pseudonym(member: str, lang: str) -> str:

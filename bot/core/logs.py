@@ -16,9 +16,9 @@ import json
 import logging
 import sys
 import time
-import uuid
 from typing import Any
 
+from bot.core.ids import random_hex
 from bot.core.redact import pair_scope, redact_fields, scrub_text
 
 __all__ = ["configure_logging", "log_event", "request_id_var", "new_request_id", "logger", "pair_scope",
@@ -32,7 +32,7 @@ CAPTURED_ATTR = "sentry_captured"
 
 
 def new_request_id() -> str:
-    return uuid.uuid4().hex[:12]
+    return random_hex(6)
 
 
 class JsonFormatter(logging.Formatter):

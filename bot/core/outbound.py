@@ -45,13 +45,13 @@ import asyncio
 import hmac
 import logging
 import time
-import uuid
 from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from collections.abc import Awaitable, Callable
 
 from bot.core.hashing import KeyedHash
+from bot.core.ids import random_hex
 from bot.core.logs import log_event
 from bot.core.store import K, REDIS_ERRORS, Store
 from bot.core.store.coalesce import Script
@@ -167,7 +167,7 @@ class OutboundLimiter:
         global refusal gives the chat entry back. Redis down: the in-process fallback decides."""
         lim = self.limits
         chat_keys, global_keys = self._chat_keys(self.subject(chat)), self._global_keys()
-        member = uuid.uuid4().hex
+        member = random_hex(16)
         chat_limit, chat_window = lim.chat_per_second * lim.chat_window_seconds, lim.chat_window_seconds * 1000
         group_limit = lim.group_per_minute if group else 0
         try:

@@ -13,17 +13,18 @@ from __future__ import annotations
 
 import math
 import time
-import uuid
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from bot.core.clock import Clock
 from bot.core.errors import BotError, ErrorCode
+from bot.core.ids import random_hex
 from bot.core.logs import log_event
 from bot.core.settings import Limit, Settings
 from bot.core.store import K, REDIS_ERRORS, Store, redis_guard
-from bot.core.store.coalesce import Script
+from bot.core.store.coalesce import Call, Script
 
 __all__ = ["RateLimiter", "Decision", "RateLimited", "CONFIG_CACHE_SECONDS"]
 
@@ -116,19 +117,29 @@ class RateLimiter:
                                   Decision, list[dict[str, str]] | None, list[bool] | None]:
         """``hit_and_read``, plus EXISTS of each of ``exists_keys`` (same slot), all in one
         script (atomic, one round trip). Both lists are None when Redis is unreachable."""
+        decision, reads, exists, _ = await self.hit_read_also(scope, subject, hash_keys, exists_keys)
+        return decision, reads, exists
+
+    async def hit_read_also(self, scope: str, subject: str, hash_keys: Sequence[str],
+                            exists_keys: Sequence[str] = (), also: Sequence[Call] = ()) -> tuple[
+                                Decision, list[dict[str, str]] | None, list[bool] | None, list[Any] | None]:
+        """``hit_read_exists``, plus the replies to ``also`` — read-only calls of any slot, sent
+        right after the limiter's script in the same batch (``bot.core.store.coalesce``), whatever
+        the decision. Every list is None when Redis is unreachable (the decision then comes from
+        the in-process window); an error reply to one of ``also`` raises."""
         base = await self._limit(scope)
         now = self._clock.now_ms()
         key = K.ratelimit(scope, subject)
         try:
             # Through the store's coalescer: concurrent commands share one pipeline.
-            (res,) = await self._store.batch.run([Script(
+            res, *extra = await self._store.batch.run([Script(
                 "ratelimit", [key, *hash_keys, *exists_keys],
-                [base.limit, base.window_seconds, now, f"{now}-{uuid.uuid4().hex[:8]}", len(hash_keys)])])
+                [base.limit, base.window_seconds, now, f"{now}-{random_hex(4)}", len(hash_keys)]), *also])
         except REDIS_ERRORS as exc:
             if not self._degraded:
                 self._degraded = True
                 log_event("redis_connection_error", level=40, operation="ratelimit", error=type(exc).__name__)
-            return self._local.hit(key, base.limit, base.window_seconds, now), None, None
+            return self._local.hit(key, base.limit, base.window_seconds, now), None, None, None
         self._degraded = False
         decision = Decision(bool(res[0]), int(res[1]), int(res[2]), int(res[3]), int(res[4]))
         if not decision.allowed:
@@ -140,7 +151,7 @@ class RateLimiter:
             flat = res[i + 1:i + 1 + n]
             reads.append(dict(zip(flat[::2], flat[1::2])))
             i += 1 + n
-        return decision, reads, [bool(int(v)) for v in res[i:i + len(exists_keys)]]
+        return decision, reads, [bool(int(v)) for v in res[i:i + len(exists_keys)]], extra
 
     async def check(self, scope: str, subject: str) -> Decision:
         """``hit`` that raises ``RateLimited`` instead of returning a refusal."""

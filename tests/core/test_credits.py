@@ -11,7 +11,7 @@ import pytest
 from redis.exceptions import RedisClusterException
 
 from bot.core.clock import FixedClock
-from bot.core.credits import AmountError, Entry, Hold
+from bot.core.credits import AmountError, Entry, Grant, Hold
 from bot.core.errors import BotError, ErrorCode
 from bot.core.service import Core
 from bot.core.store import K
@@ -597,3 +597,26 @@ async def test_a_kind_that_would_break_the_packed_argument_is_refused(core: Core
     with pytest.raises(ValueError):
         await core.ledger.grant(UID, 1, "x", "k1", kind="grant|x")
     assert await core.ledger.balance(UID) == 0 and await core.ledger.history(UID) == []
+
+
+async def test_grant_each_pays_each_once_and_a_retry_pays_only_what_is_missing(core: Core) -> None:
+    """``grant_each``: several independent grants in one batch. A crash after some of them (the
+    second grant was applied before, as if the first attempt died between the two) is completed
+    by the retry with the same keys: nothing is paid twice, and the accounts get indexed."""
+    a, b = "tg:2001", "tg:2002"
+    early = await core.ledger.grant(b, 3, "reward", "pair-reward:b", kind="reward", keep_forever=True)
+    assert early.status == "ok"
+    grants = [Grant(a, 5, "reward", "pair-reward:a", kind="reward", keep_forever=True),
+              Grant(b, 3, "reward", "pair-reward:b", kind="reward", keep_forever=True)]
+    first, second = await core.ledger.grant_each(grants)
+    assert (first.status, first.balance) == ("ok", 5)
+    assert (second.status, second.balance, second.entry_id) == ("replay", 3, early.entry_id)
+    again = await core.ledger.grant_each(grants)
+    assert [r.status for r in again] == ["replay", "replay"]
+    assert (await core.ledger.balance(a), await core.ledger.balance(b)) == (5, 3)
+    assert await core.ledger.grant_each([]) == []
+    with pytest.raises(AmountError):  # checked before anything is sent: nothing changes
+        await core.ledger.grant_each([Grant(a, 7, "x", "k-ok"), Grant(b, 0, "x", "k-bad")])
+    assert (await core.ledger.balance(a), await core.ledger.balance(b)) == (5, 3)
+    assert await core.store.redis.sismember(K.accounts_index(), a)
+    assert not await core.ledger.reconcile_all()

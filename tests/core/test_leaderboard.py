@@ -129,3 +129,16 @@ async def test_erase_finds_every_board_through_the_registry_without_scanning(fco
     assert await fcore.store.redis.zscore(week_key, member) is None
     assert await board.top("all") == []
     assert not [e for e in await fcore.accounts.registry("tg:a") if member in e]
+
+
+def test_week_id_remembered_per_quarter_hour_matches_the_zone_everywhere() -> None:
+    """Around every Asia/Seoul offset change since 1910 (+8:30 in 1954–61, summer time in
+    1987–88) and today, the remembered week equals the one computed from the zone."""
+    from bot.core.leaderboard import _week_of
+
+    starts = [-1_893_456_000, -504_921_600, 536_457_600, 1_735_000_000]  # 1910, 1954, 1987, 2024
+    for start in starts:
+        for ts in range(start, start + 3 * 365 * 86400, 86400 * 3 + 449):  # drifts through every time of day
+            for edge in (ts, ts - 1, ts + 899):
+                assert week_id(edge) == _week_of(edge)
+    assert week_id(-2_000_000_000) == _week_of(-2_000_000_000)  # before 1910: computed, not remembered
