@@ -32,3 +32,12 @@ def test_a_forked_child_draws_fresh_bytes() -> None:
     os.waitpid(pid, 0)
     assert len(child) == 32
     assert child != ids.random_hex(16)  # the parent's next bytes are not what the child got
+
+
+def test_threads_never_get_the_same_bytes() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(8) as pool:
+        batches = list(pool.map(lambda _: [ids.random_hex(8) for _ in range(2000)], range(8)))
+    every = [h for batch in batches for h in batch]
+    assert len(set(every)) == len(every) == 16_000
