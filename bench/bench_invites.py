@@ -1,7 +1,7 @@
 """Invite pairings and daily check-ins per second against a local redis-server.
 
 Run by hand: ``.venv/bin/python bench/bench_invites.py [--pairs 2000] [--contenders 50] [--rounds 3]
-[--concurrency 32]``. Starts its own redis-server on a free loopback port. Prints pairing
+[--concurrency 32] [--processes 2] [--top N]``. Starts its own redis-server on a free loopback port. Prints pairing
 throughput (issue + accept + rewards) for two load shapes, interleaved and alternated per round:
 ``steady`` (``--concurrency`` users at a time, each starting the next pairing when theirs is
 done: a closed-loop load generator) and ``waves`` (groups of ``--concurrency`` pairings, each
@@ -11,7 +11,9 @@ N bot processes on the same Redis, each with ``--concurrency`` users at a time, 
 out); with the bench processes' and redis-server's CPU per pairing.
 The process runs with the collector settings every bot process uses (``bot.app.calm_gc``). Also the cost of a contested invite (``--contenders`` users accepting the
 same invite at once; exactly one must win), and check-in throughput. Limits are raised so the
-rate limiter does not dominate.
+rate limiter does not dominate. ``--top N`` prints the N commands redis-server spent most time
+on (commandstats: calls and microseconds per pairing; a script's inner commands are counted
+both in it and on their own).
 """
 
 from __future__ import annotations
@@ -97,7 +99,7 @@ async def _processes(url: str, redis: Any, first: int, pairs: int, n: int, concu
     return each * n / span, sum(o["cpu"] for o in outs) * 1000 / (each * n)
 
 
-async def main(pairs: int, contenders: int, rounds: int, concurrency: int, processes: int) -> None:
+async def main(pairs: int, contenders: int, rounds: int, concurrency: int, processes: int, top: int = 0) -> None:
     server = RedisProcess().start()
     clock = FixedClock(CLOCK_T0)
     core = make_core(server.url, Path(tempfile.mkdtemp()), clock=clock)
@@ -172,6 +174,13 @@ async def main(pairs: int, contenders: int, rounds: int, concurrency: int, proce
             print(f"    Redis CPU/pairing   {spread(redis_ms, '{:.3f}')} ms")
         print(f"  Redis commands per pairing {calls / (pairs * rounds * len(shapes)):.1f} "
               "(commandstats, incl. inside scripts and the processes' warm-up)")
+        if top:
+            print(f"  Redis time by command (top {top}): calls per pairing, µs per call, µs per pairing")
+            done = pairs * rounds * len(shapes)
+            rows = sorted(stats.items(), key=lambda kv: -int(kv[1]["usec"]))[:top]
+            for name, v in rows:
+                print(f"    {name:<28} {int(v['calls']) / done:6.2f} {float(v['usec_per_call']):8.2f} "
+                      f"{int(v['usec']) / done:8.2f}")
 
         inv = await invites.issue(users[0])
 
@@ -206,9 +215,10 @@ if __name__ == "__main__":
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--concurrency", type=int, default=32)
     ap.add_argument("--processes", type=int, default=2, help="bot processes of the third shape (1: none)")
+    ap.add_argument("--top", type=int, default=0, help="print the N commands Redis spent most time on")
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
         url, first, count, conc, go = sys.argv[2:7]
         asyncio.run(worker_main(url, int(first), int(count), int(conc), go))
         sys.exit(0)
     a = ap.parse_args()
-    asyncio.run(main(a.pairs, a.contenders, a.rounds, a.concurrency, a.processes))
+    asyncio.run(main(a.pairs, a.contenders, a.rounds, a.concurrency, a.processes, a.top))

@@ -86,15 +86,19 @@ after (b), the worst case is a reward slot used without its credits. A retry mor
 later (the day counter expired) could pay one inviter reward over that old day's cap.
 Redis down: ``ServiceUnavailable`` at the step it happened; the retry completes the rest.
 
-Issuing (``issue``) is two scripts, one per slot (each its own batch, as above), ordered so a crash leaves at worst an orphan
-that expires: 1. (for ``/invite new``) read and check the invite being replaced;
-2. ``invite_list_add.lua`` in the account's slot: the inviter's registry gets the new invite's
-key and the history lists its id; 3. ``invite_issue.lua`` creates the record (its slot);
-4. ``invite_revoke.lua`` revokes the replaced invite (its slot) only if it is still pending — if
+Issuing (``issue``) is one batch (in order, sent with other callers' calls as above), ordered
+so a crash leaves at worst an orphan that expires: 1. (for ``/invite new``) read and check the
+invite being replaced; 2. the inviter's registry gets the new invite's key (plain commands, so
+nothing can reorder them: they run first); 3. ``invite_issue.lua`` creates the record (its
+slot); 4. ``invite_list_add.lua`` lists its id in the inviter's history (the account's slot);
+5. ``invite_revoke.lua`` revokes the replaced invite (its slot) only if it is still pending — if
 it was accepted meanwhile, the new invite is withdrawn and the caller gets ``CONFLICT``. A crash
-after 2 leaves a listed id without a record (the history skips it, erasure finds nothing to
-delete, both expire); after 3 a listed invite never shown; after 4 a retried ``/invite new
-<token>`` finds the old invite replaced by our pending one and returns that (no second one).
+after 2 leaves a registry entry naming no record (erasure finds nothing to delete; it expires);
+after 3 an unlisted record never shown (erasure finds it through the registry; it expires);
+after 4 a listed invite never shown; after 5 a retried ``/invite new <token>`` finds the old
+invite replaced by our pending one and returns that (no second one). If Redis lost its script
+cache, each script is loaded and run again after the batch's other calls (``Coalescer``), so
+3 and 4 may swap: a listed id without a record, which the history skips and which expires.
 """
 
 from __future__ import annotations
@@ -398,12 +402,13 @@ class Invites:
             invite_id = self.codec.new_id()
             token = self.codec.make(invite_id, exp)
             async with redis_guard("invites.issue"):
-                # the account's slot: registry entry (before the record exists: /delete finds
-                # it) and the history, in one script; then the record in its own slot
-                await self._run(Script("invite_list_add", [K.invites_of(uid), K.account_registry(uid)],
-                                       [invite_id, now_ms, record_ttl, Accounts.key_entry(K.invite(invite_id))]))
-                [res] = await self._run(Script("invite_issue", [K.invite(invite_id)],
-                                               [uid, token, now_ms, exp * 1000, record_ttl]))
+                # one batch, in order: the registry entry as plain commands (before the record
+                # exists, so /delete finds it; no script precedes it, so a lost script cache
+                # cannot reorder it), the record (its own slot), then the history entry
+                *_, res, _ = await self._run(
+                    *self._registry_calls(uid, {Accounts.key_entry(K.invite(invite_id)): now_ms + record_ttl * 1000}),
+                    Script("invite_issue", [K.invite(invite_id)], [uid, token, now_ms, exp * 1000, record_ttl]),
+                    Script("invite_list_add", [K.invites_of(uid)], [invite_id, now_ms, record_ttl]))
                 if str(res[0]) != "ok":  # the id is taken (never seen in practice): unlist it
                     await self._r.zrem(K.invites_of(uid), invite_id)
                     continue

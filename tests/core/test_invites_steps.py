@@ -193,6 +193,18 @@ async def test_an_issue_that_crashed_before_listing_leaves_an_expiring_orphan_er
     assert await r.exists(K.invite(invite_id)) == 0  # found through the registry, no SCAN
 
 
+async def test_an_issue_after_redis_lost_its_scripts_is_registered_listed_and_accepted(fcore: Core) -> None:
+    inviter = await user(fcore, "tg:1")
+    friend = await user(fcore, "tg:2")
+    r = fcore.store.redis
+    await r.script_flush()  # a restarted Redis: every script of the batch answers NOSCRIPT first
+    invite = await svc(fcore).issue(inviter)
+    assert [i.id for i in await svc(fcore).list_for(inviter)] == [invite.id]
+    expiry = fcore.clock.now_ms() + (svc(fcore).cfg.ttl_seconds + RECORD_RETENTION_SECONDS) * 1000
+    assert await r.zscore(K.account_registry(inviter), Accounts.key_entry(K.invite(invite.id))) == expiry
+    assert (await svc(fcore).accept(friend, invite.token)).status == "paired"
+
+
 # --- erasure ---------------------------------------------------------------------------------
 
 async def test_erasing_the_invitee_removes_it_from_the_invite_and_every_partner_key(fcore: Core) -> None:

@@ -1,15 +1,11 @@
--- Issuing an invite, step 1 (the account's slot, one script): record the new invite's key in the
--- inviter's erasure registry (before the record exists, so /delete always finds it) and list
--- the id in the inviter's history. Atomic, idempotent (adding the same id again keeps its first
--- score and expiry).
--- KEYS[1] the inviter's invites zset (invite id -> created ms)   KEYS[2] the inviter's registry
--- ARGV[1] invite id   ARGV[2] now (ms)   ARGV[3] record ttl (s)   ARGV[4] registry entry
+-- Issuing an invite, step 4 (the account's slot): list the new invite's id in the inviter's
+-- history and forget ids whose records have expired. The registry entry was written before the
+-- record, as plain commands in the same batch (bot.core.invites). Atomic, idempotent (adding the
+-- same id again keeps its first score).
+-- KEYS[1] the inviter's invites zset (invite id -> created ms)
+-- ARGV[1] invite id   ARGV[2] now (ms)   ARGV[3] record ttl (s)
 -- Returns the number of ids listed.
 local now = tonumber(ARGV[2])
-if KEYS[2] then
-  redis.call('ZADD', KEYS[2], string.format('%d', now + tonumber(ARGV[3]) * 1000), ARGV[4])
-  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', string.format('%d', now))  -- expired entries
-end
 if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then
   -- history order = issue order, even for invites issued within the same millisecond
   local score = now
